@@ -1,0 +1,34 @@
+# The two commands of the README: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8001
+DB := archive.db
+INSTALLED := $(VENV)/.installed
+
+.PHONY: serve test build bench clean
+
+serve: $(DB)
+	$(BIN)/datasette serve -i $(DB) --inspect-file $(DB:.db=.inspect.json) \
+		--metadata metadata.yml --template-dir templates --plugins-dir plugins --static static:static \
+		--setting sql_time_limit_ms 3000 --setting facet_time_limit_ms 1000 \
+		--host 127.0.0.1 --port $(PORT)
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+build: $(DB)
+
+# The archive is rebuilt whenever an article, the ingest code or its rules change.
+$(DB): $(INSTALLED) $(wildcard seeds/*) $(wildcard ingest/*.py ingest/*.yml)
+	$(BIN)/python -m ingest seeds --db $(DB)
+	$(BIN)/datasette inspect $(DB) --inspect-file $(DB:.db=.inspect.json)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+clean:
+	rm -rf $(VENV) $(DB) $(DB:.db=.inspect.json) .pytest_cache

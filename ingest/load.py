@@ -1,0 +1,159 @@
+"""Load: write articles, paragraphs and lines into a new SQLite file with full-text search.
+
+The database is built in a temporary file beside the target and renamed into
+place only when it is complete, so an interrupted or failed build leaves the
+previous archive untouched and servable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+# Rows are buffered and written with one prepared statement per table and batch.
+BATCH_ROWS = 5000
+
+SCHEMA = {
+    "meetings": (
+        {
+            "id": str, "label": str, "start": str, "end": str, "year": int, "city": str,
+            "cities": str, "host": str, "occasion": str, "cues": str,
+            "article_count": int, "paragraph_count": int,
+        },
+        {"pk": "id"},
+    ),
+    "topics": (
+        {"slug": str, "label": str, "description": str, "paragraph_count": int},
+        {"pk": "slug"},
+    ),
+    "articles": (
+        {
+            "id": str, "path": str, "title": str, "title_derived": int, "outlet": str,
+            "sha256": str, "encoding": str, "paragraph_count": int, "line_count": int,
+            "meeting_id": str, "meeting_year": int, "meeting_city": str,
+            "meeting_confidence": float, "meeting_evidence": str,
+        },
+        {"pk": "id", "foreign_keys": [("meeting_id", "meetings", "id")]},
+    ),
+    "paragraphs": (
+        {
+            "id": str, "article_id": str, "position": int, "text": str, "outlet": str,
+            "meeting_id": str, "meeting_year": int, "meeting_city": str,
+            "topics": str, "mentions": str,
+        },
+        {
+            "pk": "id",
+            "foreign_keys": [("article_id", "articles", "id"), ("meeting_id", "meetings", "id")],
+        },
+    ),
+    "lines": (
+        {"article_id": str, "line_no": int, "kind": str, "text": str, "paragraph_id": str},
+        {
+            "pk": ("article_id", "line_no"),
+            "foreign_keys": [("article_id", "articles", "id"), ("paragraph_id", "paragraphs", "id")],
+        },
+    ),
+    "paragraph_topics": (
+        {"paragraph_id": str, "topic": str, "score": float, "evidence": str},
+        {
+            "pk": ("paragraph_id", "topic"),
+            "foreign_keys": [("paragraph_id", "paragraphs", "id"), ("topic", "topics", "slug")],
+        },
+    ),
+    "article_paths": (
+        {"article_id": str, "path": str},
+        {"pk": ("article_id", "path"), "foreign_keys": [("article_id", "articles", "id")]},
+    ),
+    "ingest_errors": (
+        {"path": str, "error": str},
+        {"pk": "path"},
+    ),
+}
+
+# Indexes for the columns users filter and facet on, built after the bulk load.
+INDEXES = [
+    ("paragraphs", ["article_id", "position"]),
+    ("paragraphs", ["meeting_id"]),
+    ("paragraphs", ["meeting_year"]),
+    ("paragraphs", ["meeting_city"]),
+    ("paragraphs", ["outlet"]),
+    ("articles", ["meeting_id"]),
+    ("articles", ["outlet"]),
+    ("lines", ["kind"]),
+    ("lines", ["paragraph_id"]),
+    ("paragraph_topics", ["topic", "paragraph_id"]),
+]
+
+
+def to_json(value) -> str:
+    """JSON as stored in the database: compact, keeping non-ASCII text readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class ArchiveWriter:
+    """Builds a complete archive in a temporary file and moves it over the target on success."""
+
+    def __init__(self, target: Path):
+        self.target = Path(target)
+        self.building = self.target.with_name(f".{self.target.name}.building-{os.getpid()}")
+        self.building.unlink(missing_ok=True)
+        self.conn = sqlite3.connect(self.building)
+        # Safe to trade durability for speed: this file is only renamed into place once complete.
+        self.conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-200000;")
+        self.db = sqlite_utils.Database(self.conn)
+        for table, (columns, options) in SCHEMA.items():
+            self.db[table].create(columns, **options)
+        self.buffers: dict[str, list[tuple]] = {table: [] for table in SCHEMA}
+        self.statements = {
+            table: "INSERT INTO [{}] ({}) VALUES ({})".format(
+                table, ", ".join(f"[{c}]" for c in columns), ", ".join("?" for _ in columns)
+            )
+            for table, (columns, _) in SCHEMA.items()
+        }
+
+    def add(self, table: str, row: dict) -> None:
+        """Queue one row for a table; columns it lacks are stored as null."""
+        columns = SCHEMA[table][0]
+        self.buffers[table].append(tuple(row.get(c) for c in columns))
+        if len(self.buffers[table]) >= BATCH_ROWS:
+            self.flush(table)
+
+    def flush(self, table: str | None = None) -> None:
+        """Write buffered rows: parents before children, so foreign keys always point at a row."""
+        for name in [table] if table else SCHEMA:
+            if self.buffers[name]:
+                self.conn.executemany(self.statements[name], self.buffers[name])
+                self.buffers[name].clear()
+
+    def finish(self) -> None:
+        """Index, count, enable full-text search, and move the finished file into place."""
+        self.flush()
+        for table, columns in INDEXES:
+            self.db[table].create_index(columns, if_not_exists=True)
+        self.conn.executescript(
+            """
+            UPDATE meetings SET
+              article_count = (SELECT count(*) FROM articles WHERE articles.meeting_id = meetings.id),
+              paragraph_count = (SELECT count(*) FROM paragraphs WHERE paragraphs.meeting_id = meetings.id);
+            UPDATE topics SET
+              paragraph_count = (SELECT count(*) FROM paragraph_topics WHERE paragraph_topics.topic = topics.slug);
+            """
+        )
+        self.db["paragraphs"].enable_fts(["text"], tokenize="porter")
+        self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
+        self.conn.commit()
+        self.conn.execute("ANALYZE")
+        self.conn.commit()
+        self.conn.close()
+        os.replace(self.building, self.target)
+
+    def abort(self) -> None:
+        """Throw the unfinished build away, leaving the previous archive as it was."""
+        try:
+            self.conn.close()
+        finally:
+            self.building.unlink(missing_ok=True)

@@ -1,0 +1,102 @@
+"""Read: find the article files under the paths given and decode each one to text."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ARTICLE_SUFFIXES = {".txt", ".text", ".md"}
+
+
+class ReadError(Exception):
+    """A file that cannot be ingested; the message says why, in words a user can act on."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """An article file: where it is on disk, and the path we show for it."""
+
+    path: Path
+    relpath: str
+
+
+@dataclass
+class Document:
+    """An article file's bytes, decoded text, and whatever the file says about itself."""
+
+    source: Source
+    data: bytes
+    text: str
+    encoding: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def article_id(self) -> str:
+        """A stable id derived from the content, so that renaming or moving a file keeps it."""
+        return self.sha256[:16]
+
+
+def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
+    """Every article file named or found under the given paths, and the paths that could not be used.
+
+    Files inside a folder are shown relative to that folder. Folders are walked
+    without following symbolic links to folders, so a link loop cannot trap us.
+    """
+    sources: dict[Path, Source] = {}
+    problems: list[tuple[str, str]] = []
+    for given in paths:
+        given = Path(given)
+        if not given.exists():
+            problems.append((str(given), "no such file or folder"))
+        elif given.is_dir():
+            for path in walk(given):
+                sources.setdefault(path.resolve(), Source(path, path.relative_to(given).as_posix()))
+        else:
+            sources.setdefault(given.resolve(), Source(given, given.name))
+    return sorted(sources.values(), key=lambda s: s.relpath), problems
+
+
+def walk(folder: Path):
+    """Article files below a folder, in a stable order, skipping hidden files and linked folders."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root) / name
+            if not name.startswith(".") and path.suffix.lower() in ARTICLE_SUFFIXES:
+                yield path
+
+
+def read_document(source: Source) -> Document:
+    """Read and decode one article file, or raise ReadError saying what is wrong with it."""
+    try:
+        data = source.path.read_bytes()
+    except OSError as error:
+        raise ReadError(f"cannot read: {error.strerror or error}") from error
+    if not data.strip():
+        raise ReadError("empty file")
+    text, encoding = decode(data)
+    return Document(source, data, text, encoding)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode article bytes: UTF-8 (with or without a BOM), UTF-16 with a BOM, else Windows-1252."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(encoding), encoding
+    if b"\x00" in data:
+        raise ReadError("binary file, not text")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as error:
+        raise ReadError(f"not valid UTF-8 or Windows-1252 text (byte {error.start})") from error

@@ -1,0 +1,36 @@
+"""Small text utilities shared by the stages: white space and sentences."""
+
+from __future__ import annotations
+
+import re
+
+SPACES = re.compile(r"\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+# Words that end with a full stop without ending a sentence.
+ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "st", "gen", "sen", "rep", "gov", "lt", "col", "maj", "capt",
+    "sgt", "jr", "sr", "no", "corp", "inc", "co", "ltd", "vs", "prof", "messrs", "mt", "ft",
+    "u.s", "u.k", "u.n", "e.u", "jan", "feb", "aug", "sept", "oct", "nov", "dec",
+}
+
+
+def clean(text: str) -> str:
+    """Collapse every kind of white space (non-breaking spaces included) to one space."""
+    return SPACES.sub(" ", text).strip()
+
+
+def sentences(text: str) -> list[str]:
+    """Split prose into sentences, without breaking after initials ("Vladimir V. Putin") or titles ("Mr.")."""
+    parts, start = [], 0
+    for match in SENTENCE_END.finditer(text):
+        before = text[start : match.start()].rstrip("\"”’')]")
+        last_word = before.rsplit(None, 1)[-1] if before.split() else ""
+        stem = last_word.rstrip(".").lstrip("(\"“‘").lower()
+        if len(stem) == 1 or stem in ABBREVIATIONS:
+            continue
+        parts.append(text[start : match.start()].strip())
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        parts.append(tail)
+    return [p for p in parts if p]

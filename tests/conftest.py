@@ -1,0 +1,37 @@
+"""Shared fixtures: the seeds built into a real SQLite file, served by the real Datasette app."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from datasette.app import Datasette
+
+from ingest.build import build
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="session")
+def seeds_db(tmp_path_factory) -> Path:
+    """The five seed articles built into archive.db in a temporary folder."""
+    db_path = tmp_path_factory.mktemp("seeds") / "archive.db"
+    summary = build([SEEDS], db_path, progress=False)
+    assert not summary.errors
+    return db_path
+
+
+def make_datasette(db_path: Path) -> Datasette:
+    """The archive's Datasette, configured as `make serve` configures it."""
+    return Datasette(
+        [str(db_path)],
+        metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
+        template_dir=str(ROOT / "templates"),
+        plugins_dir=str(ROOT / "plugins"),
+        static_mounts=[("static", str(ROOT / "static"))],
+    )
+
+
+@pytest.fixture
+def datasette(seeds_db) -> Datasette:
+    return make_datasette(seeds_db)

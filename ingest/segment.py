@@ -153,14 +153,21 @@ def similar(a: str, b: str) -> bool:
     return SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.85
 
 
-def segment(text: str, rules: Rules | None = None) -> Segmented:
-    """Split a plain-text article into lines and classify each one."""
+def segment(text: str, rules: Rules | None = None, hints: list[str | None] | None = None) -> Segmented:
+    """Split an article's text into lines and classify each one.
+
+    ``hints`` gives, for each non-blank line, the kind its markup suggests (an
+    HTML page's <h1>, <p>, <figcaption>…), or None; a boilerplate or credit
+    phrase still wins over a hint, since pages wrap newsletter prompts in <p> too.
+    """
     rules = rules or load_rules()
     lines = split_lines(text)
-    for line in lines:
+    for i, line in enumerate(lines):
         hit = rules.match(line.text)
         if hit:
             line.kind, line.rule = hit
+        elif hints and i < len(hints) and hints[i] in KINDS:
+            line.kind, line.rule = hints[i], "markup"
 
     mark_trailing_chrome(lines)
     mark_sandwiched_chrome(lines)
@@ -254,6 +261,8 @@ def credit_follows(lines: list[Line], i: int) -> bool:
 def mark_title(lines: list[Line]) -> int | None:
     """Mark the headline, if the first line of article text is one; return its index."""
     for i, line in enumerate(lines):
+        if line.kind == "title":
+            return i
         if line.kind:
             continue
         if looks_like_headline(line):

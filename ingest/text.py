@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 SPACES = re.compile(r"\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
@@ -15,8 +16,9 @@ ABBREVIATIONS = {
 
 
 def clean(text: str) -> str:
-    """Collapse every kind of white space (non-breaking spaces included) to one space."""
-    return SPACES.sub(" ", text).strip()
+    """Text as stored for search: NFC-normalised, every kind of white space (non-breaking
+    spaces included) collapsed to one space; quotes and dashes stay as written."""
+    return SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 
 def sentences(text: str) -> list[str]:

@@ -121,3 +121,18 @@ def test_non_breaking_spaces_are_tidied_in_text_but_kept_in_raw():
     line = result.paragraphs[0]
     assert line.text == "The leaders met in Moscow on Tuesday and talked for hours."
     assert "\u00a0" in line.raw
+
+
+def test_markup_hints_decide_kinds_but_boilerplate_phrases_still_win():
+    text = "Summit opens\nLeaders meet\nA photo of the leaders.\nSign up for our newsletter\nThe talks began on Monday and went on late.\n"
+    hints = ["title", "subhead", "caption", "paragraph", "paragraph"]
+    result = segment(text, hints=hints)
+    assert [line.kind for line in result.lines] == ["title", "subhead", "caption", "boilerplate", "paragraph"]
+    assert result.title == "Summit opens"
+
+
+def test_decomposed_accents_are_composed_in_text_but_kept_in_raw():
+    raw = "Cafe\u0301 talks in Moscow went on for hours and ended late on Tuesday."
+    line = segment("Headline\n\n" + raw + "\n").paragraphs[0]
+    assert line.text.startswith("Caf\u00e9 ")
+    assert line.raw == raw

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +15,11 @@ from tqdm import tqdm
 from . import load, meetings, read, segment, topics
 from .load import to_json
 
-# Show a progress bar once there are this many files.
+PACKAGE = Path(__file__).parent
+# Show a progress bar once there are this many files to process.
 PROGRESS_THRESHOLD = 20
+# Below this many files, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 200
 
 
 @dataclass
@@ -23,18 +30,21 @@ class Summary:
     paragraphs: int = 0
     other_lines: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    processed: int = 0
+    mode: str = "full"
     seconds: float = 0.0
 
     def line(self) -> str:
+        incremental = f" ({self.mode}: {self.processed} files processed)" if self.mode != "full" else ""
         return (
             f"{self.articles} articles, {self.paragraphs} paragraphs, {self.other_lines} other lines, "
-            f"{len(self.errors)} errors in {self.seconds:.2f}s"
+            f"{len(self.errors)} errors in {self.seconds:.2f}s{incremental}"
         )
 
 
 @dataclass
 class Taggers:
-    """The curated knowledge, loaded and compiled once per build."""
+    """The curated knowledge, loaded and compiled once per process."""
 
     catalogue: meetings.Catalogue
     meeting_tagger: meetings.MeetingTagger
@@ -46,6 +56,15 @@ class Taggers:
         catalogue = meetings.load_catalogue()
         taxonomy = topics.load_taxonomy()
         return cls(catalogue, meetings.MeetingTagger(catalogue), taxonomy, topics.TopicTagger(taxonomy))
+
+
+def rules_fingerprint() -> str:
+    """A hash of the ingest code and its rule files: when it changes, every article is re-tagged."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.glob("*.py")) + sorted(PACKAGE.glob("*.yml")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -61,7 +80,7 @@ class Article:
 
 def analyse(document: read.Document, taggers: Taggers) -> Article:
     """Segment a document and tag it with its meeting and each paragraph with its topics and mentions."""
-    segmented = segment.segment(document.text)
+    segmented = segment.segment(document.text, hints=document.hints)
     paragraphs = [line.text for line in segmented.paragraphs]
     extra = [line.text for line in segmented.lines if line.kind in ("caption", "subhead")]
     decision = taggers.meeting_tagger.infer(
@@ -75,59 +94,8 @@ def analyse(document: read.Document, taggers: Taggers) -> Article:
     return Article(document, segmented, decision, topic_hits, mentions)
 
 
-def build(paths: list[Path], db_path: Path, progress: bool = True, strict: bool = False) -> Summary:
-    """Build the archive at db_path from the article files under paths; return what was done.
-
-    A file that cannot be read is reported and recorded in ``ingest_errors``; with
-    ``strict`` the first such file aborts the build and the old archive stays.
-    """
-    started = time.perf_counter()
-    summary = Summary()
-    taggers = Taggers.load()
-    sources, problems = read.find_sources(paths)
-    summary.errors.extend(problems)
-    if strict and problems:
-        raise read.ReadError(f"{problems[0][0]}: {problems[0][1]}")
-
-    writer = load.ArchiveWriter(db_path)
-    try:
-        for row in meetings.meeting_rows(taggers.catalogue):
-            writer.add("meetings", row)
-        for row in topics.topic_rows(taggers.taxonomy):
-            writer.add("topics", row)
-        writer.flush()
-
-        stored: set[str] = set()
-        bar = tqdm(sources, unit="file", disable=not progress or len(sources) < PROGRESS_THRESHOLD)
-        for source in bar:
-            try:
-                document = read.read_document(source)
-            except read.ReadError as error:
-                if strict:
-                    raise read.ReadError(f"{source.relpath}: {error}") from error
-                summary.errors.append((source.relpath, str(error)))
-                continue
-            writer.add("article_paths", {"article_id": document.article_id, "path": source.relpath})
-            if document.article_id in stored:
-                continue  # the same bytes under another name: one article, both paths recorded
-            stored.add(document.article_id)
-            article = analyse(document, taggers)
-            store(writer, article, taggers.catalogue)
-            summary.articles += 1
-            summary.paragraphs += len(article.segmented.paragraphs)
-            summary.other_lines += len(article.segmented.lines) - len(article.segmented.paragraphs)
-        for path, error in summary.errors:
-            writer.add("ingest_errors", {"path": path, "error": error})
-        writer.finish()
-    except BaseException:
-        writer.abort()
-        raise
-    summary.seconds = time.perf_counter() - started
-    return summary
-
-
-def store(writer: load.ArchiveWriter, article: Article, catalogue: meetings.Catalogue) -> None:
-    """Queue the rows of one article: the article, its paragraphs, its lines and its topic tags."""
+def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, list[dict]]:
+    """The rows one article adds to each table: itself, its paragraphs, its lines and its topic tags."""
     document, segmented, decision = article.document, article.segmented, article.decision
     article_id = document.article_id
     meeting = catalogue.by_id.get(decision.meeting_id) if decision.meeting_id else None
@@ -137,7 +105,8 @@ def store(writer: load.ArchiveWriter, article: Article, catalogue: meetings.Cata
         "meeting_city": meeting.city if meeting else None,
     }
     outlet = document.meta.get("outlet")
-    writer.add("articles", {
+    rows: dict[str, list[dict]] = {"articles": [], "paragraphs": [], "paragraph_topics": [], "lines": []}
+    rows["articles"].append({
         "id": article_id,
         "path": document.source.relpath,
         "title": segmented.title,
@@ -157,7 +126,7 @@ def store(writer: load.ArchiveWriter, article: Article, catalogue: meetings.Cata
     ):
         paragraph_id = f"{article_id}-{position:03d}"
         paragraph_ids[line.line_no] = paragraph_id
-        writer.add("paragraphs", {
+        rows["paragraphs"].append({
             "id": paragraph_id,
             "article_id": article_id,
             "position": position,
@@ -168,17 +137,127 @@ def store(writer: load.ArchiveWriter, article: Article, catalogue: meetings.Cata
             **meeting_fields,
         })
         for hit in hits:
-            writer.add("paragraph_topics", {
+            rows["paragraph_topics"].append({
                 "paragraph_id": paragraph_id,
                 "topic": hit.slug,
                 "score": round(hit.score, 3),
                 "evidence": to_json(hit.evidence),
             })
     for line in segmented.lines:
-        writer.add("lines", {
+        rows["lines"].append({
             "article_id": article_id,
             "line_no": line.line_no,
             "kind": line.kind,
             "text": line.raw,
             "paragraph_id": paragraph_ids.get(line.line_no),
         })
+    return rows
+
+
+_taggers: Taggers | None = None
+
+
+def process(source: read.Source) -> tuple[str, dict[str, list[dict]] | str]:
+    """Read and analyse one file into table rows (or say why it cannot be), in whichever process runs it."""
+    global _taggers
+    if _taggers is None:
+        _taggers = Taggers.load()
+    try:
+        document = read.read_document(source)
+    except read.ReadError as error:
+        return source.relpath, str(error)
+    return source.relpath, article_rows(analyse(document, _taggers), _taggers.catalogue)
+
+
+def process_all(sources: list[read.Source], workers: int):
+    """(path, rows or error) for every source, in order; in worker processes when there are many."""
+    if workers <= 1 or len(sources) < PARALLEL_THRESHOLD:
+        yield from map(process, sources)
+        return
+    with multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(workers) as pool:
+        yield from pool.imap(process, sources, chunksize=8)
+
+
+def build(
+    paths: list[Path],
+    db_path: Path,
+    progress: bool = True,
+    strict: bool = False,
+    full: bool = False,
+    workers: int | None = None,
+) -> Summary:
+    """Build the archive at db_path from the article files under paths; return what was done.
+
+    Unless ``full`` is set, an existing archive built with the same code and rules
+    is updated in place of a rebuild: only files whose content is new are
+    processed, and articles whose files are gone are removed. A file that cannot
+    be read is reported and recorded in ``ingest_errors``; with ``strict`` the
+    first such file aborts the build and the old archive stays as it was.
+    """
+    started = time.perf_counter()
+    summary = Summary()
+    workers = workers or os.cpu_count() or 1
+    fingerprint = rules_fingerprint()
+
+    # Read: hash every file, so that its content says whether it is new, an old friend or a copy.
+    sources, problems = read.find_sources(paths)
+    summary.errors.extend(problems)
+    identified: list[tuple[read.Source, str]] = []
+    for source in sources:
+        try:
+            identified.append((source, read.identify(source)))
+        except read.ReadError as error:
+            summary.errors.append((source.relpath, str(error)))
+    if strict and summary.errors:
+        raise read.ReadError("{}: {}".format(*summary.errors[0]))
+
+    previous = None if full else load.previous_build(db_path, fingerprint)
+    known = previous.article_ids if previous else set()
+    unique: dict[str, read.Source] = {}
+    for source, article_id in identified:
+        unique.setdefault(article_id, source)  # identical bytes under two names: one article
+    to_process = [source for article_id, source in unique.items() if article_id not in known]
+    summary.mode = "incremental" if previous else "full"
+    summary.processed = len(to_process)
+
+    writer = load.ArchiveWriter(db_path, base=db_path if previous else None)
+    try:
+        taggers = Taggers.load()
+        if not previous:
+            writer.add_all("meetings", meetings.meeting_rows(taggers.catalogue))
+            writer.add_all("topics", topics.topic_rows(taggers.taxonomy))
+
+        # Segment and tag: the heavy work, in worker processes feeding this single writer.
+        bar = tqdm(
+            total=len(to_process), unit="file", desc="ingest",
+            disable=not progress or len(to_process) < PROGRESS_THRESHOLD,
+        )
+        failed: set[str] = set()
+        for path, rows in process_all(to_process, workers):
+            bar.update(1)
+            if isinstance(rows, str):
+                if strict:
+                    raise read.ReadError(f"{path}: {rows}")
+                summary.errors.append((path, rows))
+                failed.add(path)
+                continue
+            for table in ("articles", "paragraphs", "paragraph_topics", "lines"):
+                writer.add_all(table, rows[table])
+        bar.close()
+
+        # Load: paths, errors, counts, indexes and full-text search.
+        stored = {article_id for article_id, source in unique.items() if source.relpath not in failed}
+        writer.remove_articles(known - stored)
+        writer.replace_all("article_paths", [
+            {"article_id": article_id, "path": source.relpath}
+            for source, article_id in identified if article_id in stored
+        ])
+        writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
+        writer.set_info({"fingerprint": fingerprint})
+        stats = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    summary.articles, summary.paragraphs, summary.other_lines = stats
+    summary.seconds = time.perf_counter() - started
+    return summary

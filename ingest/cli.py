@@ -40,8 +40,14 @@ def cli():
     help="The SQLite file to build. It is written to a temporary file beside it and replaced only when complete.",
 )
 @click.option("--strict", is_flag=True, help="Stop at the first file that cannot be ingested, leaving the database untouched.")
+@click.option(
+    "--full", is_flag=True,
+    help="Rebuild every article. Without it, an archive built by the same code and rules is updated: "
+    "only new or changed files are processed and articles whose files are gone are removed.",
+)
+@click.option("--workers", type=click.IntRange(1, 64), help="Processes that segment and tag articles (default: one per core).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line; errors are still reported.")
-def build(paths, db_path, strict, quiet):
+def build(paths, db_path, strict, full, workers, quiet):
     """Build the archive from article files (.txt) and folders of them.
 
     Every article is split into lines; each line gets a kind (title, paragraph,
@@ -54,7 +60,7 @@ def build(paths, db_path, strict, quiet):
     ingested.
     """
     try:
-        summary = pipeline.build(list(paths), db_path, progress=not quiet, strict=strict)
+        summary = pipeline.build(list(paths), db_path, progress=not quiet, strict=strict, full=full, workers=workers)
     except read.ReadError as error:
         click.echo(f"error: {error} (nothing was written; {db_path} is unchanged)", err=True)
         sys.exit(1)

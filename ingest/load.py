@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
@@ -72,7 +74,19 @@ SCHEMA = {
         {"path": str, "error": str},
         {"pk": "path"},
     ),
+    "build_info": (
+        {"key": str, "value": str},
+        {"pk": "key"},
+    ),
 }
+# Tables whose rows belong to one article, children first: the order to delete them in.
+ARTICLE_TABLES = [
+    ("paragraph_topics", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
+    ("lines", "article_id = ?"),
+    ("paragraphs", "article_id = ?"),
+    ("article_paths", "article_id = ?"),
+    ("articles", "id = ?"),
+]
 
 # Indexes for the columns users filter and facet on, built after the bulk load.
 INDEXES = [
@@ -94,19 +108,53 @@ def to_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class ArchiveWriter:
-    """Builds a complete archive in a temporary file and moves it over the target on success."""
+@dataclass
+class PreviousBuild:
+    """What an existing archive holds, for an incremental update."""
 
-    def __init__(self, target: Path):
+    article_ids: set[str]
+
+
+def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
+    """The existing archive at db_path, if it was built by the same code and rules; else None."""
+    if not Path(db_path).exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            info = dict(conn.execute("SELECT key, value FROM build_info"))
+            if info.get("fingerprint") != fingerprint:
+                return None
+            return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")})
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None  # not an archive of ours, or damaged: build afresh
+
+
+class ArchiveWriter:
+    """Builds a complete archive in a temporary file and moves it over the target on success.
+
+    With ``base``, the temporary file starts as a copy of an existing archive to
+    update; otherwise it starts empty.
+    """
+
+    def __init__(self, target: Path, base: Path | None = None):
         self.target = Path(target)
         self.building = self.target.with_name(f".{self.target.name}.building-{os.getpid()}")
         self.building.unlink(missing_ok=True)
+        if base:
+            shutil.copyfile(base, self.building)
         self.conn = sqlite3.connect(self.building)
         # Safe to trade durability for speed: this file is only renamed into place once complete.
-        self.conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-200000;")
+        self.conn.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-200000;"
+        )
         self.db = sqlite_utils.Database(self.conn)
-        for table, (columns, options) in SCHEMA.items():
-            self.db[table].create(columns, **options)
+        if not base:
+            for table, (columns, options) in SCHEMA.items():
+                self.db[table].create(columns, **options)
+        self.fts_from_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM paragraphs").fetchone()[0]
         self.buffers: dict[str, list[tuple]] = {table: [] for table in SCHEMA}
         self.statements = {
             table: "INSERT INTO [{}] ({}) VALUES ({})".format(
@@ -122,20 +170,51 @@ class ArchiveWriter:
         if len(self.buffers[table]) >= BATCH_ROWS:
             self.flush(table)
 
+    def add_all(self, table: str, rows) -> None:
+        for row in rows:
+            self.add(table, row)
+
+    def replace_all(self, table: str, rows) -> None:
+        """Replace every row of a small table that is rebuilt whole on every run."""
+        self.flush()
+        self.conn.execute(f"DELETE FROM [{table}]")
+        self.add_all(table, rows)
+
+    def set_info(self, info: dict) -> None:
+        self.replace_all("build_info", [{"key": k, "value": v} for k, v in info.items()])
+
     def flush(self, table: str | None = None) -> None:
-        """Write buffered rows: parents before children, so foreign keys always point at a row."""
+        """Write buffered rows with one prepared statement per table."""
         for name in [table] if table else SCHEMA:
             if self.buffers[name]:
                 self.conn.executemany(self.statements[name], self.buffers[name])
                 self.buffers[name].clear()
 
-    def finish(self) -> None:
-        """Index, count, enable full-text search, and move the finished file into place."""
+    def remove_articles(self, article_ids) -> None:
+        """Delete articles whose files are gone, with their rows in every table and the search index."""
+        self.flush()
+        ids = [(article_id,) for article_id in sorted(article_ids)]
+        if not ids:
+            return
+        if self.db["paragraphs_fts"].exists():
+            # An external-content index must be told the text it is forgetting.
+            self.conn.executemany(
+                "INSERT INTO paragraphs_fts(paragraphs_fts, rowid, text) "
+                "SELECT 'delete', rowid, text FROM paragraphs WHERE article_id = ?",
+                ids,
+            )
+        for table, where in ARTICLE_TABLES:
+            self.conn.executemany(f"DELETE FROM [{table}] WHERE {where}", ids)
+
+    def finish(self) -> tuple[int, int, int]:
+        """Index, count, update full-text search, move the finished file into place; return
+        the archive's articles, paragraphs and other lines."""
         self.flush()
         for table, columns in INDEXES:
             self.db[table].create_index(columns, if_not_exists=True)
         self.conn.executescript(
             """
+            UPDATE articles SET path = (SELECT min(path) FROM article_paths WHERE article_id = articles.id);
             UPDATE meetings SET
               article_count = (SELECT count(*) FROM articles WHERE articles.meeting_id = meetings.id),
               paragraph_count = (SELECT count(*) FROM paragraphs WHERE paragraphs.meeting_id = meetings.id);
@@ -143,13 +222,23 @@ class ArchiveWriter:
               paragraph_count = (SELECT count(*) FROM paragraph_topics WHERE paragraph_topics.topic = topics.slug);
             """
         )
-        self.db["paragraphs"].enable_fts(["text"], tokenize="porter")
-        self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
+        if self.db["paragraphs_fts"].exists():
+            self.conn.execute(
+                "INSERT INTO paragraphs_fts(rowid, text) SELECT rowid, text FROM paragraphs WHERE rowid > ?",
+                (self.fts_from_rowid,),
+            )
+        else:
+            self.db["paragraphs"].enable_fts(["text"], tokenize="porter")
+            self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
+            self.conn.execute("ANALYZE")
         self.conn.commit()
-        self.conn.execute("ANALYZE")
-        self.conn.commit()
+        stats = self.conn.execute(
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM paragraphs), "
+            "(SELECT count(*) FROM lines WHERE kind != 'paragraph')"
+        ).fetchone()
         self.conn.close()
         os.replace(self.building, self.target)
+        return stats
 
     def abort(self) -> None:
         """Throw the unfinished build away, leaving the previous archive as it was."""

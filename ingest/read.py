@@ -32,6 +32,7 @@ class Document:
     text: str
     encoding: str
     meta: dict = field(default_factory=dict)
+    hints: list[str | None] | None = None  # per non-blank line, the kind its markup suggests
 
     @property
     def sha256(self) -> str:
@@ -40,7 +41,7 @@ class Document:
     @property
     def article_id(self) -> str:
         """A stable id derived from the content, so that renaming or moving a file keeps it."""
-        return self.sha256[:16]
+        return article_id(self.data)
 
 
 def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
@@ -73,14 +74,30 @@ def walk(folder: Path):
                 yield path
 
 
-def read_document(source: Source) -> Document:
-    """Read and decode one article file, or raise ReadError saying what is wrong with it."""
+def article_id(data: bytes) -> str:
+    """The id of the article made from these bytes: the start of their SHA-256."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def read_bytes(source: Source) -> bytes:
+    """A file's bytes, or ReadError when it cannot be read or holds nothing."""
     try:
         data = source.path.read_bytes()
     except OSError as error:
         raise ReadError(f"cannot read: {error.strerror or error}") from error
     if not data.strip():
         raise ReadError("empty file")
+    return data
+
+
+def identify(source: Source) -> str:
+    """The article id of a file, read cheaply, without decoding or analysing it."""
+    return article_id(read_bytes(source))
+
+
+def read_document(source: Source) -> Document:
+    """Read and decode one article file, or raise ReadError saying what is wrong with it."""
+    data = read_bytes(source)
     text, encoding = decode(data)
     return Document(source, data, text, encoding)
 

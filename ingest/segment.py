@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
@@ -145,12 +144,13 @@ def looks_like_headline(line: Line) -> bool:
 
 
 def similar(a: str, b: str) -> bool:
-    """Whether two lines are the same text or a lightly edited copy of it."""
+    """Whether two lines are the same text or a lightly edited copy of it (most words shared)."""
     if a == b:
         return True
-    if abs(len(a) - len(b)) > 0.2 * max(len(a), len(b)):
+    if abs(len(a) - len(b)) > 0.25 * max(len(a), len(b)):
         return False
-    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.85
+    words_a, words_b = set(a.lower().split()), set(b.lower().split())
+    return len(words_a & words_b) >= 0.8 * len(words_a | words_b)
 
 
 def segment(text: str, rules: Rules | None = None, hints: list[str | None] | None = None) -> Segmented:

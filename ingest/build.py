@@ -166,7 +166,11 @@ def process(source: read.Source) -> tuple[str, dict[str, list[dict]] | str]:
         document = read.read_document(source)
     except read.ReadError as error:
         return source.relpath, str(error)
-    return source.relpath, article_rows(analyse(document, _taggers), _taggers.catalogue)
+    article = analyse(document, _taggers)
+    if not article.segmented.paragraphs:
+        kinds = sorted({line.kind for line in article.segmented.lines})
+        return source.relpath, f"no article text: its {len(article.segmented.lines)} lines are all {' or '.join(kinds)}"
+    return source.relpath, article_rows(article, _taggers.catalogue)
 
 
 def process_all(sources: list[read.Source], workers: int):
@@ -185,6 +189,7 @@ def build(
     strict: bool = False,
     full: bool = False,
     workers: int | None = None,
+    log=lambda message: None,
 ) -> Summary:
     """Build the archive at db_path from the article files under paths; return what was done.
 
@@ -211,6 +216,7 @@ def build(
     if strict and summary.errors:
         raise read.ReadError("{}: {}".format(*summary.errors[0]))
 
+    log(f"stage: read {len(identified)} files")
     previous = None if full else load.previous_build(db_path, fingerprint)
     known = previous.article_ids if previous else set()
     unique: dict[str, read.Source] = {}
@@ -227,6 +233,7 @@ def build(
             writer.add_all("meetings", meetings.meeting_rows(taggers.catalogue))
             writer.add_all("topics", topics.topic_rows(taggers.taxonomy))
 
+        log(f"stage: process {len(to_process)} files ({summary.mode} build)")
         # Segment and tag: the heavy work, in worker processes feeding this single writer.
         bar = tqdm(
             total=len(to_process), unit="file", desc="ingest",
@@ -254,7 +261,7 @@ def build(
         ])
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
         writer.set_info({"fingerprint": fingerprint})
-        stats = writer.finish()
+        stats = writer.finish(log)
     except BaseException:
         writer.abort()
         raise

@@ -47,7 +47,8 @@ def cli():
 )
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes that segment and tag articles (default: one per core).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line; errors are still reported.")
-def build(paths, db_path, strict, full, workers, quiet):
+@click.option("--verbose", "-v", is_flag=True, help="Also name each stage of the build as it starts.")
+def build(paths, db_path, strict, full, workers, quiet, verbose):
     """Build the archive from article files (.txt) and folders of them.
 
     Every article is split into lines; each line gets a kind (title, paragraph,
@@ -60,7 +61,10 @@ def build(paths, db_path, strict, full, workers, quiet):
     ingested.
     """
     try:
-        summary = pipeline.build(list(paths), db_path, progress=not quiet, strict=strict, full=full, workers=workers)
+        summary = pipeline.build(
+            list(paths), db_path, progress=not quiet, strict=strict, full=full, workers=workers,
+            log=(lambda message: click.echo(message, err=True)) if verbose else (lambda message: None),
+        )
     except read.ReadError as error:
         click.echo(f"error: {error} (nothing was written; {db_path} is unchanged)", err=True)
         sys.exit(1)

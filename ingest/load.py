@@ -132,6 +132,24 @@ def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
         return None  # not an archive of ours, or damaged: build afresh
 
 
+def remove_abandoned_builds(target: Path) -> None:
+    """Delete temporary files left by builds that were killed, so they cannot pile up."""
+    for leftover in target.parent.glob(f".{target.name}.building-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ArchiveWriter:
     """Builds a complete archive in a temporary file and moves it over the target on success.
 
@@ -142,6 +160,7 @@ class ArchiveWriter:
     def __init__(self, target: Path, base: Path | None = None):
         self.target = Path(target)
         self.building = self.target.with_name(f".{self.target.name}.building-{os.getpid()}")
+        remove_abandoned_builds(self.target)
         self.building.unlink(missing_ok=True)
         if base:
             shutil.copyfile(base, self.building)
@@ -206,10 +225,11 @@ class ArchiveWriter:
         for table, where in ARTICLE_TABLES:
             self.conn.executemany(f"DELETE FROM [{table}] WHERE {where}", ids)
 
-    def finish(self) -> tuple[int, int, int]:
+    def finish(self, log=lambda message: None) -> tuple[int, int, int]:
         """Index, count, update full-text search, move the finished file into place; return
         the archive's articles, paragraphs and other lines."""
         self.flush()
+        log("stage: index")
         for table, columns in INDEXES:
             self.db[table].create_index(columns, if_not_exists=True)
         self.conn.executescript(
@@ -222,6 +242,7 @@ class ArchiveWriter:
               paragraph_count = (SELECT count(*) FROM paragraph_topics WHERE paragraph_topics.topic = topics.slug);
             """
         )
+        log("stage: full-text index")
         if self.db["paragraphs_fts"].exists():
             self.conn.execute(
                 "INSERT INTO paragraphs_fts(rowid, text) SELECT rowid, text FROM paragraphs WHERE rowid > ?",
@@ -237,6 +258,7 @@ class ArchiveWriter:
             "(SELECT count(*) FROM lines WHERE kind != 'paragraph')"
         ).fetchone()
         self.conn.close()
+        log("stage: replace")
         os.replace(self.building, self.target)
         return stats
 

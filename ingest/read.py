@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ARTICLE_SUFFIXES = {".txt", ".text", ".md"}
+# No news article is this large; a file that is must be something else (a dump, a log, a book).
+MAX_BYTES = 10_000_000
+# Share of characters that must be ordinary text for a decoded file to count as text.
+MIN_TEXT_SHARE = 0.97
 
 
 class ReadError(Exception):
@@ -50,7 +54,7 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
     Files inside a folder are shown relative to that folder. Folders are walked
     without following symbolic links to folders, so a link loop cannot trap us.
     """
-    sources: dict[Path, Source] = {}
+    sources: dict[str, Source] = {}  # by absolute path, so a path named twice is read once
     problems: list[tuple[str, str]] = []
     for given in paths:
         given = Path(given)
@@ -58,9 +62,9 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
             problems.append((str(given), "no such file or folder"))
         elif given.is_dir():
             for path in walk(given):
-                sources.setdefault(path.resolve(), Source(path, path.relative_to(given).as_posix()))
+                sources.setdefault(os.path.abspath(path), Source(path, path.relative_to(given).as_posix()))
         else:
-            sources.setdefault(given.resolve(), Source(given, given.name))
+            sources.setdefault(os.path.abspath(given), Source(given, given.name))
     return sorted(sources.values(), key=lambda s: s.relpath), problems
 
 
@@ -87,6 +91,8 @@ def read_bytes(source: Source) -> bytes:
         raise ReadError(f"cannot read: {error.strerror or error}") from error
     if not data.strip():
         raise ReadError("empty file")
+    if len(data) > MAX_BYTES:
+        raise ReadError(f"too large for an article ({len(data) / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB)")
     return data
 
 
@@ -111,9 +117,18 @@ def decode(data: bytes) -> tuple[str, str]:
         raise ReadError("binary file, not text")
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as error:
-        raise ReadError(f"not valid UTF-8 or Windows-1252 text (byte {error.start})") from error
+        utf8_error = error
+    # Old Windows and web text: Windows-1252 decodes it, but so would any binary blob, so check it reads as text.
+    text = data.decode("cp1252", errors="replace")
+    if text_share(text) < MIN_TEXT_SHARE:
+        raise ReadError(f"not text: invalid UTF-8 at byte {utf8_error.start}, and not readable as Windows-1252 either")
+    return text, "cp1252"
+
+
+def text_share(text: str) -> float:
+    """The share of characters that are letters, digits, punctuation or ordinary white space."""
+    if not text:
+        return 0.0
+    odd = sum(1 for c in text if (not c.isprintable() and c not in "\n\r\t") or c == "\ufffd")
+    return 1 - odd / len(text)

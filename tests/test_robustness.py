@@ -1,0 +1,203 @@
+"""Nothing lost, nothing broken: bad files, interrupted builds and incremental updates."""
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, SEEDS
+from ingest.build import build
+
+
+def table_rows(db_path, table):
+    conn = sqlite3.connect(db_path)
+    try:
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+        return sorted(conn.execute(f"SELECT {', '.join(columns)} FROM [{table}]").fetchall(), key=repr)
+    finally:
+        conn.close()
+
+
+CONTENT_TABLES = ("articles", "paragraphs", "lines", "paragraph_topics", "article_paths", "meetings", "topics", "ingest_errors")
+
+
+def assert_same_archive(a, b):
+    for table in CONTENT_TABLES:
+        assert table_rows(a, table) == table_rows(b, table), table
+    # the search index answers the same
+    for term in ("gazprom", "sanctions", "pipeline"):
+        assert search_ids(a, term) == search_ids(b, term), term
+
+
+def search_ids(db_path, term):
+    conn = sqlite3.connect(db_path)
+    try:
+        return sorted(r[0] for r in conn.execute(
+            "SELECT p.id FROM paragraphs_fts JOIN paragraphs p ON p.rowid = paragraphs_fts.rowid WHERE paragraphs_fts MATCH ?", (term,)))
+    finally:
+        conn.close()
+
+
+def write_corpus(folder, copies):
+    """Seeds copied many times, each copy made unique by an extra paragraph."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = sorted(SEEDS.glob("*.txt"))
+    for i in range(copies):
+        seed = seeds[i % len(seeds)]
+        text = seed.read_text(encoding="utf-8")
+        extra = f"\n\nThis is copy {i} of the article, kept apart from its siblings by this closing sentence.\n"
+        (folder / f"copy-{i:04d}.txt").write_text(text + extra, encoding="utf-8")
+
+
+class TestBadFiles:
+    @pytest.fixture
+    def folder(self, tmp_path):
+        folder = tmp_path / "in"
+        shutil.copytree(SEEDS, folder)
+        return folder
+
+    def build(self, folder, tmp_path, **options):
+        return build([folder], tmp_path / "archive.db", progress=False, **options)
+
+    def errors(self, summary):
+        return dict(summary.errors)
+
+    def test_invalid_utf8_that_is_not_text_is_refused(self, folder, tmp_path):
+        (folder / "garbage.txt").write_bytes(bytes(range(1, 32)) * 50 + b"\xff\xfe\xfd")
+        assert "not text" in self.errors(self.build(folder, tmp_path))["garbage.txt"]
+
+    def test_windows_1252_text_is_decoded(self, folder, tmp_path):
+        text = "Putin and Xi met in Moscow, the Kremlin said on Tuesday, in talks described as “friendly”."
+        (folder / "cp1252.txt").write_bytes(("Headline of a story\n\n" + text + "\n").encode("cp1252"))
+        summary = self.build(folder, tmp_path)
+        assert "cp1252.txt" not in self.errors(summary)
+        conn = sqlite3.connect(tmp_path / "archive.db")
+        assert conn.execute("SELECT encoding FROM articles WHERE path = 'cp1252.txt'").fetchone() == ("cp1252",)
+        assert conn.execute("SELECT count(*) FROM paragraphs WHERE text = ?", (text,)).fetchone() == (1,)
+
+    def test_a_file_too_large_to_be_an_article_is_refused(self, folder, tmp_path):
+        (folder / "huge.txt").write_bytes(b"word " * 11_000_000)
+        assert "too large" in self.errors(self.build(folder, tmp_path))["huge.txt"]
+
+    def test_a_file_of_only_boilerplate_is_refused(self, folder, tmp_path):
+        (folder / "chrome.txt").write_text("Subscribe to our newsletter\nLeave a Reply\n© 2024 Example News. All rights reserved.\n")
+        assert "no article text" in self.errors(self.build(folder, tmp_path))["chrome.txt"]
+
+    def test_identical_files_are_one_article_with_both_paths(self, folder, tmp_path):
+        first = sorted(folder.glob("*.txt"))[0]
+        shutil.copy(first, folder / "zz-same-bytes.txt")
+        summary = self.build(folder, tmp_path)
+        assert summary.articles == 5 and not summary.errors
+        conn = sqlite3.connect(tmp_path / "archive.db")
+        paths = [r[0] for r in conn.execute("SELECT path FROM article_paths ORDER BY path")]
+        assert first.name in paths and "zz-same-bytes.txt" in paths
+
+    def test_a_dangling_link_and_a_link_loop_are_reported_and_do_not_hang(self, folder, tmp_path):
+        (folder / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+        (folder / "loop-a.txt").symlink_to(folder / "loop-b.txt")
+        (folder / "loop-b.txt").symlink_to(folder / "loop-a.txt")
+        (folder / "sub").mkdir()
+        (folder / "sub" / "back-up").symlink_to(folder)
+        errors = self.errors(self.build(folder, tmp_path))
+        assert "cannot read" in errors["gone.txt"]
+        assert "cannot read" in errors["loop-a.txt"] and "cannot read" in errors["loop-b.txt"]
+
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+    def test_an_unreadable_file_is_reported(self, folder, tmp_path):
+        locked = folder / "locked.txt"
+        locked.write_text("text")
+        locked.chmod(0)
+        assert "cannot read" in self.errors(self.build(folder, tmp_path))["locked.txt"]
+
+    def test_strict_stops_at_the_first_failure_without_touching_the_archive(self, folder, tmp_path):
+        self.build(folder, tmp_path)
+        before = (tmp_path / "archive.db").read_bytes()
+        (folder / "empty.txt").write_bytes(b"")
+        with pytest.raises(Exception, match="empty.txt"):
+            self.build(folder, tmp_path, strict=True)
+        assert (tmp_path / "archive.db").read_bytes() == before
+
+    def test_errors_are_recorded_for_datasette(self, folder, tmp_path):
+        (folder / "empty.txt").write_bytes(b"")
+        self.build(folder, tmp_path)
+        assert table_rows(tmp_path / "archive.db", "ingest_errors") == [("empty.txt", "empty file")]
+
+
+class TestIncremental:
+    def test_adding_changing_and_removing_files_matches_a_full_rebuild(self, tmp_path):
+        folder = tmp_path / "in"
+        write_corpus(folder, 12)
+        db = tmp_path / "archive.db"
+        assert build([folder], db, progress=False).mode == "full"
+
+        (folder / "copy-0000.txt").unlink()
+        (folder / "copy-0001.txt").write_text((folder / "copy-0001.txt").read_text() + "\nA changed ending for this copy of the article.\n")
+        shutil.copy(SEEDS / sorted(p.name for p in SEEDS.glob("*.txt"))[2], folder / "added.txt")
+        summary = build([folder], db, progress=False)
+        assert summary.mode == "incremental"
+        assert summary.processed == 2  # the changed file and the added one, nothing else
+
+        rebuilt = tmp_path / "rebuilt.db"
+        build([folder], rebuilt, progress=False, full=True)
+        assert_same_archive(db, rebuilt)
+
+    def test_nothing_changed_processes_nothing(self, tmp_path):
+        db = tmp_path / "archive.db"
+        build([SEEDS], db, progress=False)
+        assert build([SEEDS], db, progress=False).processed == 0
+
+    def test_full_forces_a_rebuild(self, tmp_path):
+        db = tmp_path / "archive.db"
+        build([SEEDS], db, progress=False)
+        summary = build([SEEDS], db, progress=False, full=True)
+        assert summary.mode == "full" and summary.processed == 5
+
+    def test_changed_rules_retag_everything(self, tmp_path):
+        db = tmp_path / "archive.db"
+        build([SEEDS], db, progress=False)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE build_info SET value = 'rules-of-another-day' WHERE key = 'fingerprint'")
+        conn.commit()
+        conn.close()
+        assert build([SEEDS], db, progress=False).processed == 5
+
+
+@pytest.mark.parametrize("stage", [
+    "stage: process",         # while articles are parsed and rows written
+    "stage: index",           # while indexes and counts are built
+    "stage: full-text index", # while the FTS index is built
+])
+def test_a_build_killed_at_any_stage_leaves_the_previous_archive_intact(tmp_path, stage):
+    folder = tmp_path / "in"
+    write_corpus(folder, 400)
+    db = tmp_path / "archive.db"
+    shutil.copy(sorted(SEEDS.glob("*.txt"))[0], tmp_path / "one.txt")
+    build([tmp_path / "one.txt"], db, progress=False)
+    before = db.read_bytes()
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingest", str(folder), "--db", str(db), "--full", "--verbose", "--quiet"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    for line in process.stderr:
+        if line.startswith(stage) or time.monotonic() > deadline:
+            break
+    if stage == "stage: process":
+        time.sleep(0.5)  # well inside the parsing of 400 files
+    os.killpg(process.pid, signal.SIGKILL)  # the build and its worker processes, mid-stride
+    process.wait()
+
+    assert db.read_bytes() == before
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM articles").fetchone() == (1,)
+    conn.close()
+    # the next build cleans up what the killed one left behind
+    build([tmp_path / "one.txt"], db, progress=False, full=True)
+    assert [p.name for p in tmp_path.iterdir() if ".building-" in p.name] == []

@@ -14,9 +14,10 @@ import json
 import re
 import sqlite3
 import threading
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
+from datasette.utils import escape_fts
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
@@ -63,6 +64,11 @@ def fts_query(query: str) -> str:
     if query and fts_syntax_error(query) is None:
         return query
     return plain_words(query)
+
+
+def sql_fts_query(query) -> str:
+    """fts_query for SQL: a query with no words becomes the empty phrase, which matches nothing."""
+    return fts_query(str(query or "")) or '""'
 
 
 def highlight(snippet: str) -> Markup:
@@ -182,24 +188,46 @@ async def csv_response(db, results_sql, params):
     )
 
 
-def redirect_table_search(app):
-    """Send the paragraphs table's search box to the ranked search page (HTML only)."""
+def table_search_guard(app):
+    """Make table searches on the paragraphs ranked and unbreakable.
+
+    The paragraphs table's search box (HTML, no sort chosen) leads to the ranked
+    search page. Any other table search that FTS5 could not parse, in raw mode or
+    even after Datasette's own escaping (a lone quote defeats it), is rewritten
+    to a raw search for its plain words, instead of failing with an error page.
+    """
 
     async def wrapped(scope, receive, send):
-        if scope["type"] == "http" and scope["path"].endswith("/paragraphs"):
-            from urllib.parse import parse_qs
-
-            args = parse_qs(scope.get("query_string", b"").decode("utf-8"))
-            if args.get("_search") and not any(k.startswith("_sort") for k in args):
-                query = {"q": args["_search"][0]}
-                location = "/-/search?" + urlencode(query)
+        if scope["type"] == "http" and b"_search" in scope.get("query_string", b""):
+            args = parse_qsl(scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True)
+            search = next((v for k, v in args if k == "_search"), None)
+            if search is not None and scope["path"].endswith("/paragraphs") and not any(k.startswith("_sort") for k, _ in args):
+                location = "/-/search?" + urlencode({"q": search})
                 await send({"type": "http.response.start", "status": 302,
                             "headers": [(b"location", location.encode()), (b"content-type", b"text/plain")]})
                 await send({"type": "http.response.body", "body": b""})
                 return
+            rewritten = safe_table_search_args(args)
+            if rewritten is not None:
+                scope = {**scope, "query_string": urlencode(rewritten).encode()}
         await app(scope, receive, send)
 
     return wrapped
+
+
+def safe_table_search_args(args: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """Query-string arguments with unparseable searches replaced by their plain words; None if all are fine."""
+    raw = ("_searchmode", "raw") in args
+    changed, result = False, []
+    for key, value in args:
+        if key.startswith("_search") and key != "_searchmode":
+            effective = value if raw else escape_fts(value)
+            if fts_syntax_error(effective) is not None:
+                value, changed = plain_words(value) or '""', True
+        result.append((key, value))
+    if not changed:
+        return None
+    return [(k, v) for k, v in result if k != "_searchmode"] + [("_searchmode", "raw")]
 
 
 @hookimpl
@@ -209,10 +237,18 @@ def register_routes():
 
 @hookimpl
 def asgi_wrapper(datasette):
-    return redirect_table_search
+    return table_search_guard
 
 
 @hookimpl
 def prepare_connection(conn):
     # Canned queries call fts_query(:q) so that they accept the same queries as the search page.
-    conn.create_function("fts_query", 1, fts_query, deterministic=True)
+    conn.create_function("fts_query", 1, sql_fts_query, deterministic=True)
+
+
+@hookimpl
+def render_cell(value):
+    # Snippets made with char(1)/char(2) around matches (as the search canned query does) show highlighted.
+    if isinstance(value, str) and MARK_START in value:
+        return highlight(value)
+    return None

@@ -74,6 +74,13 @@ SCHEMA = {
         {"path": str, "error": str},
         {"pk": "path"},
     ),
+    "meeting_topics": (
+        {"meeting_id": str, "topic": str, "paragraphs": int},
+        {
+            "pk": ("meeting_id", "topic"),
+            "foreign_keys": [("meeting_id", "meetings", "id"), ("topic", "topics", "slug")],
+        },
+    ),
     "build_info": (
         {"key": str, "value": str},
         {"pk": "key"},
@@ -240,6 +247,11 @@ class ArchiveWriter:
               paragraph_count = (SELECT count(*) FROM paragraphs WHERE paragraphs.meeting_id = meetings.id);
             UPDATE topics SET
               paragraph_count = (SELECT count(*) FROM paragraph_topics WHERE paragraph_topics.topic = topics.slug);
+            DELETE FROM meeting_topics;
+            INSERT INTO meeting_topics (meeting_id, topic, paragraphs)
+              SELECT p.meeting_id, pt.topic, count(*) FROM paragraph_topics pt
+              JOIN paragraphs p ON p.id = pt.paragraph_id
+              WHERE p.meeting_id IS NOT NULL GROUP BY p.meeting_id, pt.topic;
             """
         )
         log("stage: full-text index")

@@ -1,0 +1,141 @@
+"""Data for the archive's own pages: the home page, the article page and the meeting page.
+
+Datasette renders them from templates/index.html, row-archive-articles.html and
+row-archive-meetings.html; this plugin adds what those templates show beyond a
+single row: an article's lines in order, a meeting's articles and topic counts,
+and the topic-by-meeting counts behind the charts.
+"""
+
+from __future__ import annotations
+
+import json
+
+from datasette import hookimpl
+from datasette.utils import tilde_decode
+
+# One colour per topic, in taxonomy order; chosen to stay distinguishable side by side.
+PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
+]
+
+
+async def topic_colours(db) -> list[dict]:
+    """The topics in taxonomy order, each with its label and chart colour."""
+    topics = [dict(r) for r in await db.execute("SELECT slug, label, paragraph_count FROM topics ORDER BY rowid")]
+    for i, topic in enumerate(topics):
+        topic["colour"] = PALETTE[i % len(PALETTE)]
+    return topics
+
+
+async def meeting_topic_matrix(db, meeting_ids=None) -> list[dict]:
+    """For each meeting with coverage: its label and paragraphs per topic (precomputed at build time)."""
+    meetings = [dict(r) for r in await db.execute(
+        "SELECT id, label, start, paragraph_count FROM meetings WHERE paragraph_count > 0 ORDER BY start"
+    )]
+    counts: dict[str, dict[str, int]] = {}
+    for row in await db.execute("SELECT meeting_id, topic, paragraphs FROM meeting_topics"):
+        counts.setdefault(row["meeting_id"], {})[row["topic"]] = row["paragraphs"]
+    for meeting in meetings:
+        meeting["topics"] = counts.get(meeting["id"], {})
+    if meeting_ids is not None:
+        meetings = [m for m in meetings if m["id"] in meeting_ids]
+    return meetings
+
+
+async def home_page(db) -> dict:
+    totals = (await db.execute(
+        "SELECT (SELECT count(*) FROM articles) AS articles, (SELECT count(*) FROM paragraphs) AS paragraphs, "
+        "(SELECT count(*) FROM meetings WHERE article_count > 0) AS meetings_covered, "
+        "(SELECT count(*) FROM articles WHERE meeting_id IS NULL) AS unknown_meeting"
+    )).first()
+    return {
+        "totals": dict(totals),
+        "topics": await topic_colours(db),
+        "matrix": await meeting_topic_matrix(db),
+        "meetings": [dict(r) for r in await db.execute(
+            "SELECT id, label, start, city, occasion, article_count, paragraph_count FROM meetings ORDER BY start"
+        )],
+    }
+
+
+async def article_page(db, article_id: str) -> dict:
+    """An article in reading order: every line with its kind, paragraphs with topics and recalled meetings."""
+    article = (await db.execute("SELECT * FROM articles WHERE id = ?", [article_id])).first()
+    if article is None:
+        return {}
+    article = dict(article)
+    article["evidence"] = json.loads(article.get("meeting_evidence") or "[]")
+    meeting = None
+    if article["meeting_id"]:
+        row = (await db.execute("SELECT * FROM meetings WHERE id = ?", [article["meeting_id"]])).first()
+        meeting = dict(row) if row else None
+    lines = []
+    for row in await db.execute(
+        "SELECT l.line_no, l.kind, l.text, l.paragraph_id, p.position, p.topics, p.mentions "
+        "FROM lines l LEFT JOIN paragraphs p ON p.id = l.paragraph_id WHERE l.article_id = ? ORDER BY l.line_no",
+        [article_id],
+    ):
+        line = dict(row)
+        line["topics"] = json.loads(line["topics"] or "[]")
+        line["mentions"] = json.loads(line["mentions"] or "[]")
+        lines.append(line)
+    siblings = []
+    if article["meeting_id"]:
+        siblings = [dict(r) for r in await db.execute(
+            "SELECT id, title, outlet FROM articles WHERE meeting_id = ? AND id != ? ORDER BY title",
+            [article["meeting_id"], article_id],
+        )]
+    paths = [r["path"] for r in await db.execute("SELECT path FROM article_paths WHERE article_id = ? ORDER BY path", [article_id])]
+    return {
+        "article": article, "meeting": meeting, "lines": lines, "siblings": siblings, "paths": paths,
+        "boilerplate_count": sum(1 for l in lines if l["kind"] == "boilerplate"),
+        "topics": {t["slug"]: t for t in await topic_colours(db)},
+    }
+
+
+async def meeting_page(db, meeting_id: str) -> dict:
+    """A meeting's facts, the articles covering it, and its topic counts."""
+    meeting = (await db.execute("SELECT * FROM meetings WHERE id = ?", [meeting_id])).first()
+    if meeting is None:
+        return {}
+    meeting = dict(meeting)
+    for key in ("cities", "cues"):
+        try:
+            meeting[key] = json.loads(meeting.get(key) or "[]")
+        except (TypeError, ValueError):
+            meeting[key] = [meeting[key]] if meeting.get(key) else []
+    articles = [dict(r) for r in await db.execute(
+        "SELECT id, title, outlet, paragraph_count, meeting_confidence FROM articles WHERE meeting_id = ? ORDER BY title",
+        [meeting_id],
+    )]
+    topics = await topic_colours(db)
+    counts = {r["topic"]: r["paragraphs"] for r in await db.execute(
+        "SELECT topic, paragraphs FROM meeting_topics WHERE meeting_id = ?", [meeting_id])}
+    for topic in topics:
+        topic["count"] = counts.get(topic["slug"], 0)
+    recalled_by = (await db.execute(
+        "SELECT count(*) FROM paragraphs p, json_each(p.mentions) j WHERE j.value = ?", [meeting_id]
+    )).single_value()
+    return {"meeting": meeting, "articles": articles, "topics": topics, "recalled_by": recalled_by}
+
+
+@hookimpl
+def extra_template_vars(view_name, table, database, request, datasette):
+    async def inner():
+        if database is None and view_name != "index":
+            return {}
+        db = datasette.get_database(database) if database else datasette.get_database()
+        if "meeting_topics" not in await db.table_names():
+            return {}
+        if view_name == "index":
+            return {"archive": await home_page(db)}
+        if view_name == "row" and request is not None:
+            pk = tilde_decode(request.url_vars.get("pks", ""))
+            if table == "articles":
+                return {"page": await article_page(db, pk)}
+            if table == "meetings":
+                return {"page": await meeting_page(db, pk)}
+        return {}
+
+    return inner

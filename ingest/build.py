@@ -255,10 +255,8 @@ def build(
         # Load: paths, errors, counts, indexes and full-text search.
         stored = {article_id for article_id, source in unique.items() if source.relpath not in failed}
         writer.remove_articles(known - stored)
-        writer.replace_all("article_paths", [
-            {"article_id": article_id, "path": source.relpath}
-            for source, article_id in identified if article_id in stored
-        ])
+        paths = sorted({(article_id, source.relpath) for source, article_id in identified if article_id in stored})
+        writer.replace_all("article_paths", [{"article_id": a, "path": p} for a, p in paths])
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
         writer.set_info({"fingerprint": fingerprint})
         stats = writer.finish(log)
@@ -266,5 +264,33 @@ def build(
         writer.abort()
         raise
     summary.articles, summary.paragraphs, summary.other_lines = stats
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summary:
+    """Merge archives built separately (one per input folder or machine) into one archive at db_path.
+
+    The result holds the same rows as one build over all the shards' inputs.
+    Every shard must come from the same code and rules, or its tags would disagree.
+    """
+    started = time.perf_counter()
+    fingerprints = {path: load.fingerprint_of(path) for path in shards}
+    expected = rules_fingerprint()
+    for path, fingerprint in fingerprints.items():
+        if fingerprint != expected:
+            raise read.ReadError(f"{path}: built by other code or rules ({fingerprint}, this ingest is {expected}); rebuild it first")
+    writer = load.ArchiveWriter(db_path)
+    try:
+        for path in shards:
+            log(f"stage: merge {path}")
+            writer.merge_from(path)
+        errors = writer.conn.execute("SELECT path, error FROM ingest_errors ORDER BY path").fetchall()
+        writer.set_info({"fingerprint": expected})
+        stats = writer.finish(log)
+    except BaseException:
+        writer.abort()
+        raise
+    summary = Summary(*stats, errors=errors, mode="merge", processed=len(shards))
     summary.seconds = time.perf_counter() - started
     return summary

@@ -28,6 +28,7 @@ def cli():
     \b
     python -m ingest seeds/ --db archive.db     build the archive from files and folders
     python -m ingest explain seeds/003_x.txt    show how one article is segmented and tagged
+    python -m ingest merge a.db b.db --db all.db  merge archives built separately
 
     Run `python -m ingest build --help` for every option of the build.
     """
@@ -73,6 +74,28 @@ def build(paths, db_path, strict, full, workers, quiet, verbose):
     if not quiet:
         click.echo(f"{db_path}: {summary.line()}", err=True)
     sys.exit(1 if summary.errors else 0)
+
+
+@cli.command()
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--db", "db_path", default="archive.db", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The merged archive to write (replaced only when complete).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+def merge(shards, db_path, quiet):
+    """Merge archives built separately into one.
+
+    Build one shard per input folder, on as many machines as you like
+    (`python -m ingest folder-a --db a.db`), then merge them: the result holds
+    the same rows and search index as one build over every folder. The shards
+    must come from the same version of the code and rules.
+    """
+    try:
+        summary = pipeline.merge(list(shards), db_path)
+    except read.ReadError as error:
+        click.echo(f"error: {error} (nothing was written; {db_path} is unchanged)", err=True)
+        sys.exit(1)
+    if not quiet:
+        click.echo(f"{db_path}: {summary.line()}", err=True)
 
 
 @cli.command()

@@ -122,21 +122,27 @@ class PreviousBuild:
     article_ids: set[str]
 
 
-def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
-    """The existing archive at db_path, if it was built by the same code and rules; else None."""
-    if not Path(db_path).exists():
-        return None
+def fingerprint_of(db_path: Path) -> str | None:
+    """The code-and-rules fingerprint an archive was built with, or None if it is not an archive."""
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
-            info = dict(conn.execute("SELECT key, value FROM build_info"))
-            if info.get("fingerprint") != fingerprint:
-                return None
-            return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")})
+            return dict(conn.execute("SELECT key, value FROM build_info")).get("fingerprint")
         finally:
             conn.close()
     except sqlite3.Error:
-        return None  # not an archive of ours, or damaged: build afresh
+        return None
+
+
+def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
+    """The existing archive at db_path, if it was built by the same code and rules; else None."""
+    if not Path(db_path).exists() or fingerprint_of(db_path) != fingerprint:
+        return None  # none yet, built by other rules, or not an archive of ours: build afresh
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")})
+    finally:
+        conn.close()
 
 
 def remove_abandoned_builds(target: Path) -> None:
@@ -215,6 +221,24 @@ class ArchiveWriter:
             if self.buffers[name]:
                 self.conn.executemany(self.statements[name], self.buffers[name])
                 self.buffers[name].clear()
+
+    def merge_from(self, shard: Path) -> None:
+        """Copy every article of another archive (a shard built elsewhere) into this one.
+
+        An article both archives hold is kept once; meetings and topics come from
+        the shards, which must have been built by the same code and rules.
+        """
+        self.flush()
+        self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
+        try:
+            for table, (columns, _) in SCHEMA.items():
+                if table in ("build_info", "meeting_topics"):
+                    continue
+                names = ", ".join(f"[{c}]" for c in columns)
+                self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {names} FROM shard.[{table}]")
+            self.conn.commit()
+        finally:
+            self.conn.execute("DETACH DATABASE shard")
 
     def remove_articles(self, article_ids) -> None:
         """Delete articles whose files are gone, with their rows in every table and the search index."""

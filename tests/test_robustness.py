@@ -201,3 +201,36 @@ def test_a_build_killed_at_any_stage_leaves_the_previous_archive_intact(tmp_path
     # the next build cleans up what the killed one left behind
     build([tmp_path / "one.txt"], db, progress=False, full=True)
     assert [p.name for p in tmp_path.iterdir() if ".building-" in p.name] == []
+
+
+def test_shards_merge_into_the_same_archive_as_one_build(tmp_path):
+    seeds = sorted(SEEDS.glob("*.txt"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, files in ((first, seeds[:3]), (second, seeds[2:])):  # one article in both shards
+        folder.mkdir()
+        for f in files:
+            shutil.copy(f, folder / f.name)
+    build([first], tmp_path / "first.db", progress=False)
+    build([second], tmp_path / "second.db", progress=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest", "merge", tmp_path / "first.db", tmp_path / "second.db", "--db", tmp_path / "merged.db"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    build([first, second], tmp_path / "whole.db", progress=False)
+    assert_same_archive(tmp_path / "merged.db", tmp_path / "whole.db")
+    for table in ("meetings", "topics", "meeting_topics"):
+        assert table_rows(tmp_path / "merged.db", table) == table_rows(tmp_path / "whole.db", table)
+
+
+def test_shards_built_by_other_rules_are_refused(tmp_path):
+    build([SEEDS], tmp_path / "a.db", progress=False)
+    conn = sqlite3.connect(tmp_path / "a.db")
+    conn.execute("UPDATE build_info SET value = 'older' WHERE key = 'fingerprint'")
+    conn.commit()
+    conn.close()
+    result = subprocess.run([sys.executable, "-m", "ingest", "merge", tmp_path / "a.db", "--db", tmp_path / "m.db"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "built by other code or rules" in result.stderr
+    assert not (tmp_path / "m.db").exists()

@@ -3,6 +3,7 @@
 import csv
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -38,12 +39,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def serve_flags():
+    """The flags `make serve` gives Datasette, read from the Makefile so that tests serve the same way."""
+    makefile = (ROOT / "Makefile").read_text()
+    return re.search(r"^SERVE_FLAGS := (.+)$", makefile, re.MULTILINE).group(1).split()
+
+
 def serve(db_path):
     """Start Datasette as `make serve` does, on a free localhost port; return (process, base URL)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "datasette", "serve", "-i", str(db_path), "--metadata", "metadata.yml",
-         "--template-dir", "templates", "--plugins-dir", "plugins", "--static", "static:static",
+        [sys.executable, "-m", "datasette", "serve", "-i", str(db_path), *serve_flags(),
          "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -1,0 +1,79 @@
+"""Served read-only: immutable, time-limited, and with no way to write through the web."""
+
+import json
+import sqlite3
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, SEEDS
+from test_ui import serve
+
+
+@pytest.fixture(scope="module")
+def server(seeds_db, tmp_path_factory):
+    db = tmp_path_factory.mktemp("serving") / "archive.db"
+    db.write_bytes(seeds_db.read_bytes())
+    process, base = serve(db)
+    yield base, db
+    process.terminate()
+    process.wait()
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def sql(base, query):
+    return get(base + "/archive.json?" + urllib.parse.urlencode({"sql": query, "_shape": "array"}))
+
+
+def test_read_only_sql_is_available(server):
+    base, _ = server
+    status, body = sql(base, "select count(*) as n from paragraphs")
+    assert status == 200 and json.loads(body)[0]["n"] > 100
+
+
+@pytest.mark.parametrize("statement", [
+    "delete from paragraphs",
+    "update articles set title = 'x'",
+    "insert into topics (slug) values ('x')",
+    "drop table lines",
+    "select 1; delete from paragraphs",
+])
+def test_writes_are_refused_and_the_file_is_unchanged(server, statement):
+    base, db = server
+    before = db.read_bytes()
+    status, _ = sql(base, statement)
+    assert status != 200
+    assert db.read_bytes() == before
+
+
+def test_a_runaway_query_is_stopped_by_the_time_limit(server):
+    base, _ = server
+    status, body = sql(base, "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n")
+    assert status == 400 and "interrupted" in body.lower()
+
+
+def test_the_database_is_served_immutable(server):
+    base, _ = server
+    status, body = get(base + "/-/databases.json")
+    assert [d["is_mutable"] for d in json.loads(body)] == [False]
+
+
+def test_post_requests_cannot_change_anything(server):
+    base, db = server
+    before = db.read_bytes()
+    request = urllib.request.Request(base + "/archive/paragraphs", data=b"text=changed", method="POST")
+    try:
+        status = urllib.request.urlopen(request, timeout=10).status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    assert status >= 400
+    assert db.read_bytes() == before

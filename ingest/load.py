@@ -198,7 +198,8 @@ class ArchiveWriter:
     def add(self, table: str, row: dict) -> None:
         """Queue one row for a table; columns it lacks are stored as null."""
         columns = SCHEMA[table][0]
-        self.buffers[table].append(tuple(row.get(c) for c in columns))
+        values = (row.get(c) for c in columns)
+        self.buffers[table].append(tuple(to_json(v) if isinstance(v, (list, dict)) else v for v in values))
         if len(self.buffers[table]) >= BATCH_ROWS:
             self.flush(table)
 

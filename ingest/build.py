@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import load, meetings, read, segment, topics
+from . import load, meetings, provenance, read, segment, topics
 from .load import to_json
 
 PACKAGE = Path(__file__).parent
@@ -33,12 +34,14 @@ class Summary:
     processed: int = 0
     mode: str = "full"
     seconds: float = 0.0
+    dropped: int = 0  # blocks of web-page chrome left out (scripts, menus, ads…)
 
     def line(self) -> str:
         incremental = f" ({self.mode}: {self.processed} files processed)" if self.mode != "full" else ""
+        dropped = f", {self.dropped} blocks of page chrome dropped" if self.dropped else ""
         return (
-            f"{self.articles} articles, {self.paragraphs} paragraphs, {self.other_lines} other lines, "
-            f"{len(self.errors)} errors in {self.seconds:.2f}s{incremental}"
+            f"{self.articles} articles, {self.paragraphs} paragraphs, {self.other_lines} other lines"
+            f"{dropped}, {len(self.errors)} errors in {self.seconds:.2f}s{incremental}"
         )
 
 
@@ -58,13 +61,24 @@ class Taggers:
         return cls(catalogue, meetings.MeetingTagger(catalogue), taxonomy, topics.TopicTagger(taxonomy))
 
 
-def rules_fingerprint() -> str:
-    """A hash of the ingest code and its rule files: when it changes, every article is re-tagged."""
+def fingerprint(files: list[Path]) -> str:
+    """A short hash of some files' names and contents."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE.glob("*.py")) + sorted(PACKAGE.glob("*.yml")):
+    for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def rules_fingerprint() -> str:
+    """A hash of the ingest code and its rule files: when it changes, every article is re-tagged."""
+    return fingerprint(sorted(PACKAGE.glob("*.py")) + sorted(PACKAGE.glob("*.yml")))
+
+
+def build_fingerprint(paths: list[Path]) -> str:
+    """The rules' fingerprint plus the inputs' sources.yml files, whose provenance is stored on articles."""
+    sources = [Path(p) / provenance.SOURCES_FILE for p in paths if (Path(p) / provenance.SOURCES_FILE).is_file()]
+    return f"{rules_fingerprint()}-{fingerprint(sources)}"
 
 
 @dataclass
@@ -76,6 +90,17 @@ class Article:
     decision: meetings.MeetingDecision
     topic_hits: list[list[topics.TopicHit]]
     mentions: list[list[str]]
+    outlet: str | None
+    outlet_source: str | None
+
+
+def find_outlet(document: read.Document, segmented: segment.Segmented) -> tuple[str | None, str | None]:
+    """The article's outlet and how we know it: sources.yml, the page's metadata, or clues in its text."""
+    if document.source.provenance.get("outlet"):
+        return document.source.provenance["outlet"], "sources.yml"
+    if document.meta.get("outlet"):
+        return document.meta["outlet"], "page metadata"
+    return provenance.detect_outlet([line.text for line in segmented.lines])
 
 
 def analyse(document: read.Document, taggers: Taggers) -> Article:
@@ -91,7 +116,7 @@ def analyse(document: read.Document, taggers: Taggers) -> Article:
     )
     topic_hits = taggers.topic_tagger.tag_article(paragraphs)
     mentions = [taggers.meeting_tagger.mentions(p, decision) for p in paragraphs]
-    return Article(document, segmented, decision, topic_hits, mentions)
+    return Article(document, segmented, decision, topic_hits, mentions, *find_outlet(document, segmented))
 
 
 def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, list[dict]]:
@@ -104,7 +129,8 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
         "meeting_year": meeting.year if meeting else None,
         "meeting_city": meeting.city if meeting else None,
     }
-    outlet = document.meta.get("outlet")
+    outlet, meta = article.outlet, document.meta
+    published = meta.get("published")
     rows: dict[str, list[dict]] = {"articles": [], "paragraphs": [], "paragraph_topics": [], "lines": []}
     rows["articles"].append({
         "id": article_id,
@@ -112,6 +138,11 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
         "title": segmented.title,
         "title_derived": int(segmented.title_derived),
         "outlet": outlet,
+        "outlet_source": article.outlet_source,
+        "url": meta.get("url"),
+        "published": published.isoformat() if hasattr(published, "isoformat") else published,
+        "author": meta.get("author"),
+        "dropped": to_json(document.dropped) if document.dropped else None,
         "sha256": document.sha256,
         "encoding": document.encoding,
         "paragraph_count": len(segmented.paragraphs),
@@ -202,7 +233,7 @@ def build(
     started = time.perf_counter()
     summary = Summary()
     workers = workers or os.cpu_count() or 1
-    fingerprint = rules_fingerprint()
+    fingerprint = build_fingerprint(paths)
 
     # Read: hash every file, so that its content says whether it is new, an old friend or a copy.
     sources, problems = read.find_sources(paths)
@@ -250,6 +281,7 @@ def build(
                 continue
             for table in ("articles", "paragraphs", "paragraph_topics", "lines"):
                 writer.add_all(table, rows[table])
+            summary.dropped += sum(json.loads(rows["articles"][0]["dropped"] or "{}").values())
         bar.close()
 
         # Load: paths, errors, counts, indexes and full-text search.
@@ -275,18 +307,18 @@ def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summar
     Every shard must come from the same code and rules, or its tags would disagree.
     """
     started = time.perf_counter()
-    fingerprints = {path: load.fingerprint_of(path) for path in shards}
     expected = rules_fingerprint()
-    for path, fingerprint in fingerprints.items():
-        if fingerprint != expected:
-            raise read.ReadError(f"{path}: built by other code or rules ({fingerprint}, this ingest is {expected}); rebuild it first")
+    for path in shards:
+        rules = (load.fingerprint_of(path) or "").split("-")[0]
+        if rules != expected:
+            raise read.ReadError(f"{path}: built by other code or rules ({rules or 'unknown'}, this ingest is {expected}); rebuild it first")
     writer = load.ArchiveWriter(db_path)
     try:
         for path in shards:
             log(f"stage: merge {path}")
             writer.merge_from(path)
         errors = writer.conn.execute("SELECT path, error FROM ingest_errors ORDER BY path").fetchall()
-        writer.set_info({"fingerprint": expected})
+        writer.set_info({"fingerprint": f"{expected}-merged"})
         stats = writer.finish(log)
     except BaseException:
         writer.abort()

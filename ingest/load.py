@@ -35,6 +35,7 @@ SCHEMA = {
     "articles": (
         {
             "id": str, "path": str, "title": str, "title_derived": int, "outlet": str,
+            "outlet_source": str, "url": str, "published": str, "author": str, "dropped": str,
             "sha256": str, "encoding": str, "paragraph_count": int, "line_count": int,
             "meeting_id": str, "meeting_year": int, "meeting_city": str,
             "meeting_confidence": float, "meeting_evidence": str,

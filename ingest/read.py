@@ -8,7 +8,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ARTICLE_SUFFIXES = {".txt", ".text", ".md"}
+from . import html, provenance
+
+TEXT_SUFFIXES = {".txt", ".text", ".md"}
+HTML_SUFFIXES = {".html", ".htm"}
+ARTICLE_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
 # No news article is this large; a file that is must be something else (a dump, a log, a book).
 MAX_BYTES = 10_000_000
 # Share of characters that must be ordinary text for a decoded file to count as text.
@@ -25,6 +29,7 @@ class Source:
 
     path: Path
     relpath: str
+    provenance: dict = field(default_factory=dict, compare=False)  # from the folder's sources.yml
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Document:
     encoding: str
     meta: dict = field(default_factory=dict)
     hints: list[str | None] | None = None  # per non-blank line, the kind its markup suggests
+    dropped: dict = field(default_factory=dict)  # what was removed from a web page, by reason
 
     @property
     def sha256(self) -> str:
@@ -51,8 +57,9 @@ class Document:
 def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
     """Every article file named or found under the given paths, and the paths that could not be used.
 
-    Files inside a folder are shown relative to that folder. Folders are walked
-    without following symbolic links to folders, so a link loop cannot trap us.
+    Files inside a folder are shown relative to that folder, with what the
+    folder's sources.yml says of them. Folders are walked without following
+    symbolic links to folders, so a link loop cannot trap us.
     """
     sources: dict[str, Source] = {}  # by absolute path, so a path named twice is read once
     problems: list[tuple[str, str]] = []
@@ -61,8 +68,15 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
         if not given.exists():
             problems.append((str(given), "no such file or folder"))
         elif given.is_dir():
+            try:
+                known = provenance.load_sources(given)
+            except ValueError as error:
+                problems.append((str(given / provenance.SOURCES_FILE), str(error)))
+                known = {}
             for path in walk(given):
-                sources.setdefault(os.path.abspath(path), Source(path, path.relative_to(given).as_posix()))
+                relpath = path.relative_to(given).as_posix()
+                meta = known.get(relpath) or known.get(path.name) or {}
+                sources.setdefault(os.path.abspath(path), Source(path, relpath, meta))
         else:
             sources.setdefault(os.path.abspath(given), Source(given, given.name))
     return sorted(sources.values(), key=lambda s: s.relpath), problems
@@ -104,8 +118,15 @@ def identify(source: Source) -> str:
 def read_document(source: Source) -> Document:
     """Read and decode one article file, or raise ReadError saying what is wrong with it."""
     data = read_bytes(source)
+    if source.path.suffix.lower() in HTML_SUFFIXES:
+        try:
+            page = html.extract(data, source.relpath)
+        except ValueError as error:
+            raise ReadError(str(error).removeprefix(f"{source.relpath}: ")) from error
+        meta = {**page.meta, **source.provenance}
+        return Document(source, data, page.text, "html", meta, page.hints, page.dropped)
     text, encoding = decode(data)
-    return Document(source, data, text, encoding)
+    return Document(source, data, text, encoding, dict(source.provenance))
 
 
 def decode(data: bytes) -> tuple[str, str]:

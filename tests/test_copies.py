@@ -1,0 +1,162 @@
+"""Copies: paragraphs that are the same report in different articles, exact, edited or excerpted."""
+
+import pickle
+import random
+from pathlib import Path
+
+from ingest.copies import CopyFinder, exact_form, fingerprint, find_copies
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+WIRE = (
+    "BEIJING — Russian President Vladimir Putin arrived in the Chinese capital on Thursday for two days "
+    "of talks with Xi Jinping, seeking more economic support as Western sanctions squeeze the Russian "
+    "economy. The two leaders were expected to sign a joint statement on deepening their partnership. "
+    "Putin told reporters before leaving Moscow that trade with China had grown by a quarter last year."
+)
+OTHER = (
+    "Chinese officials said the talks would cover energy, agriculture and finance, and that Beijing "
+    "hoped to expand the use of national currencies in trade between the two neighbours."
+)
+
+
+def links(*rows):
+    """{paragraph_id: (copy_of, method)} for (paragraph_id, article_id, text[, published]) rows."""
+    return {c.paragraph_id: (c.copy_of, c.method) for c in find_copies(rows)}
+
+
+def test_same_text_with_other_quote_marks_spaces_and_case_is_an_exact_copy():
+    edited = WIRE.replace("—", "-").replace("  ", " ").upper().replace(" ", "  ")
+    found = find_copies([("a:1", "a", WIRE), ("b:1", "b", edited)])
+    assert [(c.paragraph_id, c.copy_of, c.similarity, c.method) for c in found] == [("b:1", "a:1", 1.0, "exact")]
+
+
+def test_exact_form_ignores_elision_marks_and_quote_styles_but_keeps_words():
+    assert exact_form("He said “yes” […] today") == exact_form('He said "yes" today')
+    assert exact_form("He said yes today") != exact_form("He said no today")
+
+
+def test_small_edits_make_a_near_copy_of_the_fuller_text():
+    edited = WIRE.replace("BEIJING — ", "").replace("Western sanctions", "U.S. sanctions")
+    found = find_copies([("a:1", "a", WIRE), ("b:1", "b", edited)])
+    assert len(found) == 1
+    copy = found[0]
+    assert (copy.paragraph_id, copy.copy_of, copy.method) == ("b:1", "a:1", "near")
+    assert 0.6 <= copy.similarity < 1.0
+
+
+def test_us_and_u_s_are_the_same_word():
+    found = find_copies([("a:1", "a", WIRE.replace("Western", "US")), ("b:1", "b", WIRE.replace("Western", "U.S."))])
+    assert [c.method for c in found] == ["near"] and found[0].similarity == 1.0
+
+
+def test_excerpt_with_elision_marks_is_linked_to_the_paragraph_it_was_cut_from():
+    excerpt = "[…]The two leaders were expected to sign a joint statement on deepening their partnership. […]"
+    found = find_copies([("aggregator:3", "aggregator", excerpt), ("wire:1", "wire", WIRE)])
+    assert [(c.paragraph_id, c.copy_of, c.method) for c in found] == [("aggregator:3", "wire:1", "excerpt")]
+    assert found[0].similarity >= 0.8
+
+
+def test_a_contiguous_part_of_a_paragraph_is_an_excerpt_even_without_marks():
+    part = (
+        "The two leaders were expected to sign a joint statement on deepening their partnership. Putin told "
+        "reporters before leaving Moscow that trade with China had grown by a quarter last year."
+    )
+    assert links(("wire:1", "wire", WIRE), ("site:7", "site", part)) == {"site:7": ("wire:1", "excerpt")}
+
+
+def test_different_paragraphs_on_the_same_subject_are_not_linked():
+    retold = (
+        "Vladimir Putin flew to Beijing on Thursday to meet Xi Jinping, hoping for economic help while "
+        "sanctions weigh on Russia; the pair planned a joint statement, and Putin said trade grew 25%."
+    )
+    assert links(("a:1", "a", WIRE), ("b:1", "b", retold), ("c:1", "c", OTHER)) == {}
+
+
+def test_two_paragraphs_of_the_same_article_are_never_linked():
+    assert links(("a:1", "a", WIRE), ("a:9", "a", WIRE)) == {}
+
+
+def test_short_lines_are_not_linked():
+    assert links(("a:1", "a", "He said no."), ("b:1", "b", "He said no.")) == {}
+
+
+def test_the_earlier_article_is_the_original_when_dates_are_known():
+    trimmed = WIRE.replace("BEIJING — ", "")
+    found = links(("a:1", "a", WIRE, "2024-05-17"), ("b:1", "b", trimmed, "2024-05-16"))
+    assert found == {"a:1": ("b:1", "near")}
+
+
+def test_an_article_that_marks_elisions_is_the_copy():
+    # Same words in both: only the "[…]" elsewhere in the aggregator tells who copied whom.
+    found = links(
+        ("wire:1", "wire", WIRE), ("agg:1", "agg", WIRE), ("agg:2", "agg", "[…]" + OTHER),
+    )
+    assert found["agg:1"] == ("wire:1", "exact")
+
+
+def test_direction_does_not_depend_on_the_order_paragraphs_are_added():
+    rows = [("a:1", "a", WIRE), ("b:1", "b", WIRE.replace("Thursday", "Friday")), ("c:1", "c", WIRE)]
+    assert links(*rows) == links(*reversed(rows))
+
+
+def test_a_syndicated_paragraph_links_every_copy_to_one_original():
+    rows = [(f"outlet{i}:1", f"outlet{i}", WIRE) for i in range(12)]
+    found = links(*rows)
+    assert len(found) == 11
+    assert len({original for original, _ in found.values()}) == 1
+
+
+def test_fingerprints_made_elsewhere_give_the_same_links():
+    rows = [("a:1", "a", WIRE), ("b:1", "b", WIRE.replace("BEIJING — ", "")), ("c:1", "c", OTHER)]
+    finder = CopyFinder()
+    for paragraph_id, article_id, text in rows:
+        print_ = pickle.loads(pickle.dumps(fingerprint(text)))  # as if from a worker process
+        finder.add_fingerprint(paragraph_id, article_id, print_)
+    assert finder.links() == find_copies(rows)
+
+
+def test_planted_copies_among_many_paragraphs_are_found_without_false_links():
+    rng = random.Random(7)
+    vocabulary = sorted(set(" ".join([WIRE, OTHER]).lower().replace(".", "").replace(",", "").split()))
+    vocabulary += [f"word{i}" for i in range(3000)]
+
+    def sentence():
+        return " ".join(rng.choices(vocabulary, k=rng.randint(12, 24))).capitalize() + "."
+
+    rows, planted = [], {}
+    for i in range(3000):
+        rows.append((f"p{i}", f"art{i // 6}", " ".join(sentence() for _ in range(rng.randint(2, 3)))))
+    for i in range(0, 3000, 30):
+        source_id, _, text = rows[i]
+        words = text.split()
+        words.insert(len(words) // 2, "reportedly")
+        rows.append((f"copy{i}", f"copier{i}", " ".join(words)))
+        planted[f"copy{i}"] = source_id
+    found = {c.paragraph_id: c.copy_of for c in find_copies(rows)}
+    pairs = {frozenset(item) for item in found.items()}
+    recovered = sum(frozenset(item) in pairs for item in planted.items())
+    assert recovered >= 0.95 * len(planted)
+    assert all(frozenset(item) in {frozenset(p) for p in planted.items()} for item in found.items())
+
+
+# -- the seeds
+
+
+def seed_paragraphs():
+    """Body paragraphs of the seeds, read simply: stripped lines of more than 12 words."""
+    for path in sorted(SEEDS.glob("*.txt")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if len(line.split()) > 12:
+                yield f"{path.name[:3]}:{number}", path.name[:3], line.strip()
+
+
+def test_seed_001_is_linked_to_000_on_the_wire_paragraphs_they_share():
+    found = links(*seed_paragraphs())
+    # 001 reprints four paragraphs of the AP report that 000 carries in full (read from the seeds).
+    assert found == {
+        "001:5": ("000:8", "near"),
+        "001:7": ("000:10", "near"),
+        "001:9": ("000:27", "near"),
+        "001:11": ("000:30", "near"),
+    }

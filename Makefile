@@ -31,5 +31,15 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(INSTALLED)
 
+# Benchmarks (bench/README.md): corpus, ingest against the floor, search against ripgrep, load.
+BENCH ?= 100k
+BENCH_PARAGRAPHS ?= 100000
+bench: $(INSTALLED)
+	@command -v rg >/dev/null || echo "ripgrep is not installed (apt-get install -y ripgrep): no grep comparison"
+	$(BIN)/python bench/corpus.py --paragraphs $(BENCH_PARAGRAPHS) --out bench/corpus/$(BENCH) --check 200
+	$(BIN)/python bench/ingest_bench.py bench/corpus/$(BENCH) --runs 3
+	$(BIN)/python bench/search_bench.py bench/out/$(BENCH)/archive.db --corpus bench/corpus/$(BENCH)
+	$(BIN)/python bench/load.py --db bench/out/$(BENCH)/archive.db
+
 clean:
 	rm -rf $(VENV) $(DB) $(DB:.db=.inspect.json) .pytest_cache

@@ -9,11 +9,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
 
-from . import load, meetings, provenance, read, segment, topics
+from . import compare, load, meetings, provenance, quotes, read, segment, topics
 from .load import to_json
 
 PACKAGE = Path(__file__).parent
@@ -53,12 +54,16 @@ class Taggers:
     meeting_tagger: meetings.MeetingTagger
     taxonomy: topics.Taxonomy
     topic_tagger: topics.TopicTagger
+    quote_finder: quotes.QuoteFinder
 
     @classmethod
     def load(cls) -> "Taggers":
         catalogue = meetings.load_catalogue()
         taxonomy = topics.load_taxonomy()
-        return cls(catalogue, meetings.MeetingTagger(catalogue), taxonomy, topics.TopicTagger(taxonomy))
+        return cls(
+            catalogue, meetings.MeetingTagger(catalogue), taxonomy, topics.TopicTagger(taxonomy),
+            quotes.QuoteFinder(),
+        )
 
 
 def fingerprint(files: list[Path]) -> str:
@@ -90,6 +95,7 @@ class Article:
     decision: meetings.MeetingDecision
     topic_hits: list[list[topics.TopicHit]]
     mentions: list[list[str]]
+    quotes: list[list[quotes.Quote]]
     outlet: str | None
     outlet_source: str | None
 
@@ -116,7 +122,23 @@ def analyse(document: read.Document, taggers: Taggers) -> Article:
     )
     topic_hits = taggers.topic_tagger.tag_article(paragraphs)
     mentions = [taggers.meeting_tagger.mentions(p, decision) for p in paragraphs]
-    return Article(document, segmented, decision, topic_hits, mentions, *find_outlet(document, segmented))
+    quoted = taggers.quote_finder.find(paragraphs)
+    return Article(document, segmented, decision, topic_hits, mentions, quoted, *find_outlet(document, segmented))
+
+
+def days_between(start, published) -> int | None:
+    """Days from a meeting's first day to an article's publication (negative: before it)."""
+    if not published:
+        return None
+    try:
+        day = published if isinstance(published, date) else date.fromisoformat(str(published)[:10])
+    except ValueError:
+        return None
+    return (day - start).days
+
+
+# The tables each article adds rows to, in the order they are written.
+ARTICLE_TABLES = ("articles", "paragraphs", "paragraph_topics", "quotes", "lines")
 
 
 def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, list[dict]]:
@@ -131,7 +153,7 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
     }
     outlet, meta = article.outlet, document.meta
     published = meta.get("published")
-    rows: dict[str, list[dict]] = {"articles": [], "paragraphs": [], "paragraph_topics": [], "lines": []}
+    rows: dict[str, list[dict]] = {table: [] for table in ARTICLE_TABLES}
     rows["articles"].append({
         "id": article_id,
         "path": document.source.relpath,
@@ -149,11 +171,12 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
         "line_count": len(segmented.lines),
         "meeting_confidence": round(decision.confidence, 3),
         "meeting_evidence": to_json(decision.evidence),
+        "days_from_meeting": days_between(meeting.start, published) if meeting else None,
         **meeting_fields,
     })
     paragraph_ids = {}
-    for position, (line, hits, mentioned) in enumerate(
-        zip(segmented.paragraphs, article.topic_hits, article.mentions), start=1
+    for position, (line, hits, mentioned, quoted) in enumerate(
+        zip(segmented.paragraphs, article.topic_hits, article.mentions, article.quotes), start=1
     ):
         paragraph_id = f"{article_id}-{position:03d}"
         paragraph_ids[line.line_no] = paragraph_id
@@ -173,6 +196,18 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
                 "topic": hit.slug,
                 "score": round(hit.score, 3),
                 "evidence": to_json(hit.evidence),
+            })
+        for number, quote in enumerate(quoted, start=1):
+            rows["quotes"].append({
+                "paragraph_id": paragraph_id,
+                "number": number,
+                "article_id": article_id,
+                "speaker": quote.speaker,
+                "speaker_as_written": quote.speaker_as_written or None,
+                "quote": quote.quote,
+                "verb": quote.verb,
+                "meeting_id": meeting_fields["meeting_id"],
+                "outlet": outlet,
             })
     for line in segmented.lines:
         rows["lines"].append({
@@ -279,7 +314,7 @@ def build(
                 summary.errors.append((path, rows))
                 failed.add(path)
                 continue
-            for table in ("articles", "paragraphs", "paragraph_topics", "lines"):
+            for table in ARTICLE_TABLES:
                 writer.add_all(table, rows[table])
             summary.dropped += sum(json.loads(rows["articles"][0]["dropped"] or "{}").values())
         bar.close()
@@ -291,6 +326,7 @@ def build(
         writer.replace_all("article_paths", [{"article_id": a, "path": p} for a, p in paths])
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
         writer.set_info({"fingerprint": fingerprint})
+        compare_articles(writer, workers, log)
         stats = writer.finish(log)
     except BaseException:
         writer.abort()
@@ -298,6 +334,13 @@ def build(
     summary.articles, summary.paragraphs, summary.other_lines = stats
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def compare_articles(writer: load.ArchiveWriter, workers: int, log) -> None:
+    """Compare every article with the rest: which paragraphs are copies, which articles are rewrites."""
+    writer.index(log)
+    compare.link_copies(writer.conn, workers, log)
+    compare.score_rewrites(writer.conn, log)
 
 
 def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summary:
@@ -319,6 +362,7 @@ def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summar
             writer.merge_from(path)
         errors = writer.conn.execute("SELECT path, error FROM ingest_errors ORDER BY path").fetchall()
         writer.set_info({"fingerprint": f"{expected}-merged"})
+        compare_articles(writer, os.cpu_count() or 1, log)
         stats = writer.finish(log)
     except BaseException:
         writer.abort()

@@ -38,7 +38,8 @@ SCHEMA = {
             "outlet_source": str, "url": str, "published": str, "author": str, "dropped": str,
             "sha256": str, "encoding": str, "paragraph_count": int, "line_count": int,
             "meeting_id": str, "meeting_year": int, "meeting_city": str,
-            "meeting_confidence": float, "meeting_evidence": str,
+            "meeting_confidence": float, "meeting_evidence": str, "days_from_meeting": int,
+            "rewrite_score": float, "rewrite_flag": int, "rewrite_level": str, "rewrite_evidence": str,
         },
         {"pk": "id", "foreign_keys": [("meeting_id", "meetings", "id")]},
     ),
@@ -47,6 +48,7 @@ SCHEMA = {
             "id": str, "article_id": str, "position": int, "text": str, "outlet": str,
             "meeting_id": str, "meeting_year": int, "meeting_city": str,
             "topics": str, "mentions": str,
+            "report": str, "report_id": str, "rewrite_score": float,
         },
         {
             "pk": "id",
@@ -65,6 +67,32 @@ SCHEMA = {
         {
             "pk": ("paragraph_id", "topic"),
             "foreign_keys": [("paragraph_id", "paragraphs", "id"), ("topic", "topics", "slug")],
+        },
+    ),
+    "quotes": (
+        {
+            "paragraph_id": str, "number": int, "article_id": str, "speaker": str,
+            "speaker_as_written": str, "quote": str, "verb": str, "meeting_id": str, "outlet": str,
+        },
+        {
+            "pk": ("paragraph_id", "number"),
+            "foreign_keys": [
+                ("paragraph_id", "paragraphs", "id"), ("article_id", "articles", "id"),
+                ("meeting_id", "meetings", "id"),
+            ],
+        },
+    ),
+    "paragraph_copies": (
+        {
+            "paragraph_id": str, "copy_of": str, "similarity": float, "method": str,
+            "article_id": str, "copy_of_article": str,
+        },
+        {
+            "pk": "paragraph_id",
+            "foreign_keys": [
+                ("paragraph_id", "paragraphs", "id"), ("copy_of", "paragraphs", "id"),
+                ("article_id", "articles", "id"), ("copy_of_article", "articles", "id"),
+            ],
         },
     ),
     "article_paths": (
@@ -90,6 +118,7 @@ SCHEMA = {
 # Tables whose rows belong to one article, children first: the order to delete them in.
 ARTICLE_TABLES = [
     ("paragraph_topics", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
+    ("quotes", "article_id = ?"),
     ("lines", "article_id = ?"),
     ("paragraphs", "article_id = ?"),
     ("article_paths", "article_id = ?"),
@@ -108,6 +137,13 @@ INDEXES = [
     ("lines", ["kind"]),
     ("lines", ["paragraph_id"]),
     ("paragraph_topics", ["topic", "paragraph_id"]),
+    ("paragraphs", ["report_id"]),
+    ("paragraphs", ["report"]),
+    ("articles", ["rewrite_level"]),
+    ("quotes", ["speaker"]),
+    ("quotes", ["meeting_id"]),
+    ("quotes", ["article_id"]),
+    ("paragraph_copies", ["copy_of"]),
 ]
 
 
@@ -234,7 +270,7 @@ class ArchiveWriter:
         self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
         try:
             for table, (columns, _) in SCHEMA.items():
-                if table in ("build_info", "meeting_topics"):
+                if table in ("build_info", "meeting_topics", "paragraph_copies"):
                     continue
                 names = ", ".join(f"[{c}]" for c in columns)
                 self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {names} FROM shard.[{table}]")
@@ -258,13 +294,17 @@ class ArchiveWriter:
         for table, where in ARTICLE_TABLES:
             self.conn.executemany(f"DELETE FROM [{table}] WHERE {where}", ids)
 
-    def finish(self, log=lambda message: None) -> tuple[int, int, int]:
-        """Index, count, update full-text search, move the finished file into place; return
-        the archive's articles, paragraphs and other lines."""
+    def index(self, log=lambda message: None) -> None:
+        """Write what is buffered and build the indexes (once, after the bulk load)."""
         self.flush()
         log("stage: index")
         for table, columns in INDEXES:
             self.db[table].create_index(columns, if_not_exists=True)
+
+    def finish(self, log=lambda message: None) -> tuple[int, int, int]:
+        """Index, count, update full-text search, move the finished file into place; return
+        the archive's articles, paragraphs and other lines."""
+        self.index(log)
         self.conn.executescript(
             """
             UPDATE articles SET path = (SELECT min(path) FROM article_paths WHERE article_id = articles.id);

@@ -43,6 +43,31 @@ async def meeting_topic_matrix(db, meeting_ids=None) -> list[dict]:
     return meetings
 
 
+# The timeline shows coverage from this many days before a meeting's first day to as many after.
+TIMELINE_DAYS = 14
+
+
+async def timeline(db, meeting_ids=None) -> dict:
+    """Articles per meeting by days from its first day, one series per meeting (from publication dates)."""
+    rows = [dict(r) for r in await db.execute(
+        "SELECT a.meeting_id, m.label, m.start, a.days_from_meeting AS day, count(*) AS n FROM articles a "
+        "JOIN meetings m ON m.id = a.meeting_id WHERE a.days_from_meeting BETWEEN ? AND ? "
+        "GROUP BY a.meeting_id, a.days_from_meeting ORDER BY m.start, day",
+        [-TIMELINE_DAYS, TIMELINE_DAYS],
+    )]
+    series: dict[str, dict] = {}
+    for row in rows:
+        if meeting_ids is not None and row["meeting_id"] not in meeting_ids:
+            continue
+        entry = series.setdefault(row["meeting_id"], {"id": row["meeting_id"], "label": row["label"], "points": {}})
+        entry["points"][row["day"]] = row["n"]
+    for i, entry in enumerate(series.values()):
+        entry["colour"] = PALETTE[i % len(PALETTE)]
+        entry["total"] = sum(entry["points"].values())
+    dated = (await db.execute("SELECT count(*) FROM articles WHERE published IS NOT NULL")).single_value()
+    return {"series": list(series.values()), "days": TIMELINE_DAYS, "dated": dated}
+
+
 async def home_page(db) -> dict:
     totals = (await db.execute(
         "SELECT (SELECT count(*) FROM articles) AS articles, (SELECT count(*) FROM paragraphs) AS paragraphs, "
@@ -53,6 +78,7 @@ async def home_page(db) -> dict:
         "totals": dict(totals),
         "topics": await topic_colours(db),
         "matrix": await meeting_topic_matrix(db),
+        "timeline": await timeline(db),
         "meetings": [dict(r) for r in await db.execute(
             "SELECT id, label, start, city, occasion, article_count, paragraph_count FROM meetings ORDER BY start"
         )],
@@ -72,7 +98,7 @@ async def article_page(db, article_id: str) -> dict:
         meeting = dict(row) if row else None
     lines = []
     for row in await db.execute(
-        "SELECT l.line_no, l.kind, l.text, l.paragraph_id, p.position, p.topics, p.mentions "
+        "SELECT l.line_no, l.kind, l.text, l.paragraph_id, p.position, p.topics, p.mentions, p.report, p.rewrite_score "
         "FROM lines l LEFT JOIN paragraphs p ON p.id = l.paragraph_id WHERE l.article_id = ? ORDER BY l.line_no",
         [article_id],
     ):
@@ -87,11 +113,42 @@ async def article_page(db, article_id: str) -> dict:
             [article["meeting_id"], article_id],
         )]
     paths = [r["path"] for r in await db.execute("SELECT path FROM article_paths WHERE article_id = ? ORDER BY path", [article_id])]
+    also_in = await same_reports(db, article_id)
+    quoted: dict[str, list[dict]] = {}
+    for row in await db.execute(
+        "SELECT paragraph_id, speaker, speaker_as_written, verb FROM quotes WHERE article_id = ? ORDER BY paragraph_id, number",
+        [article_id],
+    ):
+        quoted.setdefault(row["paragraph_id"], []).append(dict(row))
+    for line in lines:
+        line["also_in"] = also_in.get(line["paragraph_id"], [])
+        line["quotes"] = quoted.get(line["paragraph_id"], [])
+    article["rewrite_evidence"] = json.loads(article.get("rewrite_evidence") or "[]")
+    shared: dict[str, dict] = {}
+    for copies in also_in.values():
+        for other in copies:
+            entry = shared.setdefault(other["article_id"], {**other, "paragraphs": 0})
+            entry["paragraphs"] += 1
     return {
         "article": article, "meeting": meeting, "lines": lines, "siblings": siblings, "paths": paths,
+        "shares_with": sorted(shared.values(), key=lambda a: -a["paragraphs"]),
         "boilerplate_count": sum(1 for l in lines if l["kind"] == "boilerplate"),
         "topics": {t["slug"]: t for t in await topic_colours(db)},
     }
+
+
+async def same_reports(db, article_id: str) -> dict[str, list[dict]]:
+    """For each paragraph of an article, the paragraphs of other articles that carry the same report."""
+    found: dict[str, list[dict]] = {}
+    for row in await db.execute(
+        "SELECT mine.id AS paragraph_id, other.id AS other_id, other.position, other.article_id, "
+        "a.title, a.outlet, other.report FROM paragraphs mine "
+        "JOIN paragraphs other ON other.report_id = mine.report_id AND other.article_id != mine.article_id "
+        "JOIN articles a ON a.id = other.article_id WHERE mine.article_id = ? ORDER BY mine.position, a.title",
+        [article_id],
+    ):
+        found.setdefault(row["paragraph_id"], []).append(dict(row))
+    return found
 
 
 async def meeting_page(db, meeting_id: str) -> dict:
@@ -106,7 +163,8 @@ async def meeting_page(db, meeting_id: str) -> dict:
         except (TypeError, ValueError):
             meeting[key] = [meeting[key]] if meeting.get(key) else []
     articles = [dict(r) for r in await db.execute(
-        "SELECT id, title, outlet, paragraph_count, meeting_confidence FROM articles WHERE meeting_id = ? ORDER BY title",
+        "SELECT id, title, outlet, paragraph_count, meeting_confidence, published, days_from_meeting, rewrite_level "
+        "FROM articles WHERE meeting_id = ? ORDER BY title",
         [meeting_id],
     )]
     topics = await topic_colours(db)
@@ -117,7 +175,10 @@ async def meeting_page(db, meeting_id: str) -> dict:
     recalled_by = (await db.execute(
         "SELECT count(*) FROM paragraphs p, json_each(p.mentions) j WHERE j.value = ?", [meeting_id]
     )).single_value()
-    return {"meeting": meeting, "articles": articles, "topics": topics, "recalled_by": recalled_by}
+    return {
+        "meeting": meeting, "articles": articles, "topics": topics, "recalled_by": recalled_by,
+        "timeline": await timeline(db, {meeting_id}),
+    }
 
 
 @hookimpl

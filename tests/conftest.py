@@ -1,5 +1,6 @@
 """Shared fixtures: the seeds built into a real SQLite file, served by the real Datasette app."""
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,16 @@ def seeds_db(tmp_path_factory) -> Path:
     summary = build([SEEDS], db_path, progress=False)
     assert not summary.errors
     return db_path
+
+
+def rows(db_path, sql, params=()) -> list[dict]:
+    """The rows of a query against an archive file, as dicts."""
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
 
 
 def make_datasette(db_path: Path) -> Datasette:

@@ -2,23 +2,11 @@
 
 import csv
 import io
-import json
-import sqlite3
-from pathlib import Path
 
 import pytest
 
-from conftest import SEEDS
+from conftest import SEEDS, rows
 from ingest.build import build
-
-
-def rows(db_path, sql, params=()):
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def paths_of_2013_articles(db_path):

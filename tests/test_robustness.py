@@ -23,7 +23,10 @@ def table_rows(db_path, table):
         conn.close()
 
 
-CONTENT_TABLES = ("articles", "paragraphs", "lines", "paragraph_topics", "article_paths", "meetings", "topics", "ingest_errors")
+CONTENT_TABLES = (
+    "articles", "paragraphs", "lines", "paragraph_topics", "quotes", "paragraph_copies", "article_paths",
+    "meetings", "topics", "ingest_errors",
+)
 
 
 def assert_same_archive(a, b):

@@ -1,14 +1,13 @@
 """Served read-only: immutable, time-limited, and with no way to write through the web."""
 
 import json
-import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from conftest import ROOT, SEEDS
+
 from test_ui import serve
 
 

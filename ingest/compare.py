@@ -1,0 +1,129 @@
+"""Compare: the stages that look across articles, run over the whole archive once it is loaded.
+
+Per-article stages (segment, tag meetings and topics, find quotes) see one file at a time.
+Whether a paragraph is a copy of another outlet's, or a name is a rare misspelling of one the
+rest of the archive spells otherwise, depends on every other article. So these run after the
+load, over every paragraph in the database — on full builds, incremental builds and merges
+alike, which keeps their answers the same however the archive was put together.
+
+- `link_copies()` fills `paragraph_copies` and sets each paragraph's `report_id` (the
+  paragraph that first carried the report) and `report` ("original" or "copy").
+- `score_rewrites()` sets `rewrite_score`, `rewrite_flag`, `rewrite_level` and
+  `rewrite_evidence` on articles and `rewrite_score` on paragraphs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import sqlite3
+import sys
+
+from . import copies, quotes, rewrites
+
+# Below this many paragraphs, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 20_000
+CHUNK = 500
+
+
+def _pool(workers: int, rows: int):
+    """A process pool when the work is big enough to pay for one, else None."""
+    if workers <= 1 or rows < PARALLEL_THRESHOLD:
+        return None
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(workers)
+
+
+def _fingerprint(text: str) -> copies.Fingerprint:
+    return copies.fingerprint(text)
+
+
+def link_copies(conn: sqlite3.Connection, workers: int = 1, log=lambda message: None) -> int:
+    """Find the paragraphs that repeat another article's report, store the links and each
+    paragraph's report; return how many paragraphs are copies."""
+    count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
+    log(f"stage: copies over {count} paragraphs")
+    finder = copies.CopyFinder()
+    rows = conn.execute(
+        "SELECT p.id, p.article_id, p.text, a.published FROM paragraphs p "
+        "JOIN articles a ON a.id = p.article_id ORDER BY p.rowid"
+    )
+    pool = _pool(workers, count)
+    try:
+        while batch := rows.fetchmany(CHUNK * max(1, workers) * 4):
+            texts = [text for _, _, text, _ in batch]
+            prints = pool.map(_fingerprint, texts, chunksize=CHUNK) if pool else map(_fingerprint, texts)
+            for (paragraph_id, article_id, _, published), print_ in zip(batch, prints):
+                finder.add_fingerprint(paragraph_id, article_id, print_, published)
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    links = finder.links()
+    conn.execute("DELETE FROM paragraph_copies")
+    conn.executemany(
+        "INSERT INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        ((c.paragraph_id, c.copy_of, c.similarity, c.method, _article(c.paragraph_id), _article(c.copy_of))
+         for c in links),
+    )
+    # Every paragraph starts as its own report; copies take their original's, following chains.
+    original = {c.paragraph_id: c.copy_of for c in links}
+    conn.execute("UPDATE paragraphs SET report_id = id, report = 'original' WHERE report_id IS NOT id OR report IS NOT 'original'")
+    conn.executemany(
+        "UPDATE paragraphs SET report_id = ?, report = 'copy' WHERE id = ?",
+        ((_root(paragraph_id, original), paragraph_id) for paragraph_id in original),
+    )
+    return len(links)
+
+
+def _article(paragraph_id: str) -> str:
+    """The article of a paragraph id ("{article_id}-{position}")."""
+    return paragraph_id.rsplit("-", 1)[0]
+
+
+def _root(paragraph_id: str, original: dict[str, str]) -> str:
+    """The first paragraph of a chain of copies (links have no cycles: copies breaks them)."""
+    seen = set()
+    while paragraph_id in original and paragraph_id not in seen:
+        seen.add(paragraph_id)
+        paragraph_id = original[paragraph_id]
+    return paragraph_id
+
+
+def _articles(conn: sqlite3.Connection):
+    """(article_id, [(paragraph_id, text), ...]) for every article, in paragraph order."""
+    rows = conn.execute("SELECT article_id, id, text FROM paragraphs ORDER BY article_id, position")
+    for article_id, group in itertools.groupby(rows, key=lambda row: row[0]):
+        yield article_id, [(paragraph_id, text) for _, paragraph_id, text in group]
+
+
+def known_names() -> list[str]:
+    """Canonical names of the speakers list: a spelling close to one of them is a variant."""
+    return list(quotes.Speakers().by_name)
+
+
+def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
+    """Score every article (and its paragraphs) for signs of a spun or machine-garbled rewrite,
+    with names compared against their spelling across the whole archive; return how many are flagged."""
+    log("stage: rewrite scores")
+    rules = rewrites.load_rules()
+    names = rewrites.name_counts((text for (text,) in conn.execute("SELECT text FROM paragraphs")), rules.not_names)
+    variants = rewrites.name_variants(names, known=known_names())
+    scorer = rewrites.RewriteScorer(rules)
+    article_rows, paragraph_rows, flagged = [], [], 0
+    for article_id, paragraphs in _articles(conn):
+        result = scorer.score([text for _, text in paragraphs], variants)
+        flagged += result.flag
+        article_rows.append((result.score, int(result.flag), result.level,
+                             json.dumps(result.evidence, ensure_ascii=False), article_id))
+        paragraph_rows.extend(
+            (score, paragraph_id) for (paragraph_id, _), score in zip(paragraphs, result.paragraph_scores) if score
+        )
+    conn.executemany(
+        "UPDATE articles SET rewrite_score = ?, rewrite_flag = ?, rewrite_level = ?, rewrite_evidence = ? WHERE id = ?",
+        article_rows,
+    )
+    conn.execute("UPDATE paragraphs SET rewrite_score = 0 WHERE rewrite_score IS NOT 0")
+    conn.executemany("UPDATE paragraphs SET rewrite_score = ? WHERE id = ?", paragraph_rows)
+    return flagged

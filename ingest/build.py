@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import compare, load, meetings, provenance, quotes, read, segment, topics
+from . import compare, load, meetings, provenance, quotes, read, rewrites, segment, topics
 from .load import to_json
 
 PACKAGE = Path(__file__).parent
@@ -55,6 +55,7 @@ class Taggers:
     taxonomy: topics.Taxonomy
     topic_tagger: topics.TopicTagger
     quote_finder: quotes.QuoteFinder
+    rewrite_scorer: rewrites.RewriteScorer
 
     @classmethod
     def load(cls) -> "Taggers":
@@ -62,7 +63,7 @@ class Taggers:
         taxonomy = topics.load_taxonomy()
         return cls(
             catalogue, meetings.MeetingTagger(catalogue), taxonomy, topics.TopicTagger(taxonomy),
-            quotes.QuoteFinder(),
+            quotes.QuoteFinder(), rewrites.RewriteScorer(),
         )
 
 
@@ -96,6 +97,7 @@ class Article:
     topic_hits: list[list[topics.TopicHit]]
     mentions: list[list[str]]
     quotes: list[list[quotes.Quote]]
+    rewrite_signs: rewrites.ArticleSigns
     outlet: str | None
     outlet_source: str | None
 
@@ -123,7 +125,9 @@ def analyse(document: read.Document, taggers: Taggers) -> Article:
     topic_hits = taggers.topic_tagger.tag_article(paragraphs)
     mentions = [taggers.meeting_tagger.mentions(p, decision) for p in paragraphs]
     quoted = taggers.quote_finder.find(paragraphs)
-    return Article(document, segmented, decision, topic_hits, mentions, quoted, *find_outlet(document, segmented))
+    # Rewrite signs of this article alone; compare.score_rewrites weighs them against the archive.
+    signs = taggers.rewrite_scorer.signs(paragraphs)
+    return Article(document, segmented, decision, topic_hits, mentions, quoted, signs, *find_outlet(document, segmented))
 
 
 def days_between(start, published) -> int | None:
@@ -138,7 +142,7 @@ def days_between(start, published) -> int | None:
 
 
 # The tables each article adds rows to, in the order they are written.
-ARTICLE_TABLES = ("articles", "paragraphs", "paragraph_topics", "quotes", "lines")
+ARTICLE_TABLES = ("articles", "paragraphs", "paragraph_topics", "quotes", "rewrite_signs", "lines")
 
 
 def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, list[dict]]:
@@ -178,7 +182,7 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
     for position, (line, hits, mentioned, quoted) in enumerate(
         zip(segmented.paragraphs, article.topic_hits, article.mentions, article.quotes), start=1
     ):
-        paragraph_id = f"{article_id}-{position:03d}"
+        paragraph_id = load.paragraph_key(article_id, position)
         paragraph_ids[line.line_no] = paragraph_id
         rows["paragraphs"].append({
             "id": paragraph_id,
@@ -209,6 +213,7 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
                 "meeting_id": meeting_fields["meeting_id"],
                 "outlet": outlet,
             })
+    rows["rewrite_signs"].append({"article_id": article_id, "signs": to_json(article.rewrite_signs.to_json())})
     for line in segmented.lines:
         rows["lines"].append({
             "article_id": article_id,

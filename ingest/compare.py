@@ -8,19 +8,21 @@ alike, which keeps their answers the same however the archive was put together.
 
 - `link_copies()` fills `paragraph_copies` and sets each paragraph's `report_id` (the
   paragraph that first carried the report) and `report` ("original" or "copy").
-- `score_rewrites()` sets `rewrite_score`, `rewrite_flag`, `rewrite_level` and
+- `score_rewrites()` weighs the signs each article showed on its own (found at ingest, kept in
+  `rewrite_signs`) against the names of the whole archive, and sets `rewrite_score`, `rewrite_flag`, `rewrite_level` and
   `rewrite_evidence` on articles and `rewrite_score` on paragraphs.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import multiprocessing
 import sqlite3
 import sys
+from collections import Counter
 
 from . import copies, quotes, rewrites
+from .load import paragraph_key, to_json
 
 # Below this many paragraphs, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 20_000
@@ -91,13 +93,6 @@ def _root(paragraph_id: str, original: dict[str, str]) -> str:
     return paragraph_id
 
 
-def _articles(conn: sqlite3.Connection):
-    """(article_id, [(paragraph_id, text), ...]) for every article, in paragraph order."""
-    rows = conn.execute("SELECT article_id, id, text FROM paragraphs ORDER BY article_id, position")
-    for article_id, group in itertools.groupby(rows, key=lambda row: row[0]):
-        yield article_id, [(paragraph_id, text) for _, paragraph_id, text in group]
-
-
 def known_names() -> list[str]:
     """Canonical names of the speakers list: a spelling close to one of them is a variant."""
     return list(quotes.Speakers().by_name)
@@ -105,20 +100,23 @@ def known_names() -> list[str]:
 
 def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     """Score every article (and its paragraphs) for signs of a spun or machine-garbled rewrite,
-    with names compared against their spelling across the whole archive; return how many are flagged."""
+    from the signs each article showed on its own (rewrite_signs, found at ingest) and the names
+    of the whole archive; return how many articles are flagged."""
     log("stage: rewrite scores")
-    rules = rewrites.load_rules()
-    names = rewrites.name_counts((text for (text,) in conn.execute("SELECT text FROM paragraphs")), rules.not_names)
+    scorer = rewrites.RewriteScorer()
+    # A name's spelling is rare or usual against every article that uses it.
+    names: Counter = Counter()
+    for (signs,) in conn.execute("SELECT signs FROM rewrite_signs"):
+        names.update({name: entry[0] for name, entry in json.loads(signs)["names"].items()})
     variants = rewrites.name_variants(names, known=known_names())
-    scorer = rewrites.RewriteScorer(rules)
     article_rows, paragraph_rows, flagged = [], [], 0
-    for article_id, paragraphs in _articles(conn):
-        result = scorer.score([text for _, text in paragraphs], variants)
+    for article_id, signs in conn.execute("SELECT article_id, signs FROM rewrite_signs").fetchall():
+        result = scorer.result(rewrites.ArticleSigns.from_json(json.loads(signs)), variants)
         flagged += result.flag
-        article_rows.append((result.score, int(result.flag), result.level,
-                             json.dumps(result.evidence, ensure_ascii=False), article_id))
+        article_rows.append((result.score, int(result.flag), result.level, to_json(result.evidence), article_id))
         paragraph_rows.extend(
-            (score, paragraph_id) for (paragraph_id, _), score in zip(paragraphs, result.paragraph_scores) if score
+            (score, paragraph_key(article_id, position))
+            for position, score in enumerate(result.paragraph_scores, start=1) if score
         )
     conn.executemany(
         "UPDATE articles SET rewrite_score = ?, rewrite_flag = ?, rewrite_level = ?, rewrite_evidence = ? WHERE id = ?",

@@ -95,6 +95,10 @@ SCHEMA = {
             ],
         },
     ),
+    "rewrite_signs": (
+        {"article_id": str, "signs": str},
+        {"pk": "article_id", "foreign_keys": [("article_id", "articles", "id")]},
+    ),
     "article_paths": (
         {"article_id": str, "path": str},
         {"pk": ("article_id", "path"), "foreign_keys": [("article_id", "articles", "id")]},
@@ -119,6 +123,7 @@ SCHEMA = {
 ARTICLE_TABLES = [
     ("paragraph_topics", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
     ("quotes", "article_id = ?"),
+    ("rewrite_signs", "article_id = ?"),
     ("lines", "article_id = ?"),
     ("paragraphs", "article_id = ?"),
     ("article_paths", "article_id = ?"),
@@ -145,6 +150,11 @@ INDEXES = [
     ("quotes", ["article_id"]),
     ("paragraph_copies", ["copy_of"]),
 ]
+
+
+def paragraph_key(article_id: str, position: int) -> str:
+    """A paragraph's id: its article's id and its 1-based position, so ids sort in reading order."""
+    return f"{article_id}-{position:03d}"
 
 
 def to_json(value) -> str:

@@ -59,8 +59,8 @@ class Rules:
     weights: dict[str, float]
     strong: dict[str, str]
     weak: dict[str, str]
-    patterns: list[tuple[re.Pattern, str]]
-    phrases: re.Pattern  # every strong and weak phrase, longest first, in one pattern
+    patterns: list[tuple[re.Pattern, str, str]]  # (pattern, what it means, text it requires)
+    phrases: re.Pattern  # every strong and weak phrase in one pattern, to search lower-cased text
     not_names: frozenset[str] = frozenset()
 
 
@@ -74,6 +74,27 @@ class RewriteResult:
     level: str = "clean"  # "clean", "suspect" or "rewritten"
     paragraph_scores: list[float] = field(default_factory=list)  # the same score, paragraph by paragraph
     paragraph_evidence: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class ArticleSigns:
+    """What `RewriteScorer.signs()` finds in one article on its own; JSON-able, so the build can
+    keep it and score the article again when the rest of the archive changes."""
+
+    paragraph_signs: list[list[tuple[str, str, str]]]  # per paragraph: (sign, key, evidence)
+    names: dict[str, list]  # name -> [occurrences, [paragraph indexes]]
+    words: int = 0
+
+    def to_json(self) -> dict:
+        signs = {str(i): [list(s) for s in found] for i, found in enumerate(self.paragraph_signs) if found}
+        return {"paragraphs": len(self.paragraph_signs), "signs": signs, "names": self.names, "words": self.words}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ArticleSigns":
+        signs: list[list[tuple[str, str, str]]] = [[] for _ in range(data["paragraphs"])]
+        for i, found in data["signs"].items():
+            signs[int(i)] = [tuple(s) for s in found]
+        return cls(signs, data["names"], data["words"])
 
 
 def trie_pattern(phrases: Iterable[str]) -> str:
@@ -109,7 +130,8 @@ def load_rules(path: Path | str | None = None) -> Rules:
     data = yaml.safe_load(Path(path or DEFAULT_RULES).read_text(encoding="utf-8")) or {}
     strong = {_phrase_key(k): str(v) for k, v in (data.get("strong") or {}).items()}
     weak = {_phrase_key(k): str(v) for k, v in (data.get("weak") or {}).items() if _phrase_key(k) not in strong}
-    phrases = re.compile(r"\b(?:" + trie_pattern(sorted({*strong, *weak})) + r")(?![\w-])", re.IGNORECASE) if strong or weak else re.compile(r"(?!)")
+    # Searching lower-cased text for lower-case phrases is 3-4 times faster than IGNORECASE.
+    phrases = re.compile(r"\b(?:" + trie_pattern(sorted({*strong, *weak})) + r")(?![\w-])") if strong or weak else re.compile(r"(?!)")
     return Rules(
         threshold=float(data.get("threshold", 0.5)),
         scale=float(data.get("scale", 2.0)),
@@ -119,7 +141,10 @@ def load_rules(path: Path | str | None = None) -> Rules:
         weights={k: float(v) for k, v in (data.get("weights") or {}).items()},
         strong=strong,
         weak=weak,
-        patterns=[(re.compile(p["pattern"]), str(p.get("means", p["pattern"]))) for p in data.get("patterns") or []],
+        patterns=[
+            (re.compile(p["pattern"]), str(p.get("means", p["pattern"])), str(p.get("requires", "")))
+            for p in data.get("patterns") or []
+        ],
         phrases=phrases,
         not_names=frozenset(str(w) for w in data.get("not_names") or []),
     )
@@ -276,30 +301,57 @@ class RewriteScorer:
     def _spinner_signs(self, paragraph: str) -> list[tuple[str, str, str]]:
         """(weight name, key for counting once, evidence) for each spinner sign in a paragraph."""
         rules, found = self.rules, []
-        for match in rules.phrases.finditer(paragraph):
-            key = _phrase_key(match.group(0))
+        lowered = paragraph.lower()
+        if len(lowered) != len(paragraph):  # a few characters lower-case to two: search a copy that keeps places
+            lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in paragraph)
+        for match in rules.phrases.finditer(lowered):
+            written = paragraph[match.start():match.end()]
+            key = _phrase_key(written)
             if key in rules.strong:
-                found.append(("strong", key, f"spinner phrase “{match.group(0)}” (for “{rules.strong[key]}”)"))
+                found.append(("strong", key, f"spinner phrase “{written}” (for “{rules.strong[key]}”)"))
             elif key in rules.weak:
-                found.append(("weak", key, f"likely spinner word “{match.group(0)}” (for “{rules.weak[key]}”)"))
-        for pattern, means in rules.patterns:
+                found.append(("weak", key, f"likely spinner word “{written}” (for “{rules.weak[key]}”)"))
+        for pattern, means, requires in rules.patterns:
+            if requires not in paragraph:
+                continue
             for match in pattern.finditer(paragraph):
                 found.append(("pattern", means, f"“{match.group(0)}”: {means}"))
         return found
 
-    def score(self, paragraphs: list[str], name_variants: Mapping[str, str] | None = None) -> RewriteResult:
-        """The rewrite score of one article (its body paragraphs, in order)."""
-        rules, weights = self.rules, self.rules.weights
+    def signs(self, paragraphs: list[str]) -> ArticleSigns:
+        """What one article shows on its own (its body paragraphs, in order): the signs of each
+        paragraph, and the names it uses, for comparing with the rest of the archive later."""
+        rules = self.rules
         per_paragraph: list[list[tuple[str, str, str]]] = []
-        for paragraph in paragraphs:
+        names: dict[str, list] = {}
+        lower: Counter = Counter()
+        words = 0
+        for i, paragraph in enumerate(paragraphs):
             signs = self._spinner_signs(paragraph)
             signs += [(sign, sign, text) for sign, text in _artefacts(paragraph)]
             per_paragraph.append(signs)
+            for name in names_in(paragraph):
+                if name in rules.not_names:
+                    continue
+                entry = names.setdefault(name, [0, []])
+                entry[0] += 1
+                if not entry[1] or entry[1][-1] != i:
+                    entry[1].append(i)
+            lower.update(LOWER_WORD.findall(paragraph))
+            words += len(WORD.findall(paragraph))
+        # Capitalised words the article uses in lower case as often are not names ("Earlier").
+        names = {name: entry for name, entry in names.items() if lower[name.lower()] < entry[0]}
+        return ArticleSigns(per_paragraph, names, words)
+
+    def result(self, article: ArticleSigns, name_variants: Mapping[str, str] | None = None) -> RewriteResult:
+        """The rewrite score of an article from its signs and, from the rest of the archive, the
+        rare spellings of common names ({variant: usual spelling})."""
+        rules, weights = self.rules, self.rules.weights
+        per_paragraph = [list(signs) for signs in article.paragraph_signs]
         # Names: one name spelled two ways here, or a rare spelling of a common name.
-        names = name_counts(paragraphs, rules.not_names)
         pairs = set()
         by_key: dict[str, list[str]] = defaultdict(list)
-        for name in names:
+        for name in article.names:
             by_key[name_key(name)].append(name)
         for group in by_key.values():
             for a in group:
@@ -308,15 +360,13 @@ class RewriteScorer:
                         pairs.add((a, b))
         name_signs = [("name_spellings", f"{a}/{b}", f"one name spelled two ways: “{a}” and “{b}”") for a, b in sorted(pairs)]
         in_pairs = {n for pair in pairs for n in pair}
-        for name in sorted(names):
+        for name in sorted(article.names):
             usual = (name_variants or {}).get(name)
             if usual and name not in in_pairs:
                 name_signs.append(("rare_variant", name, f"“{name}” is a rare spelling of “{usual}”"))
-        for i, paragraph in enumerate(paragraphs):
-            present = set(names_in(paragraph))
-            for sign in name_signs:
-                if present & set(sign[1].split("/")):
-                    per_paragraph[i].append(sign)
+        for sign in name_signs:
+            for i in sorted({i for name in sign[1].split("/") for i in article.names.get(name, (0, []))[1]}):
+                per_paragraph[i].append(sign)
 
         # Article points: each spinner phrase and name once; each artefact up to max_per_sign.
         seen, counts, evidence, points = set(), Counter(), [], 0.0
@@ -331,7 +381,7 @@ class RewriteScorer:
                 counts[sign] += 1
                 points += weights.get(sign, 0.0)
                 evidence.append(text)
-        words = sum(len(WORD.findall(p)) for p in paragraphs)
+        words = article.words
         if words > rules.reference_words:
             points *= math.sqrt(rules.reference_words / words)
         score = round(1 - math.exp(-points / rules.scale), 3)
@@ -346,6 +396,10 @@ class RewriteScorer:
             if score >= bound:
                 level = name
         return RewriteResult(score, score >= rules.threshold, evidence, level, paragraph_scores, paragraph_evidence)
+
+    def score(self, paragraphs: list[str], name_variants: Mapping[str, str] | None = None) -> RewriteResult:
+        """The rewrite score of one article (its body paragraphs, in order)."""
+        return self.result(self.signs(paragraphs), name_variants)
 
 
 def rewrite_score(

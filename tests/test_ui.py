@@ -180,6 +180,7 @@ def test_stored_markup_is_shown_as_text_everywhere(page, server):
     pages = [
         "/-/search?q=pipeline", "/-/search?q=gas", "/archive/articles", "/archive/paragraphs",
         "/archive/lines?_search=", "/archive/paragraphs?_sort=id&_search=gas", "/archive/search?q=gas&meeting=&topic=",
+        "/archive/quotes", "/archive/quotes_by_speaker?speaker=&topic=&meeting=",
     ]
     conn_id = page.request.get(server + "/archive/articles.json?_shape=array&path=hostile.txt").json()[0]["id"]
     pages.append(f"/archive/articles/{conn_id}")
@@ -190,10 +191,40 @@ def test_stored_markup_is_shown_as_text_everywhere(page, server):
     assert "<script>" in page.content() or "&lt;script&gt;" in page.content()
 
 
+def article_id_of(page, server, prefix):
+    return page.request.get(server + f"/archive/articles.json?_shape=array&path__startswith={prefix}").json()[0]["id"]
+
+
+def test_follow_also_in_from_a_copied_paragraph_to_the_original(page, server, shots):
+    link = page.request.get(server + "/archive/paragraph_copies.json?_shape=array&_size=1").json()[0]
+    page.goto(server + f"/archive/articles/{link['article_id']}")
+    also_in = page.locator(".also-in a").first
+    also_in.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "also-in.png")
+    also_in.click()
+    page.wait_for_load_state()
+    assert f"/archive/articles/{link['copy_of_article']}" in page.url
+    position = int(link["copy_of"].rsplit("-", 1)[1])
+    assert page.locator(f"#p{position}").is_visible()
+
+
+def test_a_rewrite_warning_lists_its_signs_on_request(page, server, shots):
+    page.goto(server + f"/archive/articles/{article_id_of(page, server, '002')}")
+    warning = page.locator(".rewrite-warning")
+    assert "garbled rewrite" in warning.inner_text()
+    assert not warning.locator("li").first.is_visible()
+    warning.locator("summary").click()
+    assert "spinner phrase" in warning.locator("li").first.inner_text()
+    page.screenshot(path=shots / "rewrite-warning.png")
+
+
 def test_phone_width_has_no_horizontal_scroll(browser, server, shots):
     context = browser.new_context(viewport={"width": 375, "height": 800})
     page = context.new_page()
-    for path in ("/", "/-/search?q=gas", "/archive/meetings/2013-03-moscow"):
+    copied = page.request.get(server + "/archive/paragraph_copies.json?_shape=array&_size=1").json()[0]["article_id"]
+    flagged = article_id_of(page, server, "002")
+    for path in ("/", "/-/search?q=gas", "/archive/meetings/2013-03-moscow", f"/archive/articles/{copied}",
+                 f"/archive/articles/{flagged}", "/archive/quotes"):
         page.goto(server + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 2, (path, overflow)

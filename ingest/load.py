@@ -340,6 +340,11 @@ class ArchiveWriter:
             self.db["paragraphs"].enable_fts(["text"], tokenize="porter")
             self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
             self.conn.execute("ANALYZE")
+        # Quotations are few beside paragraphs: their index is simply rebuilt whole.
+        if self.db["quotes_fts"].exists():
+            self.conn.execute("INSERT INTO quotes_fts(quotes_fts) VALUES ('rebuild')")
+        else:
+            self.db["quotes"].enable_fts(["quote", "speaker"], tokenize="porter")
         self.conn.commit()
         stats = self.conn.execute(
             "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM paragraphs), "

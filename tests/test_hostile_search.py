@@ -34,6 +34,8 @@ async def check(ds, query):
         ("/archive/paragraphs.json", {"_search": query}, "json"),
         ("/archive/paragraphs.json", {"_search": query, "_searchmode": "raw"}, "json"),
         ("/archive/search", {"q": query, "meeting": "", "topic": ""}, "html"),
+        ("/archive/quotes_by_speaker.json", {"speaker": query, "topic": query, "meeting": query}, "json"),
+        ("/archive/quotes.json", {"_search": query}, "json"),
     ]
     for path, params, kind in pages:
         response = await ds.client.get(path, params=params)

@@ -81,6 +81,13 @@ async def test_what_did_someone_say_about_a_topic(datasette):
 
 
 @pytest.mark.asyncio
+async def test_quotations_are_searchable_in_full_text(datasette):
+    found = (await datasette.client.get("/archive/quotes.json?_search=order&_shape=array")).json()
+    assert found and all("order" in q["quote"].lower() for q in found)
+    assert any(q["speaker"] == "Vladimir Putin" for q in found)
+
+
+@pytest.mark.asyncio
 async def test_quotes_are_faceted_by_speaker_and_meeting(datasette):
     data = (await datasette.client.get("/archive/quotes.json")).json()
     facets = data["facet_results"]

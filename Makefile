@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: serve test build bench clean
 
 # How the archive is served, read-only; tests/test_serving.py serves it with exactly these flags.
-SERVE_FLAGS := --metadata metadata.yml --template-dir templates --plugins-dir plugins --static static:static --setting sql_time_limit_ms 3000 --setting facet_time_limit_ms 1000 --setting max_returned_rows 1000
+SERVE_FLAGS := --metadata metadata.yml --template-dir templates --plugins-dir plugins --static static:static --setting sql_time_limit_ms 3000 --setting facet_time_limit_ms 1000 --setting max_returned_rows 1000 --setting suggest_facets off
 
 serve: $(DB)
 	$(BIN)/datasette serve -i $(DB) --inspect-file $(DB:.db=.inspect.json) $(SERVE_FLAGS) \

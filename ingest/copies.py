@@ -14,10 +14,19 @@ paragraph, which paragraph it copies:
 - **excerpt**: a paragraph whose sentences (and the pieces between its "[…]" marks) are at least
   `excerpt_threshold` of its words and all appear in one longer paragraph of another article.
   Found by hashing each sentence of at least `min_unit_words` words. The similarity is the
-  share of the excerpt's words found in the longer paragraph.
+  share of the excerpt's words found in the longer paragraph. Only paragraphs without an exact
+  or near link are looked at as excerpts (a stronger method wins anyway).
 
-No step compares all pairs: exact and excerpt use hash equality, near uses LSH buckets (a bucket
-larger than `max_bucket` is compared along a sliding window of that size only).
+No step compares all pairs, nor all pairs within a bucket: a wire story syndicated everywhere
+fills a bucket with thousands of paragraphs. Exact copies are grouped by hash and each linked to
+its group's most original. For near copies, the members of each LSH bucket are put in the order
+below, most original first, and each is compared with the first `heads` members of its bucket and
+with the one just before it; those still without an original after all bands are then compared
+with the `window` members before them. Excerpts are paired the same way within the paragraphs
+that share a sentence, fullest first, and each pair's shared words are counted over all their
+sentences. So the work grows with the number of paragraphs, not with the square of a bucket. A
+copy whose bucket heads differ too much (longer versions with added text) is linked to a nearer
+copy instead, which is linked in turn: chains of links lead to the original.
 
 Direction (which one is the original, `copy_of`):
 1. when both articles have a publication date and the dates differ, the earlier one;
@@ -28,9 +37,10 @@ Direction (which one is the original, `copy_of`):
 5. then the smaller article id, then the smaller paragraph id (stable, arbitrary).
 
 Each copied paragraph gets one link: of the paragraphs it copies, the one matched by the
-strongest method (exact, then near, then excerpt), and among those the most original by the
-order above. So a report syndicated to 200 outlets gives 199 links to one original, not 20,000
-pairs, and "also in" for a paragraph is everything linked to the same original. Two paragraphs
+strongest method (exact, then near, then excerpt), and among those it was compared with the
+most original by the order above (computed once as a rank of all paragraphs). So a report
+syndicated to 200 outlets gives 199 links to one original, not 20,000 pairs, and "also in" for a
+paragraph is everything linked to the same original. Two paragraphs
 of the same article are never linked. Paragraphs shorter than `min_words` words are not linked
 at all: short lines ("He said.") are the same in every article without being copies.
 
@@ -40,6 +50,7 @@ and hand it to `CopyFinder.add_fingerprint()`; `links()` then runs once over eve
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import unicodedata
@@ -66,7 +77,7 @@ METHOD_RANK = {"exact": 0, "near": 1, "excerpt": 2}
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
-@dataclass
+@dataclass(slots=True)
 class Copy:
     """`paragraph_id` is a copy of `copy_of` (the original), found by `method`."""
 
@@ -156,7 +167,8 @@ class CopyFinder:
         excerpt_threshold: float = 0.8,
         min_words: int = 8,
         min_unit_words: int = 6,
-        max_bucket: int = 200,
+        heads: int = 3,
+        window: int = 16,
         batch_size: int = 2000,
     ):
         if num_perm % bands or num_perm > 256 or num_perm & (num_perm - 1):
@@ -168,7 +180,8 @@ class CopyFinder:
         self.excerpt_threshold = excerpt_threshold
         self.min_words = min_words
         self.min_unit_words = min_unit_words
-        self.max_bucket = max_bucket
+        self.heads = heads
+        self.window = window
         self.batch_size = batch_size
         # Per paragraph, in the order added.
         self.paragraph_ids: list[str] = []
@@ -286,168 +299,267 @@ class CopyFinder:
 
     # -- finding copies
 
-    def _order_key(self, i: int) -> tuple:
-        """Smaller is more original (rules 1, 3, 4, 5 of the module docstring)."""
-        a = self.article_index[i]
-        return (
-            self.article_dates[a] or "9999",
-            self.article_elides[a],
-            -self.word_counts[i],
-            self.article_ids[a],
-            self.paragraph_ids[i],
-        )
+    def _ranks(self) -> np.ndarray:
+        """Each paragraph's place in the order of originality (rules 1, 3, 4, 5 of the module
+        docstring; smaller is more original), computed once for all paragraphs so that comparing
+        two of them is an array lookup."""
+        n = len(self.paragraph_ids)
+        article = np.asarray(self.article_index, dtype=np.int64)
+        date = np.unique(np.array([d or "9999" for d in self.article_dates]), return_inverse=True)[1]
+        name = np.unique(np.array(self.article_ids), return_inverse=True)[1]
+        elides = np.asarray(self.article_elides, dtype=np.int64)
+        columns = (name[article], -np.asarray(self.word_counts, dtype=np.int64), elides[article], date[article])
+        order = np.lexsort(columns)
+        # Ties on all of these (paragraphs of one article with as many words) go by paragraph id.
+        tied = np.ones(n - 1, dtype=bool)
+        for column in columns:
+            ordered = column[order]
+            tied &= ordered[1:] == ordered[:-1]
+        if tied.any():
+            starts = np.flatnonzero(np.concatenate(([True], ~tied)))
+            ends = np.append(starts[1:], n)
+            ids = self.paragraph_ids
+            for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
+                order[start:end] = sorted(order[start:end].tolist(), key=ids.__getitem__)
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        return rank
 
-    def _orient(self, i: int, j: int, method: str) -> tuple[int, int]:
-        """(copy, original) for a matched pair."""
-        if method == "excerpt":
-            di = self.article_dates[self.article_index[i]]
-            dj = self.article_dates[self.article_index[j]]
-            if di and dj and di != dj:
-                return (i, j) if di > dj else (j, i)
-            if self.word_counts[i] != self.word_counts[j]:
-                return (i, j) if self.word_counts[i] < self.word_counts[j] else (j, i)
-        return (i, j) if self._order_key(i) > self._order_key(j) else (j, i)
-
-    def _exact_pairs(self, eligible: np.ndarray) -> tuple[list[tuple[int, int, float, str]], np.ndarray]:
-        """Pairs of exact copies (each member with its group's most original), and the
-        paragraphs that stand for their group in the slower searches."""
+    def _exact_pairs(self, eligible: np.ndarray, rank: np.ndarray, article: np.ndarray):
+        """(copies, originals) of exact copies, each member of a group of equal texts with the
+        group's most original, and the paragraphs that stand for their group in the slower
+        searches (the most original of each group, and every paragraph without an equal)."""
         keys = np.frombuffer(self.exact_keys, dtype=np.int64)
         index = np.flatnonzero(eligible)
-        order = index[np.argsort(keys[index], kind="stable")]
+        order = index[np.lexsort((rank[index], keys[index]))]
         sorted_keys = keys[order]
-        pairs, representative = [], eligible.copy()
-        same = sorted_keys[1:] == sorted_keys[:-1]
-        if not same.any():
-            return pairs, representative
-        # Only the groups with more than one member, found without a Python loop over all.
-        in_group = np.zeros(len(order), dtype=bool)
-        in_group[1:] |= same
-        in_group[:-1] |= same
-        members, member_keys = order[in_group], sorted_keys[in_group]
-        bounds = np.flatnonzero(np.diff(member_keys)) + 1
-        for group in np.split(members, bounds):
-            group = sorted(group.tolist(), key=self._order_key)
-            first = group[0]
-            for other in group[1:]:
-                representative[other] = False
-                if self.article_index[other] != self.article_index[first]:
-                    pairs.append((other, first, 1.0, "exact"))
-        return pairs, representative
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        head = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
+        copy, original = order[~first], head[~first]
+        representative = eligible.copy()
+        representative[copy] = False
+        keep = article[copy] != article[original]
+        return copy[keep], original[keep], representative
 
-    def _near_pairs(self, candidates: np.ndarray) -> list[tuple[int, int, float, str]]:
-        """Pairs among `candidates` whose estimated Jaccard similarity reaches the threshold."""
+    @staticmethod
+    def _buckets(bucket_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions sorted by bucket key (stable, so members given most original first stay
+        so), with the start of each one's bucket in that order and its offset from there."""
+        order = np.argsort(bucket_keys, kind="stable")
+        sorted_keys = bucket_keys[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        position = np.arange(len(order))
+        start = np.maximum.accumulate(np.where(first, position, 0))
+        return order, start, position - start
+
+    @staticmethod
+    def _pairs(buckets, members: np.ndarray, heads: int, distances: range, skip: int, wanted=None):
+        """Candidate (copy, original) pairs in `_buckets` of `members`: each member (of those
+        `wanted`) with the first `heads` members of its bucket and with the ones `distances`
+        before it that are not among the first `skip`. Linear in the number of members however
+        big a bucket is."""
+        order, start, offset = buckets
+        position = np.flatnonzero(offset > 0)
+        if wanted is not None:
+            position = position[wanted[members[order[position]]]]
+        copies, originals = [], []
+        for j in range(heads):
+            later = position[offset[position] > j]
+            copies.append(order[later])
+            originals.append(order[start[later] + j])
+        for d in distances:
+            later = position[offset[position] >= skip + d]
+            copies.append(order[later])
+            originals.append(order[later - d])
+        if not copies:
+            return members[:0], members[:0]
+        return members[np.concatenate(copies)], members[np.concatenate(originals)]
+
+    def _near_pairs(self, candidates: np.ndarray, rank: np.ndarray, article: np.ndarray):
+        """(copies, originals, similarities): for each of `candidates` whose estimated Jaccard
+        similarity with a more original paragraph of one of its LSH buckets reaches the threshold,
+        the most original such paragraph among those it was compared with: the first `heads` of
+        the bucket and the one before it, then, for those still without one, the `window` before
+        it."""
         sig = self.signatures()
-        index = np.flatnonzero(candidates)
-        if len(index) < 2:
-            return []
         n = len(self.paragraph_ids)
-        found = []
-        for band in range(self.bands):
+        index = np.flatnonzero(candidates)
+        index = index[np.argsort(rank[index])]  # most original first, within every bucket
+        best = np.full(n, n, dtype=np.int64)  # rank of the best original so far; n: none
+        agree = np.zeros(n, dtype=np.int64)  # signature values it shares with that original
+        need = int(np.ceil(self.near_threshold * self.num_perm - 1e-9))
+        if len(index) < 2:
+            return index[:0], index[:0], np.zeros(0)
+
+        def compare(copy, original):
+            # Only pairs that could give a copy a more original original are compared.
+            keep = (rank[original] < best[copy]) & (article[copy] != article[original])
+            copy, original = copy[keep], original[keep]
+            for chunk in range(0, len(copy), 100_000):
+                c, o = copy[chunk : chunk + 100_000], original[chunk : chunk + 100_000]
+                same = (sig[c] == sig[o]).sum(axis=1)
+                ok = same >= need
+                c, o, same = c[ok], o[ok], same[ok]
+                np.minimum.at(best, c, rank[o])
+                chosen = rank[o] == best[c]
+                agree[c[chosen]] = same[chosen]
+
+        wide = sig.view(np.uint64) if self.rows == 4 and sig.flags.c_contiguous else None
+
+        def band_keys(band):
+            if wide is not None:  # a band's 4 values side by side are one 64-bit key
+                return wide[index, band]
             cols = sig[index, band * self.rows : (band + 1) * self.rows].astype(np.uint64)
             key = np.zeros(len(index), dtype=np.uint64)
             for r in range(self.rows):
                 key |= cols[:, r] << np.uint64(16 * r)
-            order = np.argsort(key, kind="stable")
-            sorted_key = key[order]
-            same = sorted_key[1:] == sorted_key[:-1]
-            if not same.any():
-                continue
-            # Members of buckets with more than one paragraph; pair each with the next ones in
-            # its bucket (up to max_bucket of them), one offset at a time, vectorised.
-            in_bucket = np.zeros(len(order), dtype=bool)
-            in_bucket[1:] |= same
-            in_bucket[:-1] |= same
-            members = index[order[in_bucket]]
-            bucket = np.cumsum(np.concatenate(([0], np.diff(sorted_key[in_bucket]) != 0)))
-            for offset in range(1, min(len(members), self.max_bucket + 1)):
-                together = bucket[offset:] == bucket[:-offset]
-                if not together.any():
-                    break
-                found.append(members[:-offset][together] * n + members[offset:][together])
-        if not found:
-            return []
-        codes = np.unique(np.concatenate(found))
-        first, second = codes // n, codes % n
-        pairs = np.stack((np.minimum(first, second), np.maximum(first, second)), axis=1)
-        arts = np.array(self.article_index, dtype=np.int64)
-        pairs = pairs[arts[pairs[:, 0]] != arts[pairs[:, 1]]]
-        out = []
-        for chunk in range(0, len(pairs), 100_000):
-            part = pairs[chunk : chunk + 100_000]
-            similarity = (sig[part[:, 0]] == sig[part[:, 1]]).mean(axis=1)
-            keep = similarity >= self.near_threshold
-            for (i, j), s in zip(part[keep].tolist(), similarity[keep].tolist()):
-                out.append((i, j, round(s, 3), "near"))
-        return out
+            return key
 
-    def _excerpt_pairs(self, candidates: np.ndarray) -> list[tuple[int, int, float, str]]:
-        """Pairs where one paragraph's sentences are (nearly) all found in a longer one."""
+        for band in range(self.bands):
+            compare(*self._pairs(self._buckets(band_keys(band)), index, self.heads, range(1, 2), self.heads))
+        if self.window > 1:
+            for band in range(self.bands):
+                pairs = self._pairs(self._buckets(band_keys(band)), index, 0, range(2, self.window + 1), self.heads, best == n)
+                compare(*pairs)
+        copy = np.flatnonzero(best < n)
+        by_rank = np.empty(n, dtype=np.int64)
+        by_rank[rank] = np.arange(n)
+        return copy, by_rank[best[copy]], agree[copy] / self.num_perm
+
+    def _excerpt_pairs(self, candidates: np.ndarray, rank: np.ndarray, article: np.ndarray, linked: np.ndarray):
+        """(copies, originals, similarities) where one paragraph's sentences are (nearly) all
+        found in a longer one. Paragraphs that share a sentence are paired as in LSH buckets,
+        each with the fullest few of them; then the share of the shorter one's words found in the
+        longer one is counted over all their sentences. Pairs whose copy already has a stronger
+        link are left out."""
+        empty = np.zeros(0, dtype=np.int64)
         if not len(self.unit_keys):
-            return []
+            return empty, empty, np.zeros(0)
+        n = len(self.paragraph_ids)
         keys = np.frombuffer(self.unit_keys, dtype=np.int64)
         paragraph = np.asarray(self.unit_paragraph, dtype=np.int64)
         size = np.asarray(self.unit_words, dtype=np.int64)
         keep = candidates[paragraph]
         keys, paragraph, size = keys[keep], paragraph[keep], size[keep]
-        order = np.argsort(keys, kind="stable")
+        # One entry per sentence and paragraph, in paragraph order.
+        order = np.lexsort((keys, paragraph))
         keys, paragraph, size = keys[order], paragraph[order], size[order]
-        same = keys[1:] == keys[:-1]
-        if not same.any():
-            return []
-        shared: dict[tuple[int, int], int] = {}
-        run_start = np.flatnonzero(np.concatenate(([True], ~same)))
-        run_len = np.diff(np.concatenate((run_start, [len(keys)])))
-        for start, length in zip(run_start[run_len > 1].tolist(), run_len[run_len > 1].tolist()):
-            members = sorted(set(paragraph[start : start + length].tolist()))[: self.max_bucket]
-            words_in_unit = int(size[start])
-            for a in members:
-                for b in members:
-                    if a != b and self.article_index[a] != self.article_index[b]:
-                        shared[(a, b)] = shared.get((a, b), 0) + words_in_unit
-        out = []
-        for (a, b), count in shared.items():
-            if self.word_counts[a] >= self.word_counts[b]:
-                continue  # an excerpt is shorter than what it is taken from
-            containment = min(1.0, count / max(1, self.word_counts[a]))
-            if containment >= self.excerpt_threshold:
-                out.append((a, b, round(containment, 3), "excerpt"))
-        return out
+        new = np.ones(len(keys), dtype=bool)
+        new[1:] = (keys[1:] != keys[:-1]) | (paragraph[1:] != paragraph[:-1])
+        keys, paragraph, size = keys[new], paragraph[new], size[new]
+        # Sentences found in more than one paragraph, and candidate pairs among their paragraphs.
+        by_key = np.argsort(keys, kind="stable")
+        sorted_keys = keys[by_key]
+        shared = np.zeros(len(keys), dtype=bool)
+        same = sorted_keys[1:] == sorted_keys[:-1]
+        shared[1:] |= same
+        shared[:-1] |= same
+        entries = by_key[shared]
+        if not len(entries):
+            return empty, empty, np.zeros(0)
+        words = np.asarray(self.word_counts, dtype=np.int64)
+        member = paragraph[entries]
+        fullest = np.lexsort((rank[member], -words[member]))  # within a sentence, fullest first
+        member, member_keys = member[fullest], keys[entries][fullest]
+        buckets = self._buckets(member_keys)
+        part, whole = self._pairs(buckets, member, self.heads, range(1, 2), self.heads)
+        if self.window > 1:
+            more = self._pairs(buckets, member, 0, range(2, self.window + 1), self.heads, ~linked)
+            part, whole = np.concatenate((part, more[0])), np.concatenate((whole, more[1]))
+        keep = (words[part] < words[whole]) & (article[part] != article[whole])
+        part, whole = part[keep], whole[keep]
+        # Direction: the earlier article when both have dates that differ, else the fuller text.
+        date = np.unique(np.array([d or "" for d in self.article_dates]), return_inverse=True)[1]
+        undated = np.array([not d for d in self.article_dates])
+        dp, dw = date[article[part]], date[article[whole]]
+        flip = ~undated[article[part]] & ~undated[article[whole]] & (dp < dw)
+        copy = np.where(flip, whole, part)
+        keep = ~linked[copy]
+        codes = np.unique(part[keep] * n + whole[keep])
+        part, whole = codes // n, codes % n
+        # Count the shorter one's words in sentences that the longer one has too.
+        mixed = keys.view(np.uint64) ^ (paragraph.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        present = np.sort(mixed)
+        first = np.searchsorted(paragraph, part)
+        count = np.searchsorted(paragraph, part, side="right") - first
+        pair = np.repeat(np.arange(len(part)), count)
+        entry = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first, count)
+        probe = keys[entry].view(np.uint64) ^ (whole[pair].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        at = np.minimum(np.searchsorted(present, probe), len(present) - 1)
+        found = present[at] == probe
+        common = np.bincount(pair, weights=size[entry] * found, minlength=len(part))
+        containment = np.minimum(1.0, common / np.maximum(1, words[part]))
+        ok = containment >= self.excerpt_threshold
+        part, whole, containment = part[ok], whole[ok], containment[ok]
+        dp, dw = date[article[part]], date[article[whole]]
+        flip = ~undated[article[part]] & ~undated[article[whole]] & (dp < dw)
+        return np.where(flip, whole, part), np.where(flip, part, whole), containment
 
     def links(self) -> list[Copy]:
         """Every paragraph that copies a paragraph of another article, with the one it copies."""
         n = len(self.paragraph_ids)
         if n < 2:
             return []
+        self.signatures()
+        rank = self._ranks()
+        article = np.asarray(self.article_index, dtype=np.int64)
         eligible = np.asarray(self.word_counts, dtype=np.int64) >= self.min_words
-        exact, representative = self._exact_pairs(eligible)
-        matched = exact + self._near_pairs(representative) + self._excerpt_pairs(representative)
-        best: dict[int, tuple] = {}
-        for i, j, similarity, method in matched:
-            copy, original = self._orient(i, j, method) if method != "exact" else (i, j)
-            rank = (METHOD_RANK[method], self._order_key(original))
-            if copy not in best or rank < best[copy][0]:
-                best[copy] = (rank, original, similarity, method)
-        self._break_cycles(best)
-        return [
-            Copy(self.paragraph_ids[copy], self.paragraph_ids[original], similarity, method)
-            for copy, (_, original, similarity, method) in sorted(best.items())
-        ]
+        exact_copy, exact_original, representative = self._exact_pairs(eligible, rank, article)
+        near_copy, near_original, near_similarity = self._near_pairs(representative, rank, article)
+        linked = np.zeros(n, dtype=bool)
+        linked[exact_copy] = linked[near_copy] = True
+        excerpt_copy, excerpt_original, excerpt_similarity = self._excerpt_pairs(representative, rank, article, linked)
+        copy = np.concatenate((exact_copy, near_copy, excerpt_copy))
+        original = np.concatenate((exact_original, near_original, excerpt_original))
+        similarity = np.concatenate((np.ones(len(exact_copy)), near_similarity, excerpt_similarity))
+        method = np.repeat([0, 1, 2], [len(exact_copy), len(near_copy), len(excerpt_copy)])
+        # One link a paragraph: the strongest method, then the most original.
+        order = np.lexsort((rank[original], method, copy))
+        copy, original, similarity, method = copy[order], original[order], similarity[order], method[order]
+        first = np.ones(len(copy), dtype=bool)
+        first[1:] = copy[1:] != copy[:-1]
+        copy, original, similarity, method = copy[first], original[first], similarity[first], method[first]
+        link = np.full(n, -1, dtype=np.int64)
+        link[copy] = original
+        self._break_cycles(link, copy[method == 2].tolist(), rank)
+        keep = link[copy] >= 0
+        copy, original, similarity, method = copy[keep], original[keep], similarity[keep], method[keep]
+        # Similarities take few values: round each value once (as round() does), not each link.
+        values, which = np.unique(similarity, return_inverse=True)
+        rounded = [round(value, 3) for value in values.tolist()]
+        names, ids = ("exact", "near", "excerpt"), self.paragraph_ids
+        # A million new objects would set off the cyclic garbage collector again and again, and
+        # each time it walks every object alive; these hold no cycles.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return [
+                Copy(ids[c], ids[o], rounded[s], names[m])
+                for c, o, s, m in zip(copy.tolist(), original.tolist(), which.tolist(), method.tolist())
+            ]
+        finally:
+            if collecting:
+                gc.enable()
 
-
-    def _break_cycles(self, best: dict[int, tuple]) -> None:
+    @staticmethod
+    def _break_cycles(link: np.ndarray, starts: list[int], rank: np.ndarray) -> None:
         """Each paragraph has at most one link, so links form chains; the excerpt rule (fuller
         text first) can close a chain into a loop. In a loop, the paragraph that comes first in
-        the general order keeps no link: it is the original of the others."""
+        the general order keeps no link: it is the original of the others. Exact and near links
+        always lead to a more original paragraph, so every loop has an excerpt link: walking from
+        the excerpt copies finds them all."""
         state: dict[int, int] = {}  # 1: on the current path, 2: done
-        for start in list(best):
+        for start in starts:
             path, node = [], start
-            while node in best and state.get(node) is None:
+            while link[node] >= 0 and state.get(node) is None:
                 state[node] = 1
                 path.append(node)
-                node = best[node][1]
+                node = int(link[node])
             if state.get(node) == 1:  # walked into the current path: a loop
                 loop = path[path.index(node) :]
-                del best[min(loop, key=self._order_key)]
+                link[min(loop, key=rank.__getitem__)] = -1
             for visited in path:
                 state[visited] = 2
 

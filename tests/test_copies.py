@@ -160,3 +160,60 @@ def test_seed_001_is_linked_to_000_on_the_wire_paragraphs_they_share():
         "001:9": ("000:27", "near"),
         "001:11": ("000:30", "near"),
     }
+
+
+# -- big buckets: a report syndicated everywhere
+
+
+def roots(found):
+    """{paragraph_id: the original at the end of its chain of links}."""
+    def root(paragraph_id):
+        while paragraph_id in found:
+            paragraph_id = found[paragraph_id][0]
+        return paragraph_id
+    return {paragraph_id: root(paragraph_id) for paragraph_id in found}
+
+
+def test_a_report_syndicated_to_many_outlets_links_each_copy_to_the_one_original():
+    # 400 outlets, far more than a bucket was once compared along, each with its own small edit.
+    rows = [("wire:1", "wire", WIRE, "2024-05-16")]
+    rows += [(f"outlet{i}:1", f"outlet{i}", f"{WIRE} (Outlet {i} staff)", "2024-05-17") for i in range(400)]
+    found = links(*rows)
+    assert set(found) == {f"outlet{i}:1" for i in range(400)}
+    assert {original for original, _ in found.values()} == {"wire:1"}
+    assert {method for _, method in found.values()} == {"near"}
+
+
+def test_every_member_of_a_big_bucket_of_near_copies_is_linked():
+    rng = random.Random(3)
+    words = WIRE.split()
+    rows = []
+    for i in range(300):  # each drops a different word or two: near copies of each other
+        kept = [w for k, w in enumerate(words) if k not in {rng.randrange(len(words)), rng.randrange(len(words))}]
+        rows.append((f"site{i}:1", f"site{i}", " ".join(kept)))
+    found = links(*rows)
+    assert len(found) >= 299  # all but the one original (or exact copies of it)
+    assert len(set(roots(found).values())) == 1
+
+
+def test_an_excerpt_of_a_widely_syndicated_report_leads_to_its_original():
+    excerpt = "[…]The two leaders were expected to sign a joint statement on deepening their partnership. […]"
+    rows = [("wire:1", "wire", WIRE, "2024-05-16"), ("agg:1", "agg", excerpt, "2024-05-18")]
+    rows += [(f"outlet{i}:1", f"outlet{i}", f"{WIRE} (Outlet {i})", "2024-05-17") for i in range(300)]
+    found = links(*rows)
+    assert found["agg:1"][1] == "excerpt"
+    assert roots(found)["agg:1"] == "wire:1"
+
+
+def test_the_rank_of_originality_follows_the_documented_order():
+    finder = CopyFinder()
+    finder.add("late:1", "late", WIRE, "2024-05-18")
+    finder.add("agg:1", "agg", WIRE)
+    finder.add("agg:2", "agg", "[…] " + OTHER)
+    finder.add("long:1", "long", WIRE + " More words here.")
+    finder.add("b:1", "b", WIRE)
+    finder.add("a:2", "a", WIRE)
+    finder.add("a:1", "a", WIRE)
+    rank = finder._ranks()
+    by_rank = sorted(range(len(finder)), key=rank.__getitem__)
+    assert [finder.paragraph_ids[i] for i in by_rank] == ["late:1", "long:1", "a:1", "a:2", "b:1", "agg:1", "agg:2"]

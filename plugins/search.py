@@ -21,7 +21,9 @@ from collections import Counter
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
-from datasette.utils import escape_fts
+from datasette.database import QueryInterrupted
+from datasette.facets import Facet
+from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import AsgiStream, Response
 from markupsafe import Markup, escape
 
@@ -186,13 +188,13 @@ def round_estimate(n: float) -> int:
 
 
 def count_facets(keys: FacetKeys, groups, filters: dict, scale: float = 1.0, estimate: bool = False) -> tuple[dict, float]:
-    """Facet counts from rows (meeting, outlet, year, topics, n) of paragraph_facets groups, filters applied."""
+    """Facet counts from rows (meeting, outlet, year, topics, city, report, n) of paragraph_facets, filters applied."""
     wanted = {}
     for name, value in filters.items():
         wanted[name] = keys.key("topic" if name == "topic" else name, value)
-    meeting, outlet, topic = {}, {}, {}
+    meeting, outlet, topic, years, cities, reports = {}, {}, {}, {}, {}, {}
     total = 0
-    for m, o, y, t, n in groups:
+    for m, o, y, t, c, r, n in groups:
         if "meeting" in wanted and m != wanted["meeting"]:
             continue
         if "outlet" in wanted and o != wanted["outlet"]:
@@ -204,6 +206,9 @@ def count_facets(keys: FacetKeys, groups, filters: dict, scale: float = 1.0, est
         total += n
         meeting[m] = meeting.get(m, 0) + n
         outlet[o] = outlet.get(o, 0) + n
+        years[y] = years.get(y, 0) + n
+        cities[c] = cities.get(c, 0) + n
+        reports[r] = reports.get(r, 0) + n
         while t:
             bit = t & -t
             topic[bit.bit_length() - 1] = topic.get(bit.bit_length() - 1, 0) + n
@@ -227,6 +232,9 @@ def count_facets(keys: FacetKeys, groups, filters: dict, scale: float = 1.0, est
         "meeting": listing("meeting", meeting, True),
         "topic": listing("topic", topic, False),
         "outlet": listing("outlet", outlet, True),
+        "year": listing("year", years, False),
+        "city": listing("city", cities, False),
+        "report": listing("report", reports, False),
     }
     return facets, total
 
@@ -245,7 +253,7 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     keys = await facet_keys(db)
     params = {"query": query}
     conditions = filter_conditions(keys, filters)
-    found = {"ids": [], "total": 0, "total_estimated": False, "facets": {n: [] for n in PAGE_FACETS},
+    found = {"ids": [], "total": 0, "total_estimated": False, "facets": {n: [] for n in ("meeting", "topic", "outlet", "year", "city", "report")},
              "facets_estimated": False, "ranked_sample": None}
     if conditions is None:
         return found
@@ -264,7 +272,7 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     sampled = f" AND paragraphs_fts.rowid % {step} = 0" if step > 1 else ""
     # bm25 costs more than the rest of a row: only one sampled row in RANK_EVERY is ranked.
     score = f"CASE WHEN paragraphs_fts.rowid % {step * RANK_EVERY} = 0 THEN bm25(paragraphs_fts) END" if step > 1 else "bm25(paragraphs_fts)"
-    sql = f"""SELECT {score}, paragraphs_fts.rowid, f.meeting, f.outlet, f.year, f.topics
+    sql = f"""SELECT {score}, paragraphs_fts.rowid, f.meeting, f.outlet, f.year, f.topics, f.city, f.report
               FROM paragraphs_fts JOIN paragraph_facets f ON f.rowid = paragraphs_fts.rowid
               WHERE paragraphs_fts MATCH :query{sampled}"""
     if step > 1:
@@ -309,7 +317,7 @@ def plain_rows(conn, sql: str, params: dict) -> list[tuple]:
 
 def keeps(row, wanted: dict) -> bool:
     """Whether a row (score, rowid, meeting, outlet, year, topics) passes the filters' keys."""
-    meeting, outlet, year, topics = row[2:]
+    meeting, outlet, year, topics = row[2:6]
     return (
         ("meeting" not in wanted or meeting == wanted["meeting"])
         and ("outlet" not in wanted or outlet == wanted["outlet"])
@@ -385,7 +393,7 @@ async def search_view(datasette, request):
             rows = await result_rows(db, found["ids"][:PAGE_SIZE])
             for row, snippet in zip(rows, snippets(query, [row["text"] for row in rows])):
                 row["snippet"] = snippet
-            total, facets = found["total"], found["facets"]
+            total, facets = found["total"], {name: found["facets"][name] for name in PAGE_FACETS}
             estimate = {"total": found["total_estimated"], "facets": found["facets_estimated"],
                         "ranked_sample": found["ranked_sample"]}
         else:  # an archive built without the search tables: count every match
@@ -556,3 +564,89 @@ def render_cell(value):
     if isinstance(value, str) and MARK_START in value:
         return highlight(value)
     return None
+
+
+# The paragraphs table's default facets (metadata.yml: `counted: COLUMN`). Unfiltered, their counts come
+# from facet_values, counted when the archive was built; filtered, they run SQL as Datasette's own
+# facets do, with the topics array counted from paragraph_topics (indexed) rather than json_each.
+COUNTED_COLUMNS = {"meeting_year": "year", "meeting_city": "city", "outlet": "outlet", "report": "report",
+                   "meeting_id": "meeting", "topics": "topic"}
+
+
+class CountedFacet(Facet):
+    type = "counted"
+
+    async def facet_results(self):
+        results, timed_out = [], []
+        db = self.ds.get_database(self.database)
+        keys = await facet_keys(db) if self.table == "paragraphs" else None
+        unfiltered = not any(not (k.startswith("_") and "__" not in k) or k.startswith("_search")
+                             for k, _ in self.get_querystring_pairs())
+        facet_size = self.get_facet_size()
+        pairs = self.get_querystring_pairs()
+        searched = None
+        search_only = keys is not None and all(k in ("_search", "_searchmode") or (k.startswith("_") and "__" not in k and not k.startswith("_search_"))
+                                               for k, _ in pairs) and self.request.args.get("_search")
+        if search_only:
+            # A table search with no other filter: counted from the matches' keys like the search page
+            # (every match up to EXACT_MAX, above that a sample, marked as an estimate).
+            search = self.request.args["_search"]
+            expression = search if self.request.args.get("_searchmode") == "raw" else escape_fts(search)
+            if fts_syntax_error(expression) is None:
+                searched = await ranked_search(db, expression, {}, 0, 0)
+        for source_and_config in self.get_configs():
+            config = source_and_config["config"]
+            column = config.get("column") or config["simple"]
+            array = column == "topics"
+            facet = COUNTED_COLUMNS.get(column)
+            try:
+                if searched is not None and facet:
+                    rows = [(item["value"], item["n"]) for item in searched["facets"][facet] if item["value"] is not None][:facet_size + 1]
+                elif keys is not None and unfiltered and facet:
+                    rows = sorted(((value, n) for value, _, n in keys.by_key.get(facet, {}).values() if value is not None and n),
+                                  key=lambda row: (-row[1], str(row[0])))[:facet_size + 1]
+                elif array:
+                    rows = (await self.ds.execute(self.database, f"""
+                        SELECT pt.topic AS value, count(*) AS count FROM paragraph_topics pt
+                        WHERE pt.paragraph_id IN (SELECT id FROM ({self.sql}))
+                        GROUP BY pt.topic ORDER BY count DESC, value LIMIT {facet_size + 1}""",
+                        self.params, truncate=False, custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
+                else:
+                    rows = (await self.ds.execute(self.database, f"""
+                        SELECT {escape_sqlite(column)} AS value, count(*) AS count FROM ({self.sql})
+                        WHERE {escape_sqlite(column)} IS NOT NULL
+                        GROUP BY {escape_sqlite(column)} ORDER BY count DESC, value LIMIT {facet_size + 1}""",
+                        self.params, truncate=False, custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
+            except QueryInterrupted:
+                timed_out.append(column)
+                continue
+            rows = [tuple(row) for row in rows]
+            argument = f"{column}__arraycontains" if array else column
+            values = []
+            for value, count in rows[:facet_size]:
+                selected = (argument, str(value)) in pairs
+                change = path_with_removed_args if selected else path_with_added_args
+                values.append({
+                    "value": value, "label": value, "count": count, "selected": selected,
+                    "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(change(self.request, {argument: str(value)}))),
+                })
+            results.append({
+                "name": column, "type": self.type, "hideable": source_and_config["source"] != "metadata",
+                "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet": column})),
+                "results": values, "truncated": len(rows) > facet_size,
+                "estimate": bool(searched and searched["facets_estimated"]),
+            })
+        return results, timed_out
+
+
+@hookimpl
+def register_facet_classes():
+    return [CountedFacet]
+
+
+@hookimpl
+def startup(datasette):
+    # Suggested facets try a GROUP BY over every column of a page's rows (each up to
+    # facet_suggest_time_limit_ms): about a second per page of the million-paragraph table.
+    # Equivalent to `--setting suggest_facets off`; the default facets stay.
+    datasette._settings["suggest_facets"] = False

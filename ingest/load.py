@@ -340,6 +340,7 @@ class ArchiveWriter:
             self.db["paragraphs"].enable_fts(["text"], tokenize="porter")
             self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
             self.conn.execute("ANALYZE")
+        build_search_tables(self.conn, log)
         # Quotations are few beside paragraphs: their index is simply rebuilt whole.
         if self.db["quotes_fts"].exists():
             self.conn.execute("INSERT INTO quotes_fts(quotes_fts) VALUES ('rebuild')")
@@ -361,3 +362,81 @@ class ArchiveWriter:
             self.conn.close()
         finally:
             self.building.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------
+# Search tables: precomputed at build time so that the search page and the
+# paragraphs table's facets never read every matching paragraph (plugins/search.py).
+# Rebuilt whole by every build (full, incremental or merge), from the tables above.
+
+# facet name -> (paragraphs column, label SQL for a value or None)
+SEARCH_FACETS = {
+    "meeting": ("meeting_id", "SELECT label FROM meetings WHERE id = v.value"),
+    "year": ("meeting_year", None),
+    "city": ("meeting_city", None),
+    "outlet": ("outlet", None),
+    "report": ("report", None),
+}
+
+SEARCH_TABLES_SQL = """
+DROP TABLE IF EXISTS paragraph_facets;
+DROP TABLE IF EXISTS facet_values;
+-- Every facet value of the paragraphs as a small integer key, with its paragraph count.
+CREATE TABLE facet_values (
+  facet TEXT NOT NULL, key INTEGER NOT NULL, value, label TEXT, paragraphs INTEGER NOT NULL,
+  PRIMARY KEY (facet, key)
+);
+-- One narrow row per paragraph (same rowid as paragraphs and paragraphs_fts) with its facet keys;
+-- topics is a bit mask of facet_values keys (facet 'topic'). Null key: no value.
+CREATE TABLE paragraph_facets (
+  rowid INTEGER PRIMARY KEY, meeting INTEGER, year INTEGER, city INTEGER,
+  outlet INTEGER, report INTEGER, topics INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def build_search_tables(conn: sqlite3.Connection, log=lambda message: None) -> None:
+    """Build facet_values and paragraph_facets from paragraphs and paragraph_topics."""
+    log("stage: search tables")
+    conn.executescript(SEARCH_TABLES_SQL)
+    for facet, (column, label_sql) in SEARCH_FACETS.items():
+        conn.execute(
+            f"""INSERT INTO facet_values (facet, key, value, label, paragraphs)
+                SELECT ?, row_number() OVER (ORDER BY value), value, value, n
+                FROM (SELECT [{column}] AS value, count(*) AS n FROM paragraphs
+                      WHERE [{column}] IS NOT NULL GROUP BY [{column}])""",
+            (facet,),
+        )
+        if label_sql:
+            conn.execute(f"UPDATE facet_values AS v SET label = coalesce(({label_sql}), value) WHERE facet = ?", (facet,))
+    # Topic keys are bit positions (0-62) of paragraph_facets.topics.
+    conn.execute(
+        """INSERT INTO facet_values (facet, key, value, label, paragraphs)
+           SELECT 'topic', row_number() OVER (ORDER BY t.slug) - 1, t.slug, t.label,
+                  (SELECT count(*) FROM paragraph_topics pt WHERE pt.topic = t.slug)
+           FROM topics t"""
+    )
+    if conn.execute("SELECT count(*) FROM facet_values WHERE facet = 'topic'").fetchone()[0] > 62:
+        raise ValueError("paragraph_facets.topics holds at most 62 topics as bits")
+    conn.execute("CREATE UNIQUE INDEX facet_values_by_value ON facet_values (facet, value)")
+    keys = {
+        facet: f"(SELECT key FROM facet_values WHERE facet = '{facet}' AND value = p.[{column}])"
+        for facet, (column, _) in SEARCH_FACETS.items()
+    }
+    # paragraphs.topics is a compact JSON array of slugs: '"slug"' occurs in it exactly when the slug is there
+    # (a dozen instr() calls per row cost far less than json_each).
+    topic_keys = conn.execute("SELECT value, key FROM facet_values WHERE facet = 'topic'").fetchall()
+    topics = " | ".join(
+        f"(CASE WHEN instr(p.topics, {sql_string(json.dumps(slug))}) THEN {1 << key} ELSE 0 END)" for slug, key in topic_keys
+    ) or "0"
+    conn.execute(
+        f"""INSERT INTO paragraph_facets (rowid, meeting, year, city, outlet, report, topics)
+            SELECT p.rowid, {keys['meeting']}, {keys['year']}, {keys['city']}, {keys['outlet']}, {keys['report']},
+                   CASE WHEN p.topics IS NULL OR p.topics = '[]' THEN 0 ELSE {topics} END
+            FROM paragraphs p ORDER BY p.rowid"""
+    )
+
+
+def sql_string(text: str) -> str:
+    """A string as an SQL literal."""
+    return "'" + text.replace("'", "''") + "'"

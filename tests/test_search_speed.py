@@ -1,0 +1,94 @@
+"""What keeps search fast at scale stays correct: build-time facet keys, exact and sampled counts."""
+
+import json
+
+import pytest
+
+from conftest import make_datasette, rows
+
+
+def search_plugin(datasette):
+    from datasette.plugins import pm
+
+    return next(p for p in pm.get_plugins() if getattr(p, "__file__", "").endswith("plugins/search.py"))
+
+
+def test_paragraph_facets_hold_every_paragraphs_keys(seeds_db):
+    values = {(r["facet"], r["key"]): r["value"] for r in rows(seeds_db, "SELECT * FROM facet_values")}
+    stored = rows(seeds_db, """SELECT p.meeting_id, p.meeting_year, p.meeting_city, p.outlet, p.report, p.topics,
+                                      f.meeting, f.year, f.city, f.outlet AS outlet_key, f.report AS report_key, f.topics AS mask
+                               FROM paragraphs p JOIN paragraph_facets f ON f.rowid = p.rowid""")
+    assert len(stored) == rows(seeds_db, "SELECT count(*) AS n FROM paragraphs")[0]["n"] > 100
+    for r in stored:
+        assert values.get(("meeting", r["meeting"])) == r["meeting_id"]
+        assert values.get(("year", r["year"])) == r["meeting_year"]
+        assert values.get(("city", r["city"])) == r["meeting_city"]
+        assert values.get(("outlet", r["outlet_key"])) == r["outlet"]
+        assert values.get(("report", r["report_key"])) == r["report"]
+        topics = {values[("topic", bit)] for bit in range(63) if r["mask"] >> bit & 1}
+        assert topics == set(json.loads(r["topics"] or "[]"))
+
+
+@pytest.mark.asyncio
+async def test_unfiltered_browse_facets_are_the_real_counts(datasette, seeds_db):
+    facets = (await datasette.client.get("/archive/paragraphs.json")).json()["facet_results"]
+    years = {item["value"]: item["count"] for item in facets["meeting_year"]["results"]}
+    assert years == {r["y"]: r["n"] for r in rows(seeds_db, "SELECT meeting_year AS y, count(*) AS n FROM paragraphs WHERE meeting_year IS NOT NULL GROUP BY 1")}
+    topics = {item["value"]: item["count"] for item in facets["topics"]["results"]}
+    assert topics == {r["topic"]: r["n"] for r in rows(seeds_db, "SELECT topic, count(*) AS n FROM paragraph_topics GROUP BY 1")}
+    assert not facets["topics"]["estimate"]
+
+
+@pytest.mark.asyncio
+async def test_filtered_browse_and_table_search_facets_are_the_real_counts(datasette, seeds_db):
+    for path, where in [
+        ("/archive/paragraphs.json?meeting_year=2023", "p.meeting_year = 2023"),
+        ("/archive/paragraphs.json?_search=gas", "p.rowid IN (SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'gas')"),
+    ]:
+        facets = (await datasette.client.get(path)).json()["facet_results"]
+        outlets = {item["value"]: item["count"] for item in facets["outlet"]["results"]}
+        assert outlets == {r["o"]: r["n"] for r in rows(seeds_db, f"SELECT outlet AS o, count(*) AS n FROM paragraphs p WHERE {where} AND outlet IS NOT NULL GROUP BY 1")}, path
+        topics = {item["value"]: item["count"] for item in facets["topics"]["results"]}
+        assert topics == {r["topic"]: r["n"] for r in rows(seeds_db, f"SELECT topic, count(*) AS n FROM paragraph_topics pt JOIN paragraphs p ON p.id = pt.paragraph_id WHERE {where} GROUP BY 1")}, path
+
+
+@pytest.mark.asyncio
+async def test_search_page_counts_are_exact_below_the_sampling_threshold(datasette, seeds_db):
+    data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
+    assert data["total"] == rows(seeds_db, "SELECT count(*) AS n FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin'")[0]["n"]
+    assert not data["total_estimated"] and not data["facets_estimated"] and data["ranked_sample"] is None
+    meetings = {item["value"]: item["n"] for item in data["facets"]["meeting"]}
+    assert sum(meetings.values()) == data["total"]
+
+
+@pytest.mark.asyncio
+async def test_many_matches_are_sampled_and_said_to_be_estimates(seeds_db):
+    datasette = make_datasette(seeds_db)
+    plugin = search_plugin(datasette)
+    saved = plugin.EXACT_MAX, plugin.SAMPLE_ROWS
+    plugin.EXACT_MAX, plugin.SAMPLE_ROWS = 5, 20  # what a million paragraphs do to a common word
+    try:
+        exact_total = rows(seeds_db, "SELECT count(*) AS n FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin'")[0]["n"]
+        data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
+        assert data["total"] == exact_total and not data["total_estimated"]  # the total is always counted
+        assert data["facets_estimated"] and data["ranked_sample"] < exact_total
+        assert data["rows"] and all("putin" in r["text"].lower() for r in data["rows"])
+        html = (await datasette.client.get("/-/search", params={"q": "Putin"})).text
+        assert "≈" in html and "estimates from a sample" in html
+        filtered = (await datasette.client.get("/-/search.json", params={"q": "Putin", "topic": "energy"})).json()
+        assert filtered["total_estimated"] and all("energy" in r["topics"] for r in filtered["rows"])
+        table = (await datasette.client.get("/archive/paragraphs.json", params={"_search": "Putin"})).json()
+        assert table["facet_results"]["outlet"]["estimate"]
+    finally:
+        plugin.EXACT_MAX, plugin.SAMPLE_ROWS = saved
+
+
+@pytest.mark.asyncio
+async def test_every_page_of_results_is_a_match_and_none_repeats(datasette):
+    seen = []
+    for page in (1, 2, 3):
+        data = (await datasette.client.get("/-/search.json", params={"q": "Putin", "page": page})).json()
+        seen += [r["id"] for r in data["rows"]]
+        if not data["has_more"]:
+            break
+    assert len(seen) == len(set(seen)) > 20

@@ -642,11 +642,3 @@ class CountedFacet(Facet):
 @hookimpl
 def register_facet_classes():
     return [CountedFacet]
-
-
-@hookimpl
-def startup(datasette):
-    # Suggested facets try a GROUP BY over every column of a page's rows (each up to
-    # facet_suggest_time_limit_ms): about a second per page of the million-paragraph table.
-    # Equivalent to `--setting suggest_facets off`; the default facets stay.
-    datasette._settings["suggest_facets"] = False

@@ -375,7 +375,8 @@ SEARCH_FACETS = {
     "year": ("meeting_year", None),
     "city": ("meeting_city", None),
     "outlet": ("outlet", None),
-    "report": ("report", None),
+    "report": ("report", "SELECT CASE v.value WHEN 'original' THEN 'unique reports (first or only appearance)' "
+                         "WHEN 'copy' THEN 'copies of another article''s report' END"),
 }
 
 SEARCH_TABLES_SQL = """

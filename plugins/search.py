@@ -38,6 +38,8 @@ FILTERS = {
     "year": "p.meeting_year = :year",
     "outlet": "p.outlet = :outlet",
     "topic": "p.id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = :topic)",
+    # report=original keeps one paragraph per report: copies in other outlets are left out.
+    "report": "p.report = :report",
 }
 _validator = threading.local()
 _snippets = threading.local()
@@ -50,8 +52,8 @@ EXACT_MAX = 10_000
 SAMPLE_ROWS = 10_000
 RANK_EVERY = 4
 # Search page facet -> paragraph_facets column (built by ingest/load.py build_search_tables).
-PAGE_FACETS = {"meeting": "meeting", "topic": "topics", "outlet": "outlet"}
-FILTER_COLUMNS = {"meeting": "meeting", "year": "year", "outlet": "outlet", "topic": "topics"}
+PAGE_FACETS = {"meeting": "meeting", "topic": "topics", "outlet": "outlet", "report": "report"}
+FILTER_COLUMNS = {"meeting": "meeting", "year": "year", "outlet": "outlet", "topic": "topics", "report": "report"}
 _facet_cache: dict = {}
 
 
@@ -195,13 +197,7 @@ def count_facets(keys: FacetKeys, groups, filters: dict, scale: float = 1.0, est
     meeting, outlet, topic, years, cities, reports = {}, {}, {}, {}, {}, {}
     total = 0
     for m, o, y, t, c, r, n in groups:
-        if "meeting" in wanted and m != wanted["meeting"]:
-            continue
-        if "outlet" in wanted and o != wanted["outlet"]:
-            continue
-        if "year" in wanted and y != wanted["year"]:
-            continue
-        if "topic" in wanted and not (t & (1 << wanted["topic"])):
+        if not keeps((m, o, y, t, c, r), wanted):
             continue
         total += n
         meeting[m] = meeting.get(m, 0) + n
@@ -290,7 +286,7 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
                                     scale=matches / sample_size, estimate=estimate)
     if filters:
         wanted = {name: keys.key(name, value) for name, value in filters.items()}
-        rows = [row for row in rows if keeps(row, wanted)]
+        rows = [row for row in rows if keeps(row[2:], wanted)]
     scored = [row for row in rows if row[0] is not None] if step > 1 else rows
     ranked = [row[1] for row in heapq.nsmallest(offset + limit + 1, scored)][offset:]
     total = matches
@@ -315,14 +311,15 @@ def plain_rows(conn, sql: str, params: dict) -> list[tuple]:
     return cursor.execute(sql, params).fetchall()
 
 
-def keeps(row, wanted: dict) -> bool:
-    """Whether a row (score, rowid, meeting, outlet, year, topics) passes the filters' keys."""
-    meeting, outlet, year, topics = row[2:6]
+def keeps(facet_keys: tuple, wanted: dict) -> bool:
+    """Whether a paragraph's facet keys (meeting, outlet, year, topics, city, report) pass the filters' keys."""
+    meeting, outlet, year, topics, _, report = facet_keys
     return (
         ("meeting" not in wanted or meeting == wanted["meeting"])
         and ("outlet" not in wanted or outlet == wanted["outlet"])
         and ("year" not in wanted or year == wanted["year"])
         and ("topic" not in wanted or bool(topics & (1 << wanted["topic"])))
+        and ("report" not in wanted or report == wanted["report"])
     )
 
 

@@ -254,3 +254,17 @@ async def test_without_publication_dates_the_home_page_says_why_there_is_no_time
     home = (await datasette.client.get("/")).text
     assert 'class="chart timeline"' not in home
     assert "No article with a known publication date" in home
+
+
+@pytest.mark.asyncio
+async def test_the_search_page_can_keep_unique_reports_only(datasette):
+    link = (await datasette.client.get("/archive/paragraph_copies.json?_shape=array&_size=1")).json()[0]
+    copied = (await datasette.client.get(f"/archive/paragraphs/{link['paragraph_id']}.json?_shape=array")).json()[0]
+    word = max(copied["text"].split(), key=len).strip(".,;:“”\"'()")
+    every = (await datasette.client.get("/-/search.json", params={"q": word})).json()
+    unique = (await datasette.client.get("/-/search.json", params={"q": word, "report": "original"})).json()
+    assert link["paragraph_id"] in {r["id"] for r in every["rows"]}
+    assert link["paragraph_id"] not in {r["id"] for r in unique["rows"]}
+    assert unique["total"] == every["total"] - sum(f["n"] for f in every["facets"]["report"] if f["value"] == "copy")
+    html = (await datasette.client.get("/-/search", params={"q": word})).text
+    assert "unique reports (first or only appearance)" in html

@@ -38,7 +38,7 @@ from re import _parser as sre_parser
 
 import yaml
 
-from .text import ABBREVIATIONS
+from .text import ABBREVIATIONS, BoundedCache
 
 HERE = Path(__file__).parent
 DEFAULT_CATALOGUE = HERE / "meetings.yml"
@@ -47,6 +47,8 @@ EVIDENCE_FILE = "meeting_evidence.yml"
 # An article gets a meeting only with this much evidence, this far ahead of the runner-up.
 MIN_SCORE = 3.0
 MIN_MARGIN = 1.5
+# How many texts' analyses (and paragraphs' mentions) a tagger remembers.
+ANALYSIS_CACHE = 20_000
 # Where the evidence is: the headline and the first paragraphs say what the story is about.
 ROLE_FACTOR = {"title": 1.3, "lead": 1.1, "body": 1.0, "extra": 0.7}
 LEAD_PARAGRAPHS = 3
@@ -865,7 +867,10 @@ class MeetingTagger:
             word: [(word[:n], n, tuple(self.gates.get(word[:n], ()))) for n in range(1, len(word) + 1) if word[:n] in words]
             for word in words
         }
-        self._cache: dict[str, _Analysis] = {}
+        # Analyses by text, kept across articles: _analyse depends on the text alone, and a
+        # paragraph is read by infer and again by mentions, and recurs in copies of a story.
+        self._cache: BoundedCache = BoundedCache(ANALYSIS_CACHE)
+        self._mentions_cache: BoundedCache = BoundedCache(ANALYSIS_CACHE)
 
     @staticmethod
     def _interpolate(anchors, per_year: float, when: date) -> float:
@@ -1013,11 +1018,7 @@ class MeetingTagger:
                     year = int(match.group("year"))
                     votes = {i: 1.0 if m.year == year else 0.3 if m.year == year - 1 else 0 for i, m in enumerate(self.meetings)}
                     hits.append(_Hit("published", "copyright", "copyright year", match.group(0), 0.6, votes))
-        analysis = _Analysis(hits, sentences, weekdays, years, floor_years)
-        if len(self._cache) > 4000:
-            self._cache.clear()
-        self._cache[text] = analysis
-        return analysis
+        return self._cache.put(text, _Analysis(hits, sentences, weekdays, years, floor_years))
 
     @staticmethod
     def positions(seen: set[str], lower: str, words) -> list[int]:
@@ -1360,7 +1361,6 @@ class MeetingTagger:
 
     def infer(self, title: str | None, paragraphs: list[str], published: date | None = None, extra=()) -> MeetingDecision:
         """Decide the meeting an article covers from its headline, body paragraphs, publication date and captions."""
-        self._cache.clear()
         texts = []
         if title:
             texts.append(("title", title))
@@ -1469,6 +1469,14 @@ class MeetingTagger:
         """Ids of the other meetings a paragraph recalls, in order of first mention (never the article's own)."""
         if not paragraph:
             return []
+        # The answer depends on the paragraph and on these two only.
+        key = (paragraph, decision.meeting_id, decision.reference)
+        found = self._mentions_cache.get(key)
+        if found is None:
+            found = self._mentions_cache.put(key, self._mentions(paragraph, decision))
+        return list(found)
+
+    def _mentions(self, paragraph: str, decision: MeetingDecision) -> list[str]:
         analysis = self._analyse(paragraph)
         own = self.index.get(decision.meeting_id) if decision.meeting_id else None
         reference = decision.reference

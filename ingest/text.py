@@ -36,3 +36,22 @@ def sentences(text: str) -> list[str]:
     if tail:
         parts.append(tail)
     return [p for p in parts if p]
+
+
+class BoundedCache(dict):
+    """A dict that forgets its oldest entries beyond `limit`, for per-process memos of pure
+    functions of a text: news copy repeats (wire stories, boilerplate), so a paragraph seen
+    before is looked up instead of analysed again, while memory stays bounded however many
+    articles a build reads."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key, value):
+        if len(self) >= self.limit:
+            # drop the oldest eighth at once: cheaper than one at a time, and still bounded
+            for old in list(self.keys())[: max(1, self.limit // 8)]:
+                del self[old]
+        self[key] = value
+        return value

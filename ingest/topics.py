@@ -24,6 +24,8 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 
+from .text import BoundedCache
+
 HERE = Path(__file__).parent
 DEFAULT_TAXONOMY = HERE / "topics.yml"
 DEFAULT_SPUN = HERE / "spun.yml"
@@ -188,6 +190,8 @@ ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
 COUNTRY_US = {"US", "USA"}
 # Bound the per-process caches (a new corpus keeps adding rare words).
 CACHE_LIMIT = 500_000
+# How many paragraphs' tags a tagger remembers (copies of a story repeat its paragraphs).
+TAG_CACHE = 20_000
 
 
 class _Words:
@@ -297,6 +301,7 @@ class TopicTagger:
         self.min_term_weight = taxonomy.min_term_weight
         self._slugs = taxonomy.slugs
         self._words = _Words(taxonomy.whole_words)
+        self._tags = BoundedCache(TAG_CACHE)
         lexicon: dict[tuple[str, ...], list[_Entry]] = defaultdict(list)
         for i, topic in enumerate(taxonomy.topics):
             for term, weight in topic.terms.items():
@@ -511,7 +516,14 @@ class TopicTagger:
         """The topics of each body paragraph of one article. Whether the article is a spun
         copy is decided once, from all its paragraphs."""
         spun, _ = self.is_spun(paragraphs)
-        return [self.tag(paragraph, spun) for paragraph in paragraphs]
+        tags = []
+        for paragraph in paragraphs:
+            # a paragraph's tags depend on its text and on whether the article is spun, nothing else
+            hits = self._tags.get((paragraph, spun))
+            if hits is None:
+                hits = self._tags.put((paragraph, spun), self.tag(paragraph, spun))
+            tags.append(list(hits))
+        return tags
 
 
 def _locate(words: list[str], paragraph: str) -> str:

@@ -205,6 +205,7 @@ class _Words:
         self._stems: dict[str, tuple[str, ...]] = {}
         self._surfaces: dict[str, tuple[str, ...]] = {}
         self._lowers: dict[str, tuple[str, ...]] = {}
+        self._stemmed: dict[str, str] = {}
 
     def stems(self, text: str) -> list[str]:
         """The stems of every word of `text`, in order."""
@@ -259,7 +260,13 @@ class _Words:
             return "#th"
         if low in self._whole:
             return low + "="  # never equal to a stem: "vital=" is not "vitality" stemmed
-        return self._stemmer.stemWord(low)
+        stem = self._stemmed.get(low)
+        if stem is None:
+            # one word comes in many chunks ("Putin", "Putin's", "(Putin,"): stem it once
+            if len(self._stemmed) > CACHE_LIMIT:
+                self._stemmed.clear()
+            stem = self._stemmed[low] = self._stemmer.stemWord(low)
+        return stem
 
     def key(self, phrase: str) -> tuple[str, ...]:
         """A phrase of the rules as a tuple of stems."""

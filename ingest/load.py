@@ -157,9 +157,13 @@ def paragraph_key(article_id: str, position: int) -> str:
     return f"{article_id}-{position:03d}"
 
 
+# json.dumps with options builds a new encoder at every call; the ingest calls it ~7 times a paragraph.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def to_json(value) -> str:
     """JSON as stored in the database: compact, keeping non-ASCII text readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(value)
 
 
 @dataclass

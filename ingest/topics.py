@@ -329,11 +329,10 @@ class TopicTagger:
 
         spun = taxonomy.spun
         self._min_markers = spun.min_markers
-        # (marker as written in spun.yml, its words as one lower-case string, a whole-word check)
+        # (marker as written in spun.yml, its words as one lower-case string, whether whole words)
         self._markers = [
-            (m, " ".join(_lower_words(m)), re.compile(r"(?<!\w)" + re.escape(" ".join(_lower_words(m))) + r"(?!\w)"))
-            for m in spun.markers if _lower_words(m)
-        ] + [(m, m.lower(), None) for m in spun.raw_markers]
+            (m, " ".join(_lower_words(m)), True) for m in spun.markers if _lower_words(m)
+        ] + [(m, m.lower(), False) for m in spun.raw_markers]
         self._spin_map = {
             tuple(_lower_words(source)): self._words.key(target)
             for source, target in spun.map.items() if _lower_words(source)
@@ -358,7 +357,7 @@ class TopicTagger:
         # a plain substring test first (fast, and almost always false), then whole words
         text = " ".join(" ".join(paragraphs).lower().replace("’", "'").split())
         fired = [name for name, words, whole in self._markers
-                 if words in text and (whole is None or whole.search(text))]
+                 if words in text and (not whole or _whole_words_in(words, text))]
         return len(fired) >= self._min_markers, fired
 
     def _unspin(self, paragraph: str) -> tuple[list[str], list[tuple[int, int]]]:
@@ -531,6 +530,23 @@ class TopicTagger:
                 hits = self._tags.put((paragraph, spun), self.tag(paragraph, spun))
             tags.append(list(hits))
         return tags
+
+
+def _whole_words_in(words: str, text: str) -> bool:
+    """Whether `words` occurs in `text` with no word character (as regex \\w has it: a letter,
+    digit or underscore) right before or after: what a search for (?<!\\w)words(?!\\w) finds,
+    without the regex, whose look-behind made it try every position of a long text."""
+    at, size = text.find(words), len(words)
+    while at >= 0:
+        end = at + size
+        if (at == 0 or not _is_word_char(text[at - 1])) and (end == len(text) or not _is_word_char(text[end])):
+            return True
+        at = text.find(words, at + 1)
+    return False
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _locate(words: list[str], paragraph: str) -> str:

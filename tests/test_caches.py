@@ -67,3 +67,20 @@ def test_a_bounded_cache_stays_within_its_limit_and_keeps_what_it_was_given():
         assert len(cache) <= 16
     assert cache[99] == "99"
     assert 0 not in cache
+
+
+def test_the_whole_word_test_for_spinner_markers_agrees_with_the_regex_it_replaced():
+    import random
+    import re
+
+    from ingest.topics import _whole_words_in
+
+    rng = random.Random(8)
+    alphabet = list("ab _-'.é1²\u0663—xyZ")
+    for _ in range(20_000):
+        words = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3)))
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        regex = re.compile(r"(?<!\w)" + re.escape(words) + r"(?!\w)")
+        assert _whole_words_in(words, text) == bool(regex.search(text)), (words, text)
+    assert _whole_words_in("the 2 leaders", "as the 2 leaders met")
+    assert not _whole_words_in("the 2 leaders", "the 2 leadership")

@@ -84,3 +84,21 @@ def test_the_whole_word_test_for_spinner_markers_agrees_with_the_regex_it_replac
         assert _whole_words_in(words, text) == bool(regex.search(text)), (words, text)
     assert _whole_words_in("the 2 leaders", "as the 2 leaders met")
     assert not _whole_words_in("the 2 leaders", "the 2 leadership")
+
+
+def test_quick_text_checks_agree_with_the_regexes_they_stand_in_front_of():
+    import re
+
+    from ingest.segment import CAPTION_MARKERS, has_caption_marker
+    from ingest.text import clean
+
+    samples = [
+        "Xi Jinping (left) and Vladimir Putin", "Putin, pictured in Moscow", "IN THIS PHOTO released by the Kremlin",
+        "A FILE PHOTO of the two leaders", "Putin is seen here with Xi", "The talks went on for hours.",
+        "ſeen here", "Putin (L) and Xi", "in this  photo", "Kremlin pool photo", "",
+    ]
+    for text in samples:
+        assert has_caption_marker(text) == bool(CAPTION_MARKERS.search(text)), text
+    spaces = re.compile(r"\s+")
+    for text in ["  a\u00a0 b\t\nc  ", "\u2003x\u3000y\u200bz", "", " ", "e\u0301 caf\u00e9", "a\x1cb\x85c"]:
+        assert clean(text) == spaces.sub(" ", __import__("unicodedata").normalize("NFC", text)).strip()

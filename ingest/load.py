@@ -157,6 +157,9 @@ def paragraph_key(article_id: str, position: int) -> str:
     return f"{article_id}-{position:03d}"
 
 
+# Values stored as they are; anything else is looked at (lists and dicts are stored as JSON).
+PLAIN_TYPES = frozenset([str, int, float, bytes, type(None)])
+
 # json.dumps with options builds a new encoder at every call; the ingest calls it ~7 times a paragraph.
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -248,9 +251,10 @@ class ArchiveWriter:
 
     def add(self, table: str, row: dict) -> None:
         """Queue one row for a table; columns it lacks are stored as null."""
-        columns = SCHEMA[table][0]
-        values = (row.get(c) for c in columns)
-        self.buffers[table].append(tuple(to_json(v) if isinstance(v, (list, dict)) else v for v in values))
+        values = tuple(map(row.get, SCHEMA[table][0]))
+        if not PLAIN_TYPES.issuperset(map(type, values)):  # the rare row with a list or dict in it
+            values = tuple(to_json(v) if isinstance(v, (list, dict)) else v for v in values)
+        self.buffers[table].append(values)
         if len(self.buffers[table]) >= BATCH_ROWS:
             self.flush(table)
 

@@ -233,8 +233,10 @@ class ArchiveWriter:
             shutil.copyfile(base, self.building)
         self.conn = sqlite3.connect(self.building)
         # Safe to trade durability for speed: this file is only renamed into place once complete.
+        # Sorts for the indexes spill to temporary files (temp_store=FILE), not to memory, so that
+        # memory stays flat however large the archive: measured as fast at 100k paragraphs.
         self.conn.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-200000;"
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE; PRAGMA cache_size=-200000;"
         )
         self.db = sqlite_utils.Database(self.conn)
         if not base:

@@ -36,9 +36,8 @@ from pathlib import Path
 from re import _constants as sre_constants  # read the words a pattern starts with
 from re import _parser as sre_parser
 
-import yaml
 
-from .text import ABBREVIATIONS, BoundedCache
+from .text import ABBREVIATIONS, BoundedCache, load_yaml
 
 HERE = Path(__file__).parent
 DEFAULT_CATALOGUE = HERE / "meetings.yml"
@@ -266,11 +265,11 @@ def _as_date(value, where: str) -> date:
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Load meetings.yml (and meeting_evidence.yml beside it), checking facts and compiling nothing yet."""
     path = Path(path) if path else DEFAULT_CATALOGUE
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path.read_text(encoding="utf-8")) or {}
     rules_path = path.parent / EVIDENCE_FILE
     if not rules_path.exists():
         rules_path = HERE / EVIDENCE_FILE
-    rules = yaml.safe_load(rules_path.read_text(encoding="utf-8")) or {}
+    rules = load_yaml(rules_path.read_text(encoding="utf-8")) or {}
     meetings = []
     for item in data.get("meetings") or []:
         where = f"{path.name}: meeting {item.get('id')!r}"

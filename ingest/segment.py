@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-import yaml
 
-from .text import BoundedCache, clean, sentences
+from .text import BoundedCache, clean, load_yaml, sentences
 
 KINDS = ("title", "paragraph", "caption", "credit", "subhead", "boilerplate")
 RULES_PATH = Path(__file__).with_name("boilerplate.yml")
@@ -124,7 +123,7 @@ class Rules:
 @lru_cache(maxsize=8)
 def load_rules(path: Path = RULES_PATH) -> Rules:
     """Read and compile the boilerplate and credit patterns (credits first: they are narrower)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = load_yaml(Path(path).read_text(encoding="utf-8"))
     patterns = []
     for kind in ("credit", "boilerplate"):
         for concept, regexes in (data.get(kind) or {}).items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import yaml
+
 SPACES = re.compile(r"\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
 # Words that end with a full stop without ending a sentence.
@@ -56,3 +58,13 @@ class BoundedCache(dict):
                 del self[old]
         self[key] = value
         return value
+
+
+# libyaml's parser where PyYAML has it (the same safe constructors build the same data, 10x faster:
+# the rule files took a quarter of a second to parse at the start of every build).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str):
+    """yaml.safe_load(text), with the C parser when available."""
+    return yaml.load(text, Loader=_YAML_LOADER)

@@ -24,7 +24,7 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 
-from .text import BoundedCache
+from .text import BoundedCache, load_yaml
 
 HERE = Path(__file__).parent
 DEFAULT_TAXONOMY = HERE / "topics.yml"
@@ -145,7 +145,7 @@ def load_taxonomy(path: Path | None = None, spun_path: Path | None = None) -> Ta
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise TaxonomyError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

@@ -360,9 +360,10 @@ class TopicTagger:
                  if words in text and (not whole or _whole_words_in(words, text))]
         return len(fired) >= self._min_markers, fired
 
-    def _unspin(self, paragraph: str) -> tuple[list[str], list[tuple[int, int]]]:
+    def _unspin(self, paragraph: str) -> tuple[list[str], list[tuple[int, int]] | None]:
         """Stems of a spun paragraph with the spinner's swaps undone, and for each stem the
-        range of words as written that it stands for (so evidence quotes the text, not the map)."""
+        range of words as written that it stands for (so evidence quotes the text, not the map);
+        None for that when nothing was swapped."""
         as_written = self._words.stems(paragraph)
         lower = self._words.lowers(paragraph)
         n = len(lower)
@@ -380,6 +381,8 @@ class TopicTagger:
                     origin.extend([(i, i + length)] * len(target))
                     done = i + length
                     break
+        if not done:
+            return as_written, None  # nothing was swapped: every stem stands for its own word
         stems.extend(as_written[done:])
         origin.extend(zip(range(done, n), range(done + 1, n + 1)))
         return stems, origin

@@ -299,7 +299,9 @@ def build(
 
     writer = load.ArchiveWriter(db_path, base=db_path if previous else None)
     try:
-        taggers = Taggers.load()
+        global _taggers
+        # Worker processes forked below inherit these instead of loading their own.
+        taggers = _taggers = Taggers.load()
         if not previous:
             writer.add_all("meetings", meetings.meeting_rows(taggers.catalogue))
             writer.add_all("topics", topics.topic_rows(taggers.taxonomy))

@@ -36,9 +36,8 @@ from pathlib import Path
 from re import _constants as sre_constants  # read the words a pattern starts with
 from re import _parser as sre_parser
 
-import yaml
 
-from .text import ABBREVIATIONS
+from .text import ABBREVIATIONS, BoundedCache, load_yaml
 
 HERE = Path(__file__).parent
 DEFAULT_CATALOGUE = HERE / "meetings.yml"
@@ -47,6 +46,8 @@ EVIDENCE_FILE = "meeting_evidence.yml"
 # An article gets a meeting only with this much evidence, this far ahead of the runner-up.
 MIN_SCORE = 3.0
 MIN_MARGIN = 1.5
+# How many texts' analyses (and paragraphs' mentions) a tagger remembers.
+ANALYSIS_CACHE = 20_000
 # Where the evidence is: the headline and the first paragraphs say what the story is about.
 ROLE_FACTOR = {"title": 1.3, "lead": 1.1, "body": 1.0, "extra": 0.7}
 LEAD_PARAGRAPHS = 3
@@ -264,11 +265,11 @@ def _as_date(value, where: str) -> date:
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Load meetings.yml (and meeting_evidence.yml beside it), checking facts and compiling nothing yet."""
     path = Path(path) if path else DEFAULT_CATALOGUE
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path.read_text(encoding="utf-8")) or {}
     rules_path = path.parent / EVIDENCE_FILE
     if not rules_path.exists():
         rules_path = HERE / EVIDENCE_FILE
-    rules = yaml.safe_load(rules_path.read_text(encoding="utf-8")) or {}
+    rules = load_yaml(rules_path.read_text(encoding="utf-8")) or {}
     meetings = []
     for item in data.get("meetings") or []:
         where = f"{path.name}: meeting {item.get('id')!r}"
@@ -865,7 +866,10 @@ class MeetingTagger:
             word: [(word[:n], n, tuple(self.gates.get(word[:n], ()))) for n in range(1, len(word) + 1) if word[:n] in words]
             for word in words
         }
-        self._cache: dict[str, _Analysis] = {}
+        # Analyses by text, kept across articles: _analyse depends on the text alone, and a
+        # paragraph is read by infer and again by mentions, and recurs in copies of a story.
+        self._cache: BoundedCache = BoundedCache(ANALYSIS_CACHE)
+        self._mentions_cache: BoundedCache = BoundedCache(ANALYSIS_CACHE)
 
     @staticmethod
     def _interpolate(anchors, per_year: float, when: date) -> float:
@@ -1013,11 +1017,7 @@ class MeetingTagger:
                     year = int(match.group("year"))
                     votes = {i: 1.0 if m.year == year else 0.3 if m.year == year - 1 else 0 for i, m in enumerate(self.meetings)}
                     hits.append(_Hit("published", "copyright", "copyright year", match.group(0), 0.6, votes))
-        analysis = _Analysis(hits, sentences, weekdays, years, floor_years)
-        if len(self._cache) > 4000:
-            self._cache.clear()
-        self._cache[text] = analysis
-        return analysis
+        return self._cache.put(text, _Analysis(hits, sentences, weekdays, years, floor_years))
 
     @staticmethod
     def positions(seen: set[str], lower: str, words) -> list[int]:
@@ -1360,7 +1360,6 @@ class MeetingTagger:
 
     def infer(self, title: str | None, paragraphs: list[str], published: date | None = None, extra=()) -> MeetingDecision:
         """Decide the meeting an article covers from its headline, body paragraphs, publication date and captions."""
-        self._cache.clear()
         texts = []
         if title:
             texts.append(("title", title))
@@ -1469,6 +1468,14 @@ class MeetingTagger:
         """Ids of the other meetings a paragraph recalls, in order of first mention (never the article's own)."""
         if not paragraph:
             return []
+        # The answer depends on the paragraph and on these two only.
+        key = (paragraph, decision.meeting_id, decision.reference)
+        found = self._mentions_cache.get(key)
+        if found is None:
+            found = self._mentions_cache.put(key, self._mentions(paragraph, decision))
+        return list(found)
+
+    def _mentions(self, paragraph: str, decision: MeetingDecision) -> list[str]:
         analysis = self._analyse(paragraph)
         own = self.index.get(decision.meeting_id) if decision.meeting_id else None
         reference = decision.reference

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
-import yaml
 
-from .text import clean, sentences
+from .text import BoundedCache, clean, load_yaml, sentences
 
 KINDS = ("title", "paragraph", "caption", "credit", "subhead", "boilerplate")
 RULES_PATH = Path(__file__).with_name("boilerplate.yml")
@@ -43,6 +42,8 @@ CAPTION_MARKERS = re.compile(
     r"|\b(?:pictured|in this (?:photo|picture|image)|file photo|seen here)\b",
     re.IGNORECASE,
 )
+# Every match of CAPTION_MARKERS without a bracket holds one of these.
+CAPTION_MARKER_WORDS = ("pictured", "in this", "file photo", "seen here")
 LEADING_PHRASE = re.compile(
     r"^(with|after|as|amid|despite|while|following|during|although|though|having|"
     r"in|on|for|by|since|before|when|once|facing)\b",
@@ -62,7 +63,7 @@ class Line:
     kind: str = ""
     rule: str = ""  # the boilerplate.yml concept that decided the kind, if a pattern did
 
-    @property
+    @cached_property
     def words(self) -> int:
         return len(self.text.split())
 
@@ -99,8 +100,18 @@ class Rules:
 
     patterns: tuple[tuple[str, str, re.Pattern], ...]
 
+    def __post_init__(self):
+        # Lines recur (site chrome, captions, the paragraphs of copied stories): remember answers.
+        object.__setattr__(self, "_answers", BoundedCache(20_000))
+
     def match(self, text: str) -> tuple[str, str] | None:
         """The (kind, concept) of the first pattern that matches a short line, if any."""
+        try:
+            return self._answers[text]
+        except KeyError:
+            return self._answers.put(text, self._match(text))
+
+    def _match(self, text: str) -> tuple[str, str] | None:
         if len(text.split()) > MAX_PATTERN_WORDS:
             return None
         for kind, concept, pattern in self.patterns:
@@ -112,7 +123,7 @@ class Rules:
 @lru_cache(maxsize=8)
 def load_rules(path: Path = RULES_PATH) -> Rules:
     """Read and compile the boilerplate and credit patterns (credits first: they are narrower)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = load_yaml(Path(path).read_text(encoding="utf-8"))
     patterns = []
     for kind in ("credit", "boilerplate"):
         for concept, regexes in (data.get(kind) or {}).items():
@@ -232,20 +243,49 @@ def mark_captions(lines: list[Line]) -> None:
         (i for i, l in enumerate(lines) if not l.kind and l.words > 12 and DATELINE.match(l.text)),
         None,
     )
+    sizes = [len(l.text) for l in lines]
+    word_sets: dict[int, set[str]] = {}  # each line's words, made once, for `similar`
+
+    def words_of(k: int) -> set[str]:
+        found = word_sets.get(k)
+        if found is None:
+            found = word_sets[k] = set(lines[k].text.lower().split())
+        return found
+
     for i, line in enumerate(lines):
         if line.kind or line.words > 60:
             continue
-        if credit_follows(lines, i) or CAPTION_MARKERS.search(line.text):
+        if credit_follows(lines, i) or has_caption_marker(line.text):
             line.kind = "caption"
             continue
         # Repeats are captions when they stand in the lead, before the article's text begins,
         # or beside a credit; a paragraph repeated deep in the body is a paste error, not a photo.
         in_lead = first_body is None or i < first_body
+        text, size = line.text, sizes[i]
         for j in range(max(0, i - CAPTION_REPEAT_WINDOW), min(len(lines), i + CAPTION_REPEAT_WINDOW + 1)):
-            if j != i and lines[j].kind in ("", "caption") and similar(line.text, lines[j].text):
-                if in_lead or credit_follows(lines, j):
-                    line.kind = "caption"
-                    break
+            if j == i or lines[j].kind not in ("", "caption"):
+                continue
+            # similar(text, lines[j].text), with the cheap length test first and each line's words made once
+            other = sizes[j]
+            if text != lines[j].text:
+                if abs(size - other) > 0.25 * max(size, other):
+                    continue
+                words_a, words_b = words_of(i), words_of(j)
+                if len(words_a & words_b) < 0.8 * len(words_a | words_b):
+                    continue
+            if in_lead or credit_follows(lines, j):
+                line.kind = "caption"
+                break
+
+
+def has_caption_marker(text: str) -> bool:
+    """CAPTION_MARKERS.search(text), skipped when none of the marker words can be in the text
+    (the search costs ~20 us a line; ignoring case reaches beyond ASCII, so only ASCII text is skipped)."""
+    if text.isascii() and "(" not in text:
+        lower = text.lower()
+        if not any(word in lower for word in CAPTION_MARKER_WORDS):
+            return False
+    return bool(CAPTION_MARKERS.search(text))
 
 
 def credit_follows(lines: list[Line], i: int) -> bool:

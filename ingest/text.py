@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import yaml
+
 SPACES = re.compile(r"\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
 # Words that end with a full stop without ending a sentence.
@@ -18,7 +20,8 @@ ABBREVIATIONS = {
 def clean(text: str) -> str:
     """Text as stored for search: NFC-normalised, every kind of white space (non-breaking
     spaces included) collapsed to one space; quotes and dashes stay as written."""
-    return SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    # str.split() splits on exactly the characters regex \s matches (str.isspace), 4x faster than SPACES.sub
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def sentences(text: str) -> list[str]:
@@ -36,3 +39,32 @@ def sentences(text: str) -> list[str]:
     if tail:
         parts.append(tail)
     return [p for p in parts if p]
+
+
+class BoundedCache(dict):
+    """A dict that forgets its oldest entries beyond `limit`, for per-process memos of pure
+    functions of a text: news copy repeats (wire stories, boilerplate), so a paragraph seen
+    before is looked up instead of analysed again, while memory stays bounded however many
+    articles a build reads."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key, value):
+        if len(self) >= self.limit:
+            # drop the oldest eighth at once: cheaper than one at a time, and still bounded
+            for old in list(self.keys())[: max(1, self.limit // 8)]:
+                del self[old]
+        self[key] = value
+        return value
+
+
+# libyaml's parser where PyYAML has it (the same safe constructors build the same data, 10x faster:
+# the rule files took a quarter of a second to parse at the start of every build).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str):
+    """yaml.safe_load(text), with the C parser when available."""
+    return yaml.load(text, Loader=_YAML_LOADER)

@@ -24,6 +24,8 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 
+from .text import BoundedCache, load_yaml
+
 HERE = Path(__file__).parent
 DEFAULT_TAXONOMY = HERE / "topics.yml"
 DEFAULT_SPUN = HERE / "spun.yml"
@@ -143,7 +145,7 @@ def load_taxonomy(path: Path | None = None, spun_path: Path | None = None) -> Ta
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise TaxonomyError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
@@ -188,6 +190,8 @@ ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
 COUNTRY_US = {"US", "USA"}
 # Bound the per-process caches (a new corpus keeps adding rare words).
 CACHE_LIMIT = 500_000
+# How many paragraphs' tags a tagger remembers (copies of a story repeat its paragraphs).
+TAG_CACHE = 20_000
 
 
 class _Words:
@@ -201,6 +205,7 @@ class _Words:
         self._stems: dict[str, tuple[str, ...]] = {}
         self._surfaces: dict[str, tuple[str, ...]] = {}
         self._lowers: dict[str, tuple[str, ...]] = {}
+        self._stemmed: dict[str, str] = {}
 
     def stems(self, text: str) -> list[str]:
         """The stems of every word of `text`, in order."""
@@ -255,7 +260,13 @@ class _Words:
             return "#th"
         if low in self._whole:
             return low + "="  # never equal to a stem: "vital=" is not "vitality" stemmed
-        return self._stemmer.stemWord(low)
+        stem = self._stemmed.get(low)
+        if stem is None:
+            # one word comes in many chunks ("Putin", "Putin's", "(Putin,"): stem it once
+            if len(self._stemmed) > CACHE_LIMIT:
+                self._stemmed.clear()
+            stem = self._stemmed[low] = self._stemmer.stemWord(low)
+        return stem
 
     def key(self, phrase: str) -> tuple[str, ...]:
         """A phrase of the rules as a tuple of stems."""
@@ -297,6 +308,7 @@ class TopicTagger:
         self.min_term_weight = taxonomy.min_term_weight
         self._slugs = taxonomy.slugs
         self._words = _Words(taxonomy.whole_words)
+        self._tags = BoundedCache(TAG_CACHE)
         lexicon: dict[tuple[str, ...], list[_Entry]] = defaultdict(list)
         for i, topic in enumerate(taxonomy.topics):
             for term, weight in topic.terms.items():
@@ -317,11 +329,10 @@ class TopicTagger:
 
         spun = taxonomy.spun
         self._min_markers = spun.min_markers
-        # (marker as written in spun.yml, its words as one lower-case string, a whole-word check)
+        # (marker as written in spun.yml, its words as one lower-case string, whether whole words)
         self._markers = [
-            (m, " ".join(_lower_words(m)), re.compile(r"(?<!\w)" + re.escape(" ".join(_lower_words(m))) + r"(?!\w)"))
-            for m in spun.markers if _lower_words(m)
-        ] + [(m, m.lower(), None) for m in spun.raw_markers]
+            (m, " ".join(_lower_words(m)), True) for m in spun.markers if _lower_words(m)
+        ] + [(m, m.lower(), False) for m in spun.raw_markers]
         self._spin_map = {
             tuple(_lower_words(source)): self._words.key(target)
             for source, target in spun.map.items() if _lower_words(source)
@@ -346,12 +357,13 @@ class TopicTagger:
         # a plain substring test first (fast, and almost always false), then whole words
         text = " ".join(" ".join(paragraphs).lower().replace("’", "'").split())
         fired = [name for name, words, whole in self._markers
-                 if words in text and (whole is None or whole.search(text))]
+                 if words in text and (not whole or _whole_words_in(words, text))]
         return len(fired) >= self._min_markers, fired
 
-    def _unspin(self, paragraph: str) -> tuple[list[str], list[tuple[int, int]]]:
+    def _unspin(self, paragraph: str) -> tuple[list[str], list[tuple[int, int]] | None]:
         """Stems of a spun paragraph with the spinner's swaps undone, and for each stem the
-        range of words as written that it stands for (so evidence quotes the text, not the map)."""
+        range of words as written that it stands for (so evidence quotes the text, not the map);
+        None for that when nothing was swapped."""
         as_written = self._words.stems(paragraph)
         lower = self._words.lowers(paragraph)
         n = len(lower)
@@ -369,6 +381,8 @@ class TopicTagger:
                     origin.extend([(i, i + length)] * len(target))
                     done = i + length
                     break
+        if not done:
+            return as_written, None  # nothing was swapped: every stem stands for its own word
         stems.extend(as_written[done:])
         origin.extend(zip(range(done, n), range(done + 1, n + 1)))
         return stems, origin
@@ -511,7 +525,31 @@ class TopicTagger:
         """The topics of each body paragraph of one article. Whether the article is a spun
         copy is decided once, from all its paragraphs."""
         spun, _ = self.is_spun(paragraphs)
-        return [self.tag(paragraph, spun) for paragraph in paragraphs]
+        tags = []
+        for paragraph in paragraphs:
+            # a paragraph's tags depend on its text and on whether the article is spun, nothing else
+            hits = self._tags.get((paragraph, spun))
+            if hits is None:
+                hits = self._tags.put((paragraph, spun), self.tag(paragraph, spun))
+            tags.append(list(hits))
+        return tags
+
+
+def _whole_words_in(words: str, text: str) -> bool:
+    """Whether `words` occurs in `text` with no word character (as regex \\w has it: a letter,
+    digit or underscore) right before or after: what a search for (?<!\\w)words(?!\\w) finds,
+    without the regex, whose look-behind made it try every position of a long text."""
+    at, size = text.find(words), len(words)
+    while at >= 0:
+        end = at + size
+        if (at == 0 or not _is_word_char(text[at - 1])) and (end == len(text) or not _is_word_char(text[end])):
+            return True
+        at = text.find(words, at + 1)
+    return False
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _locate(words: list[str], paragraph: str) -> str:

@@ -6,7 +6,8 @@ rest of the archive spells otherwise, depends on every other article. So these r
 load, over every paragraph in the database — on full builds, incremental builds and merges
 alike, which keeps their answers the same however the archive was put together.
 
-- `link_copies()` fills `paragraph_copies` and sets each paragraph's `report_id` (the
+- `link_copies()` fills `paragraph_copies` and `reports` (the reports carried by more than one
+  paragraph, with how many paragraphs and articles carry each) and sets each paragraph's `report_id` (the
   paragraph that first carried the report) and `report` ("original" or "copy").
 - `score_rewrites()` weighs the signs each article showed on its own (found at ingest, kept in
   `rewrite_signs`) against the names of the whole archive, and sets `rewrite_score`, `rewrite_flag`, `rewrite_level` and
@@ -75,6 +76,12 @@ def link_copies(conn: sqlite3.Connection, workers: int = 1, log=lambda message: 
     conn.executemany(
         "UPDATE paragraphs SET report_id = ?, report = 'copy' WHERE id = ?",
         ((_root(paragraph_id, original), paragraph_id) for paragraph_id in original),
+    )
+    # Reports carried by more than one paragraph, counted once, so pages need not count copies.
+    conn.execute("DELETE FROM reports")
+    conn.execute(
+        "INSERT INTO reports (report_id, paragraphs, articles) SELECT report_id, count(*), count(DISTINCT article_id) "
+        "FROM paragraphs GROUP BY report_id HAVING count(*) > 1"
     )
     return len(links)
 

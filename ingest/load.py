@@ -107,6 +107,10 @@ SCHEMA = {
         {"path": str, "error": str},
         {"pk": "path"},
     ),
+    "reports": (
+        {"report_id": str, "paragraphs": int, "articles": int},
+        {"pk": "report_id", "foreign_keys": [("report_id", "paragraphs", "id")]},
+    ),
     "meeting_topics": (
         {"meeting_id": str, "topic": str, "paragraphs": int},
         {
@@ -290,7 +294,7 @@ class ArchiveWriter:
         self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
         try:
             for table, (columns, _) in SCHEMA.items():
-                if table in ("build_info", "meeting_topics", "paragraph_copies"):
+                if table in ("build_info", "meeting_topics", "paragraph_copies", "reports"):
                     continue
                 names = ", ".join(f"[{c}]" for c in columns)
                 self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {names} FROM shard.[{table}]")

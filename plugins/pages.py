@@ -109,8 +109,8 @@ async def article_page(db, article_id: str) -> dict:
     siblings = []
     if article["meeting_id"]:
         siblings = [dict(r) for r in await db.execute(
-            "SELECT id, title, outlet FROM articles WHERE meeting_id = ? AND id != ? ORDER BY title",
-            [article["meeting_id"], article_id],
+            "SELECT id, title, outlet FROM articles WHERE meeting_id = ? AND id != ? ORDER BY title LIMIT ?",
+            [article["meeting_id"], article_id, SIBLINGS_SHOWN + 1],
         )]
     paths = [r["path"] for r in await db.execute("SELECT path FROM article_paths WHERE article_id = ? ORDER BY path", [article_id])]
     also_in = await same_reports(db, article_id)
@@ -121,33 +121,49 @@ async def article_page(db, article_id: str) -> dict:
     ):
         quoted.setdefault(row["paragraph_id"], []).append(dict(row))
     for line in lines:
-        line["also_in"] = also_in.get(line["paragraph_id"], [])
+        line["also_in"] = also_in.get(line["paragraph_id"], {"shown": [], "more": 0})
         line["quotes"] = quoted.get(line["paragraph_id"], [])
     article["rewrite_evidence"] = json.loads(article.get("rewrite_evidence") or "[]")
     shared: dict[str, dict] = {}
     for copies in also_in.values():
-        for other in copies:
+        for other in copies["shown"]:
             entry = shared.setdefault(other["article_id"], {**other, "paragraphs": 0})
             entry["paragraphs"] += 1
     return {
         "article": article, "meeting": meeting, "lines": lines, "siblings": siblings, "paths": paths,
         "shares_with": sorted(shared.values(), key=lambda a: -a["paragraphs"]),
+        "shares_more": any(copies["more"] > 0 for copies in also_in.values()),
         "boilerplate_count": sum(1 for l in lines if l["kind"] == "boilerplate"),
         "topics": {t["slug"]: t for t in await topic_colours(db)},
     }
 
 
-async def same_reports(db, article_id: str) -> dict[str, list[dict]]:
-    """For each paragraph of an article, the paragraphs of other articles that carry the same report."""
-    found: dict[str, list[dict]] = {}
-    for row in await db.execute(
-        "SELECT mine.id AS paragraph_id, other.id AS other_id, other.position, other.article_id, "
-        "a.title, a.outlet, other.report FROM paragraphs mine "
-        "JOIN paragraphs other ON other.report_id = mine.report_id AND other.article_id != mine.article_id "
-        "JOIN articles a ON a.id = other.article_id WHERE mine.article_id = ? ORDER BY mine.position, a.title",
+# A report syndicated everywhere would list thousands of places: show the first few of each.
+ALSO_IN_SHOWN = 5
+SIBLINGS_SHOWN = 20
+
+
+async def same_reports(db, article_id: str) -> dict[str, dict]:
+    """For each paragraph of an article that carries a shared report: how many other paragraphs
+    carry it and the first few of them (the original first)."""
+    found: dict[str, dict] = {}
+    shared = await db.execute(
+        "SELECT p.id, p.report_id, r.paragraphs FROM paragraphs p JOIN reports r ON r.report_id = p.report_id "
+        "WHERE p.article_id = ? ORDER BY p.position",
         [article_id],
-    ):
-        found.setdefault(row["paragraph_id"], []).append(dict(row))
+    )
+    for paragraph in shared:
+        others = [dict(r) for r in await db.execute(
+            "SELECT other.id AS other_id, other.position, other.article_id, a.title, a.outlet, other.report "
+            "FROM paragraphs other JOIN articles a ON a.id = other.article_id "
+            "WHERE other.report_id = ? AND other.article_id != ? "
+            "ORDER BY other.report = 'original' DESC, other.rowid LIMIT ?",
+            [paragraph["report_id"], article_id, ALSO_IN_SHOWN],
+        )]
+        if others:
+            found[paragraph["id"]] = {
+                "shown": others, "more": paragraph["paragraphs"] - 1 - len(others), "report_id": paragraph["report_id"],
+            }
     return found
 
 

@@ -268,3 +268,32 @@ async def test_the_search_page_can_keep_unique_reports_only(datasette):
     assert unique["total"] == every["total"] - sum(f["n"] for f in every["facets"]["report"] if f["value"] == "copy")
     html = (await datasette.client.get("/-/search", params={"q": word})).text
     assert "unique reports (first or only appearance)" in html
+
+
+@pytest.mark.asyncio
+async def test_a_widely_syndicated_report_shows_a_few_places_and_links_to_the_rest(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = next(SEEDS.glob("003_*.txt"))
+    shutil.copy(source, folder / source.name)
+    wire = max(source.read_text(encoding="utf-8").splitlines(), key=len)
+    for n in range(8):
+        (folder / f"outlet-{n}.txt").write_text(
+            f"Outlet {n} on the Moscow summit\n\n{wire}\n\n"
+            f"Our correspondent number {n} adds that talks went on late into the night at the Kremlin, officials said.\n",
+            encoding="utf-8",
+        )
+    db = tmp_path / "archive.db"
+    build([folder], db, progress=False)
+    # (the correspondents' closing lines differ by a number: near copies of each other too)
+    report = rows(db, "SELECT r.report_id, r.paragraphs, r.articles FROM reports r JOIN paragraphs p ON p.id = r.report_id "
+                      "WHERE p.text = ?", (wire.strip(),))
+    assert len(report) == 1 and report[0]["paragraphs"] == report[0]["articles"] == 9
+    ds = make_datasette(db)
+    article = rows(db, "SELECT id FROM articles WHERE path = 'outlet-3.txt'")[0]["id"]
+    html = (await ds.client.get(f"/archive/articles/{article}")).text
+    also_in = html.split('class="also-in"')[1].split("</p>")[0]
+    assert also_in.count("/archive/articles/") == 5 and "(the original)" in also_in
+    assert f'/archive/paragraphs?report_id={report[0]["report_id"]}">3 more</a>' in also_in
+    same = (await ds.client.get(f"/archive/paragraphs.json?report_id={report[0]['report_id']}&_shape=array")).json()
+    assert len(same) == 9

@@ -153,6 +153,10 @@ INDEXES = [
     ("quotes", ["meeting_id"]),
     ("quotes", ["article_id"]),
     ("paragraph_copies", ["copy_of"]),
+    # Datasette's row pages count the rows pointing at them, one query per foreign key.
+    ("paragraph_copies", ["article_id"]),
+    ("paragraph_copies", ["copy_of_article"]),
+    ("meeting_topics", ["topic"]),
 ]
 
 

@@ -92,3 +92,20 @@ async def test_every_page_of_results_is_a_match_and_none_repeats(datasette):
         if not data["has_more"]:
             break
     assert len(seen) == len(set(seen)) > 20
+
+
+def test_every_foreign_key_a_row_page_counts_is_indexed(seeds_db):
+    """A row page counts the rows of every table that points at it; a key without an index
+    scans its whole table on every page view (20 ms an article at 100,000 paragraphs)."""
+    import sqlite3
+
+    conn = sqlite3.connect(seeds_db)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE '%VIRTUAL%'")]
+    keys = [(table, fk[3]) for table in tables for fk in conn.execute(f"PRAGMA foreign_key_list([{table}])")]
+    assert ("paragraph_copies", "article_id") in keys and len(keys) > 10
+    scans = []
+    for table, column in keys:
+        plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN SELECT count(*) FROM [{table}] WHERE [{column}] = ?", ("x",)))
+        if "SCAN" in plan:
+            scans.append(f"{table}.{column}: {plan}")
+    assert not scans

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 
+import sqlite3
+
 from datasette import hookimpl
-from datasette.utils import tilde_decode
+from datasette.utils import sqlite_timelimit, tilde_decode
 
 # One colour per topic, in taxonomy order; chosen to stay distinguishable side by side.
 PALETTE = [
@@ -20,21 +22,39 @@ PALETTE = [
 ]
 
 
-async def topic_colours(db) -> list[dict]:
+def rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+    """The rows of a query as dicts, whatever the connection's row factory."""
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def first(conn: sqlite3.Connection, sql: str, params=()) -> dict | None:
+    """The first row of a query as a dict, or None."""
+    found = rows(conn, sql, params)
+    return found[0] if found else None
+
+
+def value(conn: sqlite3.Connection, sql: str, params=()):
+    """The single value a query returns."""
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def topic_colours(conn) -> list[dict]:
     """The topics in taxonomy order, each with its label and chart colour."""
-    topics = [dict(r) for r in await db.execute("SELECT slug, label, paragraph_count FROM topics ORDER BY rowid")]
+    topics = rows(conn, "SELECT slug, label, paragraph_count FROM topics ORDER BY rowid")
     for i, topic in enumerate(topics):
         topic["colour"] = PALETTE[i % len(PALETTE)]
     return topics
 
 
-async def meeting_topic_matrix(db, meeting_ids=None) -> list[dict]:
+def meeting_topic_matrix(conn, meeting_ids=None) -> list[dict]:
     """For each meeting with coverage: its label and paragraphs per topic (precomputed at build time)."""
-    meetings = [dict(r) for r in await db.execute(
-        "SELECT id, label, start, paragraph_count FROM meetings WHERE paragraph_count > 0 ORDER BY start"
-    )]
+    meetings = rows(
+        conn, "SELECT id, label, start, paragraph_count FROM meetings WHERE paragraph_count > 0 ORDER BY start"
+    )
     counts: dict[str, dict[str, int]] = {}
-    for row in await db.execute("SELECT meeting_id, topic, paragraphs FROM meeting_topics"):
+    for row in rows(conn, "SELECT meeting_id, topic, paragraphs FROM meeting_topics"):
         counts.setdefault(row["meeting_id"], {})[row["topic"]] = row["paragraphs"]
     for meeting in meetings:
         meeting["topics"] = counts.get(meeting["id"], {})
@@ -47,16 +67,17 @@ async def meeting_topic_matrix(db, meeting_ids=None) -> list[dict]:
 TIMELINE_DAYS = 14
 
 
-async def timeline(db, meeting_ids=None) -> dict:
+def timeline(conn, meeting_ids=None) -> dict:
     """Articles per meeting by days from its first day, one series per meeting (from publication dates)."""
-    rows = [dict(r) for r in await db.execute(
+    found = rows(
+        conn,
         "SELECT a.meeting_id, m.label, m.start, a.days_from_meeting AS day, count(*) AS n FROM articles a "
         "JOIN meetings m ON m.id = a.meeting_id WHERE a.days_from_meeting BETWEEN ? AND ? "
         "GROUP BY a.meeting_id, a.days_from_meeting ORDER BY m.start, day",
         [-TIMELINE_DAYS, TIMELINE_DAYS],
-    )]
+    )
     series: dict[str, dict] = {}
-    for row in rows:
+    for row in found:
         if meeting_ids is not None and row["meeting_id"] not in meeting_ids:
             continue
         entry = series.setdefault(row["meeting_id"], {"id": row["meeting_id"], "label": row["label"], "points": {}})
@@ -64,62 +85,64 @@ async def timeline(db, meeting_ids=None) -> dict:
     for i, entry in enumerate(series.values()):
         entry["colour"] = PALETTE[i % len(PALETTE)]
         entry["total"] = sum(entry["points"].values())
-    dated = (await db.execute("SELECT count(*) FROM articles WHERE published IS NOT NULL")).single_value()
+    dated = value(conn, "SELECT count(*) FROM articles WHERE published IS NOT NULL")
     return {"series": list(series.values()), "days": TIMELINE_DAYS, "dated": dated}
 
 
-async def home_page(db) -> dict:
-    totals = (await db.execute(
+def home_page(conn) -> dict:
+    totals = first(
+        conn,
         "SELECT (SELECT count(*) FROM articles) AS articles, (SELECT count(*) FROM paragraphs) AS paragraphs, "
         "(SELECT count(*) FROM meetings WHERE article_count > 0) AS meetings_covered, "
-        "(SELECT count(*) FROM articles WHERE meeting_id IS NULL) AS unknown_meeting"
-    )).first()
+        "(SELECT count(*) FROM articles WHERE meeting_id IS NULL) AS unknown_meeting",
+    )
     return {
         "totals": dict(totals),
-        "topics": await topic_colours(db),
-        "matrix": await meeting_topic_matrix(db),
-        "timeline": await timeline(db),
-        "meetings": [dict(r) for r in await db.execute(
-            "SELECT id, label, start, city, occasion, article_count, paragraph_count FROM meetings ORDER BY start"
-        )],
+        "topics": topic_colours(conn),
+        "matrix": meeting_topic_matrix(conn),
+        "timeline": timeline(conn),
+        "meetings": rows(
+            conn, "SELECT id, label, start, city, occasion, article_count, paragraph_count FROM meetings ORDER BY start"
+        ),
     }
 
 
-async def article_page(db, article_id: str) -> dict:
+def article_page(conn, article_id: str) -> dict:
     """An article in reading order: every line with its kind, paragraphs with topics and recalled meetings."""
-    article = (await db.execute("SELECT * FROM articles WHERE id = ?", [article_id])).first()
+    article = first(conn, "SELECT * FROM articles WHERE id = ?", [article_id])
     if article is None:
         return {}
     article = dict(article)
     article["evidence"] = json.loads(article.get("meeting_evidence") or "[]")
     meeting = None
     if article["meeting_id"]:
-        row = (await db.execute("SELECT * FROM meetings WHERE id = ?", [article["meeting_id"]])).first()
-        meeting = dict(row) if row else None
+        meeting = first(conn, "SELECT * FROM meetings WHERE id = ?", [article["meeting_id"]])
     lines = []
-    for row in await db.execute(
+    for line in rows(
+        conn,
         "SELECT l.line_no, l.kind, l.text, l.paragraph_id, p.position, p.topics, p.mentions, p.report, p.rewrite_score "
         "FROM lines l LEFT JOIN paragraphs p ON p.id = l.paragraph_id WHERE l.article_id = ? ORDER BY l.line_no",
         [article_id],
     ):
-        line = dict(row)
         line["topics"] = json.loads(line["topics"] or "[]")
         line["mentions"] = json.loads(line["mentions"] or "[]")
         lines.append(line)
     siblings = []
     if article["meeting_id"]:
-        siblings = [dict(r) for r in await db.execute(
+        siblings = rows(
+            conn,
             "SELECT id, title, outlet FROM articles WHERE meeting_id = ? AND id != ? ORDER BY title LIMIT ?",
             [article["meeting_id"], article_id, SIBLINGS_SHOWN + 1],
-        )]
-    paths = [r["path"] for r in await db.execute("SELECT path FROM article_paths WHERE article_id = ? ORDER BY path", [article_id])]
-    also_in = await same_reports(db, article_id)
+        )
+    paths = [r["path"] for r in rows(conn, "SELECT path FROM article_paths WHERE article_id = ? ORDER BY path", [article_id])]
+    also_in = same_reports(conn, article_id)
     quoted: dict[str, list[dict]] = {}
-    for row in await db.execute(
+    for row in rows(
+        conn,
         "SELECT paragraph_id, speaker, speaker_as_written, verb FROM quotes WHERE article_id = ? ORDER BY paragraph_id, number",
         [article_id],
     ):
-        quoted.setdefault(row["paragraph_id"], []).append(dict(row))
+        quoted.setdefault(row["paragraph_id"], []).append(row)
     for line in lines:
         line["also_in"] = also_in.get(line["paragraph_id"], {"shown": [], "more": 0})
         line["quotes"] = quoted.get(line["paragraph_id"], [])
@@ -134,7 +157,7 @@ async def article_page(db, article_id: str) -> dict:
         "shares_with": sorted(shared.values(), key=lambda a: -a["paragraphs"]),
         "shares_more": any(copies["more"] > 0 for copies in also_in.values()),
         "boilerplate_count": sum(1 for l in lines if l["kind"] == "boilerplate"),
-        "topics": {t["slug"]: t for t in await topic_colours(db)},
+        "topics": {t["slug"]: t for t in topic_colours(conn)},
     }
 
 
@@ -143,23 +166,25 @@ ALSO_IN_SHOWN = 5
 SIBLINGS_SHOWN = 20
 
 
-async def same_reports(db, article_id: str) -> dict[str, dict]:
+def same_reports(conn, article_id: str) -> dict[str, dict]:
     """For each paragraph of an article that carries a shared report: how many other paragraphs
     carry it and the first few of them (the original first)."""
     found: dict[str, dict] = {}
-    shared = await db.execute(
+    shared = rows(
+        conn,
         "SELECT p.id, p.report_id, r.paragraphs FROM paragraphs p JOIN reports r ON r.report_id = p.report_id "
         "WHERE p.article_id = ? ORDER BY p.position",
         [article_id],
     )
     for paragraph in shared:
-        others = [dict(r) for r in await db.execute(
+        others = rows(
+            conn,
             "SELECT other.id AS other_id, other.position, other.article_id, a.title, a.outlet, other.report "
             "FROM paragraphs other JOIN articles a ON a.id = other.article_id "
             "WHERE other.report_id = ? AND other.article_id != ? "
             "ORDER BY other.report = 'original' DESC, other.rowid LIMIT ?",
             [paragraph["report_id"], article_id, ALSO_IN_SHOWN],
-        )]
+        )
         if others:
             found[paragraph["id"]] = {
                 "shown": others, "more": paragraph["paragraphs"] - 1 - len(others), "report_id": paragraph["report_id"],
@@ -167,34 +192,47 @@ async def same_reports(db, article_id: str) -> dict[str, dict]:
     return found
 
 
-async def meeting_page(db, meeting_id: str) -> dict:
+def meeting_page(conn, meeting_id: str) -> dict:
     """A meeting's facts, the articles covering it, and its topic counts."""
-    meeting = (await db.execute("SELECT * FROM meetings WHERE id = ?", [meeting_id])).first()
+    meeting = first(conn, "SELECT * FROM meetings WHERE id = ?", [meeting_id])
     if meeting is None:
         return {}
-    meeting = dict(meeting)
     for key in ("cities", "cues"):
         try:
             meeting[key] = json.loads(meeting.get(key) or "[]")
         except (TypeError, ValueError):
             meeting[key] = [meeting[key]] if meeting.get(key) else []
-    articles = [dict(r) for r in await db.execute(
+    articles = rows(
+        conn,
         "SELECT id, title, outlet, paragraph_count, meeting_confidence, published, days_from_meeting, rewrite_level "
         "FROM articles WHERE meeting_id = ? ORDER BY title",
         [meeting_id],
-    )]
-    topics = await topic_colours(db)
-    counts = {r["topic"]: r["paragraphs"] for r in await db.execute(
+    )
+    topics = topic_colours(conn)
+    counts = {r["topic"]: r["paragraphs"] for r in rows(
+        conn,
         "SELECT topic, paragraphs FROM meeting_topics WHERE meeting_id = ?", [meeting_id])}
     for topic in topics:
         topic["count"] = counts.get(topic["slug"], 0)
-    recalled_by = (await db.execute(
-        "SELECT count(*) FROM paragraphs p, json_each(p.mentions) j WHERE j.value = ?", [meeting_id]
-    )).single_value()
+    recalled_by = value(conn, "SELECT count(*) FROM paragraphs p, json_each(p.mentions) j WHERE j.value = ?", [meeting_id])
     return {
         "meeting": meeting, "articles": articles, "topics": topics, "recalled_by": recalled_by,
-        "timeline": await timeline(db, {meeting_id}),
+        "timeline": timeline(conn, {meeting_id}),
     }
+
+
+def page_data(datasette, db, build, *args):
+    """Run one page's queries in a single trip to a database thread, under the SQL time limit.
+
+    A page makes a dozen small queries; sent one by one, each would wait its turn in
+    Datasette's thread pool behind every other request's queries, which under load
+    multiplied the article page's latency.
+    """
+    def in_thread(conn):
+        with sqlite_timelimit(conn, datasette.setting("sql_time_limit_ms")):
+            return build(conn, *args)
+
+    return db.execute_fn(in_thread)
 
 
 @hookimpl
@@ -206,13 +244,13 @@ def extra_template_vars(view_name, table, database, request, datasette):
         if "meeting_topics" not in await db.table_names():
             return {}
         if view_name == "index":
-            return {"archive": await home_page(db)}
+            return {"archive": await page_data(datasette, db, home_page)}
         if view_name == "row" and request is not None:
             pk = tilde_decode(request.url_vars.get("pks", ""))
             if table == "articles":
-                return {"page": await article_page(db, pk)}
+                return {"page": await page_data(datasette, db, article_page, pk)}
             if table == "meetings":
-                return {"page": await meeting_page(db, pk)}
+                return {"page": await page_data(datasette, db, meeting_page, pk)}
         return {}
 
     return inner

@@ -63,20 +63,9 @@ def link_copies(conn: sqlite3.Connection, workers: int = 1, log=lambda message: 
             pool.close()
             pool.join()
     links = finder.links()
-    conn.execute("DELETE FROM paragraph_copies")
-    conn.executemany(
-        "INSERT INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        ((c.paragraph_id, c.copy_of, c.similarity, c.method, _article(c.paragraph_id), _article(c.copy_of))
-         for c in links),
-    )
-    # Every paragraph starts as its own report; copies take their original's, following chains.
+    write_links(conn, {c.paragraph_id: (c.copy_of, c.similarity, c.method) for c in links})
     original = {c.paragraph_id: c.copy_of for c in links}
-    conn.execute("UPDATE paragraphs SET report_id = id, report = 'original' WHERE report_id IS NOT id OR report IS NOT 'original'")
-    conn.executemany(
-        "UPDATE paragraphs SET report_id = ?, report = 'copy' WHERE id = ?",
-        ((_root(paragraph_id, original), paragraph_id) for paragraph_id in original),
-    )
+    write_reports(conn, original)
     # Reports carried by more than one paragraph, counted once, so pages need not count copies.
     conn.execute("DELETE FROM reports")
     conn.execute(
@@ -84,6 +73,37 @@ def link_copies(conn: sqlite3.Connection, workers: int = 1, log=lambda message: 
         "FROM paragraphs GROUP BY report_id HAVING count(*) > 1"
     )
     return len(links)
+
+
+def write_links(conn: sqlite3.Connection, wanted: dict[str, tuple]) -> None:
+    """Make paragraph_copies hold exactly these links ({paragraph_id: (copy_of, similarity, method)}),
+    writing only the rows that differ: after adding one article to a big archive, almost none do."""
+    stored = {
+        paragraph_id: (copy_of, similarity, method)
+        for paragraph_id, copy_of, similarity, method in conn.execute(
+            "SELECT paragraph_id, copy_of, similarity, method FROM paragraph_copies")
+    }
+    conn.executemany(
+        "DELETE FROM paragraph_copies WHERE paragraph_id = ?",
+        ((paragraph_id,) for paragraph_id, link in stored.items() if wanted.get(paragraph_id) != link),
+    )
+    conn.executemany(
+        "INSERT INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        ((paragraph_id, *link, _article(paragraph_id), _article(link[0]))
+         for paragraph_id, link in wanted.items() if stored.get(paragraph_id) != link),
+    )
+
+
+def write_reports(conn: sqlite3.Connection, original: dict[str, str]) -> None:
+    """Set each paragraph's report_id (the first paragraph of its chain of copies) and report
+    ("original" or "copy"), updating only the paragraphs whose values change."""
+    changes = []
+    for paragraph_id, report_id, report in conn.execute("SELECT id, report_id, report FROM paragraphs"):
+        wanted = (_root(paragraph_id, original), "copy") if paragraph_id in original else (paragraph_id, "original")
+        if (report_id, report) != wanted:
+            changes.append((*wanted, paragraph_id))
+    conn.executemany("UPDATE paragraphs SET report_id = ?, report = ? WHERE id = ?", changes)
 
 
 def _article(paragraph_id: str) -> str:
@@ -116,10 +136,17 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     for (signs,) in conn.execute("SELECT signs FROM rewrite_signs"):
         names.update({name: entry[0] for name, entry in json.loads(signs)["names"].items()})
     variants = rewrites.name_variants(names, known=known_names())
-    article_rows, paragraph_rows, flagged = [], [], 0
-    for article_id, signs in conn.execute("SELECT article_id, signs FROM rewrite_signs").fetchall():
+    # An article's score depends only on its own signs and the archive's name variants: when the
+    # variants are those the stored scores were made with, only new articles need scoring.
+    variants_key = to_json(sorted(variants.items()))
+    stored_key = conn.execute("SELECT value FROM build_info WHERE key = 'rewrite_variants'").fetchone()
+    new_only = " WHERE article_id IN (SELECT id FROM articles WHERE rewrite_level IS NULL)"
+    to_score = conn.execute(
+        "SELECT article_id, signs FROM rewrite_signs" + (new_only if stored_key == (variants_key,) else "")
+    ).fetchall()
+    article_rows, paragraph_rows = [], []
+    for article_id, signs in to_score:
         result = scorer.result(rewrites.ArticleSigns.from_json(json.loads(signs)), variants)
-        flagged += result.flag
         article_rows.append((result.score, int(result.flag), result.level, to_json(result.evidence), article_id))
         paragraph_rows.extend(
             (score, paragraph_key(article_id, position))
@@ -129,6 +156,10 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
         "UPDATE articles SET rewrite_score = ?, rewrite_flag = ?, rewrite_level = ?, rewrite_evidence = ? WHERE id = ?",
         article_rows,
     )
-    conn.execute("UPDATE paragraphs SET rewrite_score = 0 WHERE rewrite_score IS NOT 0")
+    conn.executemany(
+        "UPDATE paragraphs SET rewrite_score = 0 WHERE article_id = ? AND rewrite_score IS NOT 0",
+        ((article_id,) for article_id, _ in to_score),
+    )
     conn.executemany("UPDATE paragraphs SET rewrite_score = ? WHERE id = ?", paragraph_rows)
-    return flagged
+    conn.execute("INSERT OR REPLACE INTO build_info (key, value) VALUES ('rewrite_variants', ?)", (variants_key,))
+    return conn.execute("SELECT count(*) FROM articles WHERE rewrite_flag = 1").fetchone()[0]

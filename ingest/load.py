@@ -279,7 +279,10 @@ class ArchiveWriter:
         self.add_all(table, rows)
 
     def set_info(self, info: dict) -> None:
-        self.replace_all("build_info", [{"key": k, "value": v} for k, v in info.items()])
+        """Record facts about this build, keeping the others an incremental build inherits
+        (compare keeps the name variants its rewrite scores were made with)."""
+        self.flush()
+        self.conn.executemany("INSERT OR REPLACE INTO build_info (key, value) VALUES (?, ?)", info.items())
 
     def flush(self, table: str | None = None) -> None:
         """Write buffered rows with one prepared statement per table."""

@@ -159,6 +159,29 @@ class TestIncremental:
         build([folder], rebuilt, progress=False, full=True)
         assert_same_archive(db, rebuilt)
 
+    def test_articles_that_change_how_a_name_is_usually_spelled_rescore_the_old_ones(self, tmp_path):
+        """Rewrite scores are kept for old articles only while the archive's usual spellings stay
+        the same; new articles that make another spelling the usual one rescore every article."""
+        folder = tmp_path / "in"
+        shutil.copytree(SEEDS, folder)
+        db = tmp_path / "archive.db"
+        build([folder], db, progress=False)
+        before = dict(table_rows(db, "build_info"))["rewrite_variants"]
+        for i in range(6):
+            (folder / f"kupriyanow-{i}.txt").write_text(
+                f"Kupriyanow meets Wang in Beijing, part {i}\n\n"
+                "Gazprom spokesman Sergei Kupriyanow met his Chinese counterpart Wang Yi in Beijing on Tuesday, "
+                "the Russian foreign ministry said, ahead of a visit by President Vladimir Putin.\n\n"
+                "Kupriyanow said the two countries would keep coordinating at the United Nations, "
+                f"and Kupriyanow thanked his host for the talks, the {i + 2}th this year.\n",
+                encoding="utf-8",
+            )
+        assert build([folder], db, progress=False).processed == 6
+        rebuilt = tmp_path / "rebuilt.db"
+        build([folder], rebuilt, progress=False, full=True)
+        assert dict(table_rows(rebuilt, "build_info"))["rewrite_variants"] != before
+        assert_same_archive(db, rebuilt)
+
     def test_nothing_changed_processes_nothing(self, tmp_path):
         db = tmp_path / "archive.db"
         build([SEEDS], db, progress=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import compare, load, meetings, provenance, quotes, read, rewrites, segment, topics
+from . import compare, copies, load, meetings, provenance, quotes, read, rewrites, segment, topics
 from .load import to_json
 
 PACKAGE = Path(__file__).parent
@@ -142,7 +142,7 @@ def days_between(start, published) -> int | None:
 
 
 # The tables each article adds rows to, in the order they are written.
-ARTICLE_TABLES = ("articles", "paragraphs", "paragraph_topics", "quotes", "rewrite_signs", "lines")
+ARTICLE_TABLES = ("articles", "paragraphs", "paragraph_prints", "paragraph_topics", "quotes", "rewrite_signs", "lines")
 
 
 def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, list[dict]]:
@@ -194,6 +194,7 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
             "mentions": to_json(mentioned),
             **meeting_fields,
         })
+        rows["paragraph_prints"].append({"paragraph_id": paragraph_id, "print": copies.pack(copies.fingerprint(line.text))})
         for hit in hits:
             rows["paragraph_topics"].append({
                 "paragraph_id": paragraph_id,
@@ -333,7 +334,7 @@ def build(
         writer.replace_all("article_paths", [{"article_id": a, "path": p} for a, p in paths])
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
         writer.set_info({"fingerprint": fingerprint})
-        compare_articles(writer, workers, log)
+        compare_articles(writer, log)
         stats = writer.finish(log)
     except BaseException:
         writer.abort()
@@ -343,10 +344,10 @@ def build(
     return summary
 
 
-def compare_articles(writer: load.ArchiveWriter, workers: int, log) -> None:
+def compare_articles(writer: load.ArchiveWriter, log) -> None:
     """Compare every article with the rest: which paragraphs are copies, which articles are rewrites."""
     writer.index(log)
-    compare.link_copies(writer.conn, workers, log)
+    compare.link_copies(writer.conn, log)
     compare.score_rewrites(writer.conn, log)
 
 
@@ -369,7 +370,7 @@ def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summar
             writer.merge_from(path)
         errors = writer.conn.execute("SELECT path, error FROM ingest_errors ORDER BY path").fetchall()
         writer.set_info({"fingerprint": f"{expected}-merged"})
-        compare_articles(writer, os.cpu_count() or 1, log)
+        compare_articles(writer, log)
         stats = writer.finish(log)
     except BaseException:
         writer.abort()

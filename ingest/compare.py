@@ -17,51 +17,29 @@ alike, which keeps their answers the same however the archive was put together.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sqlite3
-import sys
 from collections import Counter
 
 from . import copies, quotes, rewrites
 from .load import paragraph_key, to_json
 
-# Below this many paragraphs, starting worker processes costs more than it saves.
-PARALLEL_THRESHOLD = 20_000
-CHUNK = 500
 
-
-def _pool(workers: int, rows: int):
-    """A process pool when the work is big enough to pay for one, else None."""
-    if workers <= 1 or rows < PARALLEL_THRESHOLD:
-        return None
-    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(workers)
-
-
-def _fingerprint(text: str) -> copies.Fingerprint:
-    return copies.fingerprint(text)
-
-
-def link_copies(conn: sqlite3.Connection, workers: int = 1, log=lambda message: None) -> int:
+def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     """Find the paragraphs that repeat another article's report, store the links and each
     paragraph's report; return how many paragraphs are copies."""
     count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
     log(f"stage: copies over {count} paragraphs")
     finder = copies.CopyFinder()
+    # Fingerprints were made beside each article's other rows at ingest; only a paragraph
+    # without one (an archive merged from older shards) is fingerprinted here.
     rows = conn.execute(
-        "SELECT p.id, p.article_id, p.text, a.published FROM paragraphs p "
-        "JOIN articles a ON a.id = p.article_id ORDER BY p.rowid"
+        "SELECT p.id, p.article_id, f.print, CASE WHEN f.print IS NULL THEN p.text END, a.published FROM paragraphs p "
+        "JOIN articles a ON a.id = p.article_id LEFT JOIN paragraph_prints f ON f.paragraph_id = p.id "
+        "ORDER BY p.rowid"
     )
-    pool = _pool(workers, count)
-    try:
-        while batch := rows.fetchmany(CHUNK * max(1, workers) * 4):
-            texts = [text for _, _, text, _ in batch]
-            prints = pool.map(_fingerprint, texts, chunksize=CHUNK) if pool else map(_fingerprint, texts)
-            for (paragraph_id, article_id, _, published), print_ in zip(batch, prints):
-                finder.add_fingerprint(paragraph_id, article_id, print_, published)
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
+    for paragraph_id, article_id, packed, text, published in rows:
+        print_ = copies.unpack(packed) if packed is not None else copies.fingerprint(text)
+        finder.add_fingerprint(paragraph_id, article_id, print_, published)
     links = finder.links()
     write_links(conn, {c.paragraph_id: (c.copy_of, c.similarity, c.method) for c in links})
     original = {c.paragraph_id: c.copy_of for c in links}

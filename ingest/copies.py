@@ -53,6 +53,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
+import struct
 import unicodedata
 import zlib
 from array import array
@@ -154,6 +155,28 @@ def fingerprint(text: str, min_unit_words: int = 6) -> Fingerprint:
     return Fingerprint(
         _digest(exact_form(text)), len(tokens), bool(ELISION.search(text)), tuple(kept), array("L", hashes)
     )
+
+
+_HEAD = struct.Struct("<qIBI")  # exact_key, words, elided, number of units
+_UNIT = struct.Struct("<qI")  # a unit's hash and words
+
+
+def pack(print_: Fingerprint) -> bytes:
+    """A fingerprint as compact bytes, so the archive can keep it and a later build need not
+    compute it again from the text."""
+    units = b"".join(_UNIT.pack(key, size) for key, size in print_.units)
+    return (_HEAD.pack(print_.exact_key, print_.words, print_.elided, len(print_.units)) + units
+            + array("I", print_.word_hashes).tobytes())
+
+
+def unpack(data: bytes) -> Fingerprint:
+    """The fingerprint that `pack()` wrote."""
+    exact_key, words, elided, count = _HEAD.unpack_from(data)
+    start = _HEAD.size + count * _UNIT.size
+    units = tuple(_UNIT.iter_unpack(data[_HEAD.size:start]))
+    hashes = array("I")
+    hashes.frombytes(data[start:])
+    return Fingerprint(exact_key, words, bool(elided), units, array("L", hashes))
 
 
 class CopyFinder:

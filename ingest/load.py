@@ -82,6 +82,12 @@ SCHEMA = {
             ],
         },
     ),
+    # Each paragraph's copies.fingerprint(), packed: the compare stage of an incremental build
+    # reads it instead of fingerprinting the whole archive again.
+    "paragraph_prints": (
+        {"paragraph_id": str, "print": bytes},
+        {"pk": "paragraph_id"},
+    ),
     "paragraph_copies": (
         {
             "paragraph_id": str, "copy_of": str, "similarity": float, "method": str,
@@ -126,6 +132,7 @@ SCHEMA = {
 # Tables whose rows belong to one article, children first: the order to delete them in.
 ARTICLE_TABLES = [
     ("paragraph_topics", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
+    ("paragraph_prints", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
     ("quotes", "article_id = ?"),
     ("rewrite_signs", "article_id = ?"),
     ("lines", "article_id = ?"),

@@ -217,3 +217,17 @@ def test_the_rank_of_originality_follows_the_documented_order():
     rank = finder._ranks()
     by_rank = sorted(range(len(finder)), key=rank.__getitem__)
     assert [finder.paragraph_ids[i] for i in by_rank] == ["late:1", "long:1", "a:1", "a:2", "b:1", "agg:1", "agg:2"]
+
+
+def test_a_packed_fingerprint_unpacks_to_the_same_fingerprint():
+    from ingest import copies
+
+    for text in (
+        "Xi Jinping met Vladimir Putin in Moscow on Tuesday. The two leaders signed [...] a joint statement.",
+        "Short.",
+        "",
+        "Über 99 “quoted” words, with Ümlauts — and dashes; Gazprom's 38 billion cubic metres a year.",
+    ):
+        original = copies.fingerprint(text)
+        again = copies.unpack(copies.pack(original))
+        assert again == original and again.word_hashes.typecode == original.word_hashes.typecode

@@ -30,16 +30,14 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
     log(f"stage: copies over {count} paragraphs")
     finder = copies.CopyFinder()
-    # Fingerprints were made beside each article's other rows at ingest; only a paragraph
-    # without one (an archive merged from older shards) is fingerprinted here.
+    # Each paragraph's fingerprint was made at ingest, beside its other rows (paragraph_prints).
     rows = conn.execute(
-        "SELECT p.id, p.article_id, f.print, CASE WHEN f.print IS NULL THEN p.text END, a.published FROM paragraphs p "
-        "JOIN articles a ON a.id = p.article_id LEFT JOIN paragraph_prints f ON f.paragraph_id = p.id "
+        "SELECT p.id, p.article_id, f.print, a.published FROM paragraphs p "
+        "JOIN articles a ON a.id = p.article_id JOIN paragraph_prints f ON f.paragraph_id = p.id "
         "ORDER BY p.rowid"
     )
-    for paragraph_id, article_id, packed, text, published in rows:
-        print_ = copies.unpack(packed) if packed is not None else copies.fingerprint(text)
-        finder.add_fingerprint(paragraph_id, article_id, print_, published)
+    for paragraph_id, article_id, packed, published in rows:
+        finder.add_fingerprint(paragraph_id, article_id, copies.unpack(packed), published)
     links = finder.links()
     write_links(conn, {c.paragraph_id: (c.copy_of, c.similarity, c.method) for c in links})
     original = {c.paragraph_id: c.copy_of for c in links}
@@ -110,6 +108,7 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     log("stage: rewrite scores")
     scorer = rewrites.RewriteScorer()
     # A name's spelling is rare or usual against every article that uses it.
+    # Streamed, not held: at a million paragraphs the signs are 160 MB of JSON.
     names: Counter = Counter()
     for (signs,) in conn.execute("SELECT signs FROM rewrite_signs"):
         names.update({name: entry[0] for name, entry in json.loads(signs)["names"].items()})
@@ -121,7 +120,7 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     new_only = " WHERE article_id IN (SELECT id FROM articles WHERE rewrite_level IS NULL)"
     to_score = conn.execute(
         "SELECT article_id, signs FROM rewrite_signs" + (new_only if stored_key == (variants_key,) else "")
-    ).fetchall()
+    )
     article_rows, paragraph_rows = [], []
     for article_id, signs in to_score:
         result = scorer.result(rewrites.ArticleSigns.from_json(json.loads(signs)), variants)
@@ -136,7 +135,7 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     )
     conn.executemany(
         "UPDATE paragraphs SET rewrite_score = 0 WHERE article_id = ? AND rewrite_score IS NOT 0",
-        ((article_id,) for article_id, _ in to_score),
+        ((article_id,) for *_, article_id in article_rows),
     )
     conn.executemany("UPDATE paragraphs SET rewrite_score = ? WHERE id = ?", paragraph_rows)
     conn.execute("INSERT OR REPLACE INTO build_info (key, value) VALUES ('rewrite_variants', ?)", (variants_key,))

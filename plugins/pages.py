@@ -9,7 +9,6 @@ and the topic-by-meeting counts behind the charts.
 from __future__ import annotations
 
 import json
-
 import sqlite3
 
 from datasette import hookimpl
@@ -97,7 +96,7 @@ def home_page(conn) -> dict:
         "(SELECT count(*) FROM articles WHERE meeting_id IS NULL) AS unknown_meeting",
     )
     return {
-        "totals": dict(totals),
+        "totals": totals,
         "topics": topic_colours(conn),
         "matrix": meeting_topic_matrix(conn),
         "timeline": timeline(conn),
@@ -112,7 +111,6 @@ def article_page(conn, article_id: str) -> dict:
     article = first(conn, "SELECT * FROM articles WHERE id = ?", [article_id])
     if article is None:
         return {}
-    article = dict(article)
     article["evidence"] = json.loads(article.get("meeting_evidence") or "[]")
     meeting = None
     if article["meeting_id"]:

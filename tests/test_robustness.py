@@ -164,25 +164,33 @@ class TestIncremental:
     def test_articles_that_change_how_a_name_is_usually_spelled_rescore_the_old_ones(self, tmp_path):
         """Rewrite scores are kept for old articles only while the archive's usual spellings stay
         the same; new articles that make another spelling the usual one rescore every article."""
+        def article(name, spokesman):
+            return (
+                f"Gas talks in Beijing, {name}\n\n"
+                f"Gazprom spokesman {spokesman} met Chinese energy officials in Beijing on Tuesday, "
+                "the company said, ahead of a visit by President Vladimir Putin.\n\n"
+                f"{spokesman} said the two sides had agreed on the price of gas for the new pipeline, "
+                f"and {spokesman} thanked his hosts for talks held in {name}.\n"
+            )
+
         folder = tmp_path / "in"
-        shutil.copytree(SEEDS, folder)
+        folder.mkdir()
+        (folder / "old.txt").write_text(article("the old article", "Sergei Kupriyanov"), encoding="utf-8")
         db = tmp_path / "archive.db"
         build([folder], db, progress=False)
-        before = dict(table_rows(db, "build_info"))["rewrite_variants"]
-        for i in range(6):
-            (folder / f"kupriyanow-{i}.txt").write_text(
-                f"Kupriyanow meets Wang in Beijing, part {i}\n\n"
-                "Gazprom spokesman Sergei Kupriyanow met his Chinese counterpart Wang Yi in Beijing on Tuesday, "
-                "the Russian foreign ministry said, ahead of a visit by President Vladimir Putin.\n\n"
-                "Kupriyanow said the two countries would keep coordinating at the United Nations, "
-                f"and Kupriyanow thanked his host for the talks, the {i + 2}th this year.\n",
-                encoding="utf-8",
-            )
-        assert build([folder], db, progress=False).processed == 6
+        old_evidence = sqlite3.connect(db).execute("SELECT rewrite_evidence FROM articles").fetchone()[0]
+        for i in range(4):
+            (folder / f"new-{i}.txt").write_text(article(f"round {i}", "Sergei Kupriyanow"), encoding="utf-8")
+        assert build([folder], db, progress=False).processed == 4
+
         rebuilt = tmp_path / "rebuilt.db"
         build([folder], rebuilt, progress=False, full=True)
-        assert dict(table_rows(rebuilt, "build_info"))["rewrite_variants"] != before
         assert_same_archive(db, rebuilt)
+        # the old article was scored again against the new usual spelling
+        evidence = sqlite3.connect(db).execute(
+            "SELECT a.rewrite_evidence FROM articles a JOIN article_paths p ON p.article_id = a.id WHERE p.path = 'old.txt'"
+        ).fetchone()[0]
+        assert "Kupriyanov" not in old_evidence and "Kupriyanov" in evidence
 
     def test_nothing_changed_processes_nothing(self, tmp_path):
         db = tmp_path / "archive.db"

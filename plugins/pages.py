@@ -162,6 +162,14 @@ def article_page(conn, article_id: str) -> dict:
 # A report syndicated everywhere would list thousands of places: show the first few of each.
 ALSO_IN_SHOWN = 5
 SIBLINGS_SHOWN = 20
+# The other places a report ran, the original first. The ingest indexes paragraphs on exactly
+# (report_id, report = 'original' DESC), rowid, so this reads five rows, not every copy sorted.
+ALSO_IN_SQL = (
+    "SELECT other.id AS other_id, other.position, other.article_id, a.title, a.outlet, other.report "
+    "FROM paragraphs other JOIN articles a ON a.id = other.article_id "
+    "WHERE other.report_id = ? AND other.article_id != ? "
+    "ORDER BY other.report = 'original' DESC, other.rowid LIMIT ?"
+)
 
 
 def same_reports(conn, article_id: str) -> dict[str, dict]:
@@ -175,14 +183,7 @@ def same_reports(conn, article_id: str) -> dict[str, dict]:
         [article_id],
     )
     for paragraph in shared:
-        others = rows(
-            conn,
-            "SELECT other.id AS other_id, other.position, other.article_id, a.title, a.outlet, other.report "
-            "FROM paragraphs other JOIN articles a ON a.id = other.article_id "
-            "WHERE other.report_id = ? AND other.article_id != ? "
-            "ORDER BY other.report = 'original' DESC, other.rowid LIMIT ?",
-            [paragraph["report_id"], article_id, ALSO_IN_SHOWN],
-        )
+        others = rows(conn, ALSO_IN_SQL, [paragraph["report_id"], article_id, ALSO_IN_SHOWN])
         if others:
             found[paragraph["id"]] = {
                 "shown": others, "more": paragraph["paragraphs"] - 1 - len(others), "report_id": paragraph["report_id"],

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
+from datasette.plugins import pm
 from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import AsgiStream, Response
 from markupsafe import Markup, escape
@@ -463,6 +464,7 @@ async def csv_response(db, results_sql, params):
 
     def read_rows():
         conn = sqlite3.connect(f"file:{db.path}?{'mode=ro' if db.is_mutable else 'immutable=1'}", uri=True)
+        pm.hook.prepare_connection(conn=conn, database=db.name, datasette=db.ds)  # read as Datasette's own connections do
         def hand_over(item):
             # A consumer that stopped reading (the client went away) must not hold this thread forever.
             asyncio.run_coroutine_threadsafe(batches.put(item), loop).result(timeout=60)

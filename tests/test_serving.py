@@ -76,3 +76,22 @@ def test_post_requests_cannot_change_anything(server):
         status = error.code
     assert status >= 400
     assert db.read_bytes() == before
+
+
+@pytest.mark.asyncio
+async def test_the_immutable_archive_is_read_through_a_memory_map(seeds_db):
+    """Mapped pages come from the OS page cache shared by all connections (plugins/connections.py);
+    a writable database is never mapped."""
+    from datasette.app import Datasette
+
+    from conftest import ROOT, make_datasette
+
+    immutable = Datasette(immutables=[str(seeds_db)], plugins_dir=str(ROOT / "plugins"))
+    mapped = await immutable.get_database("archive").execute_fn(lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0])
+    assert mapped > 0  # SQLite's default is 0, no map; a build's cap (often 2 GB) may lower what we ask
+    # Still answers searches and streamed exports through those connections.
+    response = await immutable.client.get("/-/search.csv", params={"q": "gas"})
+    assert response.status_code == 200 and response.text.count("\n") > 1
+    writable = make_datasette(seeds_db)
+    assert await writable.get_database("archive").execute_fn(lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0]) == 0
+

@@ -8,8 +8,11 @@ requests back to back for --duration seconds (default 30), drawn from a fixed,
 seeded mix of what readers do: searches with facets (the ranked search page
 and the table's JSON with its default facets), article pages and CSV exports
 of a search. It reports requests a second, p50, p99 and errors, overall and
-per kind of request. Only localhost URLs are accepted; every request has a
-timeout and every level a deadline, so the script always stops by itself.
+per kind of request, and how many answers came from the server's response
+cache; with --no-cache every request asks for a fresh answer (`Cache-Control:
+no-cache`), the worst case of readers who never repeat one another. Only
+localhost URLs are accepted; every request has a timeout and every level a
+deadline, so the script always stops by itself.
 """
 
 from __future__ import annotations
@@ -62,11 +65,13 @@ class Level:
     seconds: float = 0.0
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    cache_hits: int = 0
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, kind: str, seconds: float | None, error: str | None = None) -> None:
+    def record(self, kind: str, seconds: float | None, error: str | None = None, cache_hit: bool = False) -> None:
         with self.lock:
+            self.cache_hits += cache_hit
             if error is None:
                 self.latencies.setdefault(kind, []).append(seconds)
             else:
@@ -79,7 +84,8 @@ class Level:
         return [s for values in self.latencies.values() for s in values]
 
 
-def worker(host: str, port: int, level: Level, deadline: float, seed: int, articles: list[str], timeout: float) -> None:
+def worker(host: str, port: int, level: Level, deadline: float, seed: int, articles: list[str], timeout: float,
+           headers: dict[str, str]) -> None:
     """Send requests back to back on one keep-alive connection until the deadline."""
     rng = random.Random(seed)
     kinds, weights = list(MIX), list(MIX.values())
@@ -91,12 +97,12 @@ def worker(host: str, port: int, level: Level, deadline: float, seed: int, artic
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
         started = time.perf_counter()
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             response.read()
             elapsed = time.perf_counter() - started
             if response.status == 200:
-                level.record(kind, elapsed)
+                level.record(kind, elapsed, cache_hit=response.getheader("x-archive-cache") == "hit")
             else:
                 level.record(kind, None, f"HTTP {response.status} for {path}")
         except (OSError, http.client.HTTPException) as error:
@@ -107,11 +113,13 @@ def worker(host: str, port: int, level: Level, deadline: float, seed: int, artic
         conn.close()
 
 
-def run_level(host: str, port: int, connections: int, duration: float, articles: list[str], timeout: float) -> Level:
+def run_level(host: str, port: int, connections: int, duration: float, articles: list[str], timeout: float,
+              headers: dict[str, str]) -> Level:
     level = Level(connections)
     deadline = time.monotonic() + duration
     threads = [
-        threading.Thread(target=worker, args=(host, port, level, deadline, 1000 * connections + i, articles, timeout), daemon=True)
+        threading.Thread(target=worker, args=(host, port, level, deadline, 1000 * connections + i, articles, timeout, headers),
+                         daemon=True)
         for i in range(connections)
     ]
     started = time.perf_counter()
@@ -148,7 +156,8 @@ def print_level(level: Level) -> None:
     total = len(values) + errors
     print(
         f"{level.connections:>4} connections: {total:6} requests in {level.seconds:5.1f}s = {total / level.seconds:7.1f} req/s  "
-        f"p50 {percentile(values, 50) * 1000:7.1f} ms  p99 {percentile(values, 99) * 1000:7.1f} ms  errors {errors}"
+        f"p50 {percentile(values, 50) * 1000:7.1f} ms  p99 {percentile(values, 99) * 1000:7.1f} ms  errors {errors}  "
+        f"cache hits {level.cache_hits / max(1, total):.0%}"
     )
     for kind in MIX:
         kind_values = level.latencies.get(kind, [])
@@ -168,6 +177,8 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=30, help="Seconds per concurrency level (default 30).")
     parser.add_argument("--connections", default="1,8,32", help="Concurrency levels (default 1,8,32).")
     parser.add_argument("--timeout", type=float, default=30, help="Seconds at most per request (default 30).")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="Ask for a fresh answer every time (Cache-Control: no-cache): the server's work, not its cache.")
     args = parser.parse_args(argv)
     if bool(args.url) == bool(args.db):
         parser.error("give either a URL or --db")
@@ -185,10 +196,12 @@ def main(argv=None):
         host, port = url.hostname, url.port or 80
         print(machine())
         articles = article_ids(host, port, args.timeout)
+        headers = {"Cache-Control": "no-cache"} if args.no_cache else {}
         print(f"target {url.geturl()}; {len(articles)} article pages in the mix; {args.duration:.0f}s per level; mix "
-              + ", ".join(f"{kind} {share:.0%}" for kind, share in MIX.items()))
+              + ", ".join(f"{kind} {share:.0%}" for kind, share in MIX.items())
+              + ("; every request fresh (no-cache)" if args.no_cache else "; the server's cache may answer repeats"))
         for connections in levels:
-            print_level(run_level(host, port, connections, args.duration, articles, args.timeout))
+            print_level(run_level(host, port, connections, args.duration, articles, args.timeout, headers))
             print(f"       ({load_average()})")
     finally:
         if server:

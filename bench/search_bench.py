@@ -16,6 +16,9 @@ limit:
 - an unfiltered faceted browse of `/archive/paragraphs.json`;
 - a CSV of about 10,000 search results, from the search page and from the table.
 
+Every request asks for a fresh answer (`Cache-Control: no-cache`), so the
+figures are the work of searching, not of the response cache.
+
 The terms are picked by counting the full-text index (fts5vocab), so they mean
 the same at every corpus size; each is also counted with ripgrep over the
 corpus files (best of several runs), and the ratios are printed.
@@ -139,7 +142,8 @@ class Client:
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
-                self.conn.request("GET", path)
+                # Every request is computed: the server's response cache would answer repeats from memory.
+                self.conn.request("GET", path, headers={"Cache-Control": "no-cache"})
                 response = self.conn.getresponse()
                 return response.status, response.read()
             except (http.client.HTTPException, ConnectionError):

@@ -32,11 +32,13 @@ def rows(db_path, sql, params=()) -> list[dict]:
         conn.close()
 
 
-def make_datasette(db_path: Path) -> Datasette:
-    """The archive's Datasette, configured as `make serve` configures it."""
+def make_datasette(db_path: Path, immutable: bool = False, metadata: dict | None = None, settings: dict | None = None) -> Datasette:
+    """The archive's Datasette, configured as `make serve` configures it (which also serves it immutable)."""
     return Datasette(
-        [str(db_path)],
-        metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
+        [] if immutable else [str(db_path)],
+        immutables=[str(db_path)] if immutable else [],
+        settings=settings,
+        metadata={**yaml.safe_load((ROOT / "metadata.yml").read_text()), **(metadata or {})},
         template_dir=str(ROOT / "templates"),
         plugins_dir=str(ROOT / "plugins"),
         static_mounts=[("static", str(ROOT / "static"))],

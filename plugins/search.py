@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import heapq
 import io
 import json
 import os
 import re
 import sqlite3
 import threading
-from collections import Counter
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
@@ -267,42 +265,47 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
         guess = first * keys.max_rowid / max(1, last)
         step = max(2, int(guess // SAMPLE_ROWS))
     sampled = f" AND paragraphs_fts.rowid % {step} = 0" if step > 1 else ""
-    # bm25 costs more than the rest of a row: only one sampled row in RANK_EVERY is ranked.
-    score = f"CASE WHEN paragraphs_fts.rowid % {step * RANK_EVERY} = 0 THEN bm25(paragraphs_fts) END" if step > 1 else "bm25(paragraphs_fts)"
-    sql = f"""SELECT {score}, paragraphs_fts.rowid, f.meeting, f.outlet, f.year, f.topics, f.city, f.report
-              FROM paragraphs_fts JOIN paragraph_facets f ON f.rowid = paragraphs_fts.rowid
-              WHERE paragraphs_fts MATCH :query{sampled}"""
-    if step > 1:
-        counted, rows = await asyncio.gather(
-            db.execute("SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH :query", params),
-            db.execute_fn(lambda conn: plain_rows(conn, sql, params)),
-        )
-        matches = counted.single_value()
-    else:
-        matches, rows = first, await db.execute_fn(lambda conn: plain_rows(conn, sql, params))
-    sample_size = max(1, len(rows))
-    groups = Counter(row[2:] for row in rows)
+    # Counted and ranked inside SQLite, which hands back a few hundred facet groups and one page of
+    # ids. Fetching every match into Python instead cost a GIL hand-over per row, which under load
+    # (the event loop busy rendering pages) kept the database threads waiting.
+    groups_sql = f"""SELECT f.meeting, f.outlet, f.year, f.topics, f.city, f.report, count(*)
+                     FROM paragraphs_fts JOIN paragraph_facets f ON f.rowid = paragraphs_fts.rowid
+                     WHERE paragraphs_fts MATCH :query{sampled} GROUP BY 1, 2, 3, 4, 5, 6"""
+    # bm25 costs more than the rest of a row: when sampling, one sampled row in RANK_EVERY is ranked.
+    ranked_sql = ranked_ids_sql(conditions, step * RANK_EVERY if step > 1 else 1, limit, offset)
+
+    def count_and_rank(conn):
+        groups = plain_rows(conn, groups_sql, params)
+        ranked = [row[0] for row in plain_rows(conn, ranked_sql, params)] if limit else []
+        matches = plain_rows(conn, "SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH :query", params)[0][0] \
+            if step > 1 else first
+        return groups, ranked, matches
+
+    groups, ranked, matches = await db.execute_fn(count_and_rank)
+    sample_size = max(1, sum(group[-1] for group in groups))
     estimate = step > 1
-    facets, filtered = count_facets(keys, [(*key, n) for key, n in groups.items()], filters,
-                                    scale=matches / sample_size, estimate=estimate)
-    if filters:
-        wanted = {name: keys.key(name, value) for name, value in filters.items()}
-        rows = [row for row in rows if keeps(row[2:], wanted)]
-    scored = [row for row in rows if row[0] is not None] if step > 1 else rows
-    ranked = [row[1] for row in heapq.nsmallest(offset + limit + 1, scored)][offset:]
+    facets, filtered = count_facets(keys, groups, filters, scale=matches / sample_size, estimate=estimate)
     total = matches
     if filters:
         total = round_estimate(filtered * matches / sample_size) if estimate else filtered
     if estimate and filters and len(ranked) <= limit and offset + len(ranked) < total:
         # A narrow filter leaves too few of the sample for this page: rank every match of the filter (exact, slower).
-        where = " AND ".join(["paragraphs_fts MATCH :query", *conditions])
-        ranked = [row[0] for row in await db.execute(
-            f"SELECT paragraphs_fts.rowid FROM paragraphs_fts JOIN paragraph_facets f ON f.rowid = paragraphs_fts.rowid "
-            f"WHERE {where} ORDER BY bm25(paragraphs_fts) LIMIT {limit + 1} OFFSET {offset}", params)]
+        ranked = [row[0] for row in await db.execute(ranked_ids_sql(conditions, 1, limit, offset), params)]
         step = 1
     found.update(ids=ranked, total=total, total_estimated=bool(filters) and estimate, facets=facets,
                  facets_estimated=estimate, ranked_sample=-(-matches // (step * RANK_EVERY)) if step > 1 else None)
     return found
+
+
+def ranked_ids_sql(conditions: list[str], every: int, limit: int, offset: int) -> str:
+    """The rowids of one page of matches, best first, of those passing the filter conditions and,
+    when `every` > 1, of every `every`-th rowid only (a sample)."""
+    where = ["paragraphs_fts MATCH :query", *conditions]
+    if every > 1:
+        where.append(f"paragraphs_fts.rowid % {every} = 0")
+    join = "JOIN paragraph_facets f ON f.rowid = paragraphs_fts.rowid" if conditions else ""
+    return (f"SELECT paragraphs_fts.rowid FROM paragraphs_fts {join} WHERE {' AND '.join(where)} "
+            f"ORDER BY bm25(paragraphs_fts), paragraphs_fts.rowid LIMIT {limit + 1} OFFSET {offset}")
 
 
 def plain_rows(conn, sql: str, params: dict) -> list[tuple]:

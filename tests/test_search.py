@@ -76,3 +76,36 @@ async def test_csv_export_has_a_header_and_every_match(datasette):
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == data["total"]
     assert rows[0]["id"] == data["rows"][0]["id"]
+
+
+@pytest.mark.asyncio
+async def test_csv_export_fields_read_back_as_the_stored_values(tmp_path):
+    """SQLite writes the CSV lines: quoting of commas and double quotes, empty fields for NULL,
+    numbers as written, and a header, must read back with Python's csv module exactly."""
+    import csv, io
+
+    from conftest import make_datasette, rows as db_rows
+    from ingest.build import build
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "quoted.txt").write_text(
+        'Putin and Xi sign "no limits" pledge, again\n\n'
+        'MOSCOW — Vladimir Putin said the "no limits" partnership with Xi Jinping, agreed in Beijing, '
+        'would hold, and that trade had reached "a new level".\n\n'
+        'Xi Jinping, speaking after talks in the Kremlin, said: "We are good friends, and good neighbours."\n\n'
+        'The two leaders signed a statement on energy, trade and security, officials said.\n',
+        encoding="utf-8")
+    build([folder], tmp_path / "archive.db", progress=False)
+    datasette = make_datasette(tmp_path / "archive.db")
+    response = await search(datasette, "Putin OR Xi", fmt=".csv")
+    assert response.text.startswith("id,article_id,title,outlet,meeting_id,meeting_year,topics,position,text\r\n")
+    exported = list(csv.DictReader(io.StringIO(response.text)))
+    stored = {r["id"]: r for r in db_rows(tmp_path / "archive.db", """
+        SELECT p.id, p.article_id, a.title, p.outlet, p.meeting_id, p.meeting_year, p.topics, p.position, p.text
+        FROM paragraphs p JOIN articles a ON a.id = p.article_id""")}
+    assert len(exported) == 2  # the third paragraph names neither
+    for row in exported:
+        assert row == {k: "" if v is None else str(v) for k, v in stored[row["id"]].items()}
+    assert sum('"' in row["text"] and "," in row["text"] for row in exported) == 2  # quoting was needed
+    assert all(row["outlet"] == "" and row["position"].isdigit() for row in exported)

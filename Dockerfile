@@ -12,11 +12,10 @@ COPY metadata.yml ./
 COPY templates templates
 COPY plugins plugins
 COPY static static
+COPY serve.py ./
 COPY seeds seeds
 RUN python -m ingest seeds --db archive.db \
  && datasette inspect archive.db --inspect-file archive.inspect.json
 EXPOSE 8001
-CMD ["datasette", "serve", "-i", "archive.db", "--inspect-file", "archive.inspect.json", \
-     "--metadata", "metadata.yml", "--template-dir", "templates", "--plugins-dir", "plugins", \
-     "--static", "static:static", "--setting", "sql_time_limit_ms", "3000", \
-     "--setting", "facet_time_limit_ms", "1000", "--host", "0.0.0.0", "--port", "8001"]
+# serve.py: Datasette read-only with the project's options, one worker process per core.
+CMD ["python", "serve.py", "archive.db", "--inspect-file", "archive.inspect.json", "--host", "0.0.0.0", "--port", "8001"]

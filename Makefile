@@ -8,12 +8,10 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: serve test build bench clean
 
-# How the archive is served, read-only; tests/test_serving.py serves it with exactly these flags.
-SERVE_FLAGS := --metadata metadata.yml --template-dir templates --plugins-dir plugins --static static:static --setting sql_time_limit_ms 3000 --setting facet_time_limit_ms 1000 --setting max_returned_rows 1000 --setting suggest_facets off
-
+# serve.py holds Datasette's options (read-only, time limits) and starts one process per core;
+# the tests and benchmarks serve through it too.
 serve: $(DB)
-	$(BIN)/datasette serve -i $(DB) --inspect-file $(DB:.db=.inspect.json) $(SERVE_FLAGS) \
-		--host 127.0.0.1 --port $(PORT)
+	$(BIN)/python serve.py $(DB) --inspect-file $(DB:.db=.inspect.json) --host 127.0.0.1 --port $(PORT)
 
 test: $(INSTALLED)
 	$(BIN)/pytest

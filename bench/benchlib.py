@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import socket
 import sqlite3
 import subprocess
@@ -71,46 +70,40 @@ def served_as_archive(db: Path) -> Path:
     return link
 
 
-# What the brief for these benchmarks named, used when the Makefile has no SERVE_FLAGS.
+# Datasette's defaults with only what the archive's pages need: what the brief for these benchmarks named.
 PLAIN_FLAGS = ["--metadata", "metadata.yml", "--plugins-dir", "plugins", "--template-dir", "templates"]
 
 
-def serve_flags() -> list[str]:
-    """The flags `make serve` gives Datasette (SERVE_FLAGS in the Makefile), so that we measure what users run."""
-    try:
-        found = re.search(r"^SERVE_FLAGS := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
-    except OSError:
-        found = None
-    return found.group(1).split() if found else list(PLAIN_FLAGS)
-
-
 class Datasette:
-    """`datasette serve` on a free localhost port, configured as `make serve` configures it; stopped on exit.
+    """The archive served as `make serve` serves it (serve.py), on a free localhost port; stopped on exit.
 
     Used as a context manager: the server is started, awaited (bounded) and
     always terminated, so a benchmark never leaves it running. With ``inspect``,
     `datasette inspect` runs first and the server starts from its counts, as
-    `make serve` does; ``flags`` replaces the Makefile's flags, ``extra`` adds to them.
+    `make serve` does; ``workers`` sets the server processes (default: serve.py's,
+    one per core); ``extra`` adds `datasette serve` options; ``plain`` serves with
+    plain `datasette serve` and PLAIN_FLAGS instead.
     """
 
-    def __init__(self, db: Path, extra: list[str] | None = None, flags: list[str] | None = None,
-                 inspect: bool = True, startup_timeout: float = 120):
+    def __init__(self, db: Path, extra: list[str] | None = None, plain: bool = False,
+                 inspect: bool = True, workers: int | None = None, startup_timeout: float = 120):
         self.db = served_as_archive(Path(db))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.flags = serve_flags() if flags is None else flags
+        self.plain, self.workers = plain, workers
         self.extra = extra or []
-        self.inspect_file = self.db.with_suffix(".inspect.json") if inspect else None
+        self.inspect_file = self.db.with_suffix(".inspect.json") if inspect and not plain else None
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
         self.log = OUT / f"datasette-{self.port}.log"
 
     def command(self) -> list[str]:
+        address = ["--host", "127.0.0.1", "--port", str(self.port)]
+        if self.plain:
+            return [str(Path(PYTHON).with_name("datasette")), "serve", "-i", str(self.db), *PLAIN_FLAGS, *address, *self.extra]
         inspect = ["--inspect-file", str(self.inspect_file)] if self.inspect_file else []
-        return [
-            str(Path(PYTHON).with_name("datasette")), "serve", "-i", str(self.db), *inspect, *self.flags,
-            "--host", "127.0.0.1", "--port", str(self.port), *self.extra,
-        ]
+        workers = ["--workers", str(self.workers)] if self.workers else []
+        return [PYTHON, str(ROOT / "serve.py"), str(self.db), *inspect, *address, *workers, "--", *self.extra]
 
     def __enter__(self) -> "Datasette":
         OUT.mkdir(parents=True, exist_ok=True)

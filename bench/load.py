@@ -174,6 +174,7 @@ def main(argv=None):
     parser.add_argument("url", nargs="?", help="Base URL of a running Datasette serving the archive (localhost only).")
     parser.add_argument("--db", type=Path, help="Instead of a URL: an archive to serve for the run.")
     parser.add_argument("--datasette-args", default="", help="Extra `datasette serve` options when --db is used.")
+    parser.add_argument("--workers", type=int, help="Server processes when --db is used (default: serve.py's, one per core).")
     parser.add_argument("--duration", type=float, default=30, help="Seconds per concurrency level (default 30).")
     parser.add_argument("--connections", default="1,8,32", help="Concurrency levels (default 1,8,32).")
     parser.add_argument("--timeout", type=float, default=30, help="Seconds at most per request (default 30).")
@@ -186,7 +187,7 @@ def main(argv=None):
     if not all(1 <= n <= 256 for n in levels) or not 0 < args.duration <= 3600:
         parser.error("connections must be 1–256 and the duration at most an hour")
 
-    server = Datasette(args.db, args.datasette_args.split()) if args.db else None  # served as `make serve` serves
+    server = Datasette(args.db, args.datasette_args.split(), workers=args.workers) if args.db else None  # as `make serve` serves
     if server:
         server.__enter__()
     try:

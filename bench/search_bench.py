@@ -3,9 +3,8 @@
     python bench/search_bench.py bench/out/100k/archive.db --corpus bench/corpus/100k
 
 Starts Datasette on a free 127.0.0.1 port, serving the archive as `make serve`
-does (immutable, with `datasette inspect` data and the Makefile's SERVE_FLAGS:
-metadata, plugins, templates and time limits; --plain for Datasette's
-defaults), and measures
+does (serve.py: immutable, with `datasette inspect` data, metadata, plugins,
+templates and time limits; --plain for Datasette's defaults), and measures
 sequential requests, each query type a fixed number of times within a time
 limit:
 
@@ -41,7 +40,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import PLAIN_FLAGS, Datasette, load_average, machine, percentile  # noqa: E402
+from benchlib import Datasette, load_average, machine, percentile  # noqa: E402
 
 # Words too common to be what anyone searches for; the common term is a content word.
 MIN_COMMON_LETTERS = 5
@@ -232,7 +231,7 @@ def main(argv=None):
     parser.add_argument("--datasette-args", default="", help="Extra `datasette serve` options, e.g. '--setting num_sql_threads 6'.")
     parser.add_argument("--plain", action="store_true",
                         help="Serve with only --metadata, --plugins-dir and --template-dir (Datasette's default settings, "
-                        "no inspect data) instead of the Makefile's SERVE_FLAGS and inspect data.")
+                        "no inspect data) instead of serving as `make serve` does (serve.py) with inspect data.")
     args = parser.parse_args(argv)
 
     rg = shutil.which("rg")
@@ -243,7 +242,7 @@ def main(argv=None):
     for query in [*queries, csv_query]:
         print(f"  {query.kind:<12} {query.fts!r:<22} matches {query.matches} paragraphs ({query.matches / total:.2%})")
 
-    serve = dict(extra=args.datasette_args.split(), **({"flags": PLAIN_FLAGS, "inspect": False} if args.plain else {}))
+    serve = dict(extra=args.datasette_args.split(), plain=args.plain)
 
     timings: list[Timing] = []
     for query in queries:

@@ -95,3 +95,33 @@ async def test_the_immutable_archive_is_read_through_a_memory_map(seeds_db):
     writable = make_datasette(seeds_db)
     assert await writable.get_database("archive").execute_fn(lambda conn: conn.execute("PRAGMA mmap_size").fetchone()[0]) == 0
 
+
+
+def test_served_by_one_process_per_worker_which_stop_with_the_server(seeds_db, tmp_path):
+    """serve.py (what `make serve` runs) answers from two processes on one port, both configured
+    alike, and stopping the server stops them."""
+    import os
+    import time
+    from pathlib import Path
+
+    proc = Path("/proc")
+    if not proc.exists():
+        pytest.skip("needs /proc to see the worker processes")
+    db = tmp_path / "archive.db"
+    db.write_bytes(seeds_db.read_bytes())
+    process, base = serve(db)
+    try:
+        children = [int(pid) for pid in (proc / str(process.pid) / "task" / str(process.pid) / "children").read_text().split()]
+        commands = [(proc / str(pid) / "cmdline").read_bytes() for pid in children]
+        # uvicorn spawns the workers with multiprocessing, which adds its resource tracker.
+        assert sum(b"resource_tracker" not in command for command in commands) == 2
+        settings = [json.loads(get(base + "/-/settings.json")[1]) for _ in range(6)]
+        assert all(s["sql_time_limit_ms"] == 3000 and s["suggest_facets"] is False for s in settings)
+        assert get(base + "/-/search?q=gas")[0] == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in children)

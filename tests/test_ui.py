@@ -3,7 +3,6 @@
 import csv
 import io
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -39,19 +38,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve_flags():
-    """The flags `make serve` gives Datasette, read from the Makefile so that tests serve the same way."""
-    makefile = (ROOT / "Makefile").read_text()
-    return re.search(r"^SERVE_FLAGS := (.+)$", makefile, re.MULTILINE).group(1).split()
-
-
 def serve(db_path):
-    """Start Datasette as `make serve` does, on a free localhost port; return (process, base URL)."""
+    """Serve an archive as `make serve` does (serve.py, two worker processes), on a free localhost port;
+    return (process, base URL)."""
     port = free_port()
+    log = Path(db_path).with_suffix(".log")  # a file, not a pipe: the access log would fill a pipe and stall the server
     process = subprocess.Popen(
-        [sys.executable, "-m", "datasette", "serve", "-i", str(db_path), *serve_flags(),
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, str(ROOT / "serve.py"), str(db_path), "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -61,7 +55,7 @@ def serve(db_path):
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError("datasette did not start: " + process.stderr.read().decode())
+    raise RuntimeError("the archive's server did not start: " + log.read_text(errors="replace"))
 
 
 @pytest.fixture(scope="module")

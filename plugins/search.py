@@ -274,14 +274,16 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     # bm25 costs more than the rest of a row: when sampling, one sampled row in RANK_EVERY is ranked.
     ranked_sql = ranked_ids_sql(conditions, step * RANK_EVERY if step > 1 else 1, limit, offset)
 
-    def count_and_rank(conn):
-        groups = plain_rows(conn, groups_sql, params)
-        ranked = [row[0] for row in plain_rows(conn, ranked_sql, params)] if limit else []
-        matches = plain_rows(conn, "SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH :query", params)[0][0] \
-            if step > 1 else first
-        return groups, ranked, matches
+    count_sql = "SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH :query"
 
-    groups, ranked, matches = await db.execute_fn(count_and_rank)
+    async def fetch(sql):
+        return await db.execute_fn(lambda conn: plain_rows(conn, sql, params)) if sql else []
+
+    # Each reads the matches once; side by side in the database threads a request waits for the slowest only.
+    groups, ranked_rows, counted = await asyncio.gather(
+        fetch(groups_sql), fetch(ranked_sql if limit else None), fetch(count_sql if step > 1 else None))
+    ranked = [row[0] for row in ranked_rows]
+    matches = counted[0][0] if counted else first
     sample_size = max(1, sum(group[-1] for group in groups))
     estimate = step > 1
     facets, filtered = count_facets(keys, groups, filters, scale=matches / sample_size, estimate=estimate)

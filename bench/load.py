@@ -10,7 +10,8 @@ and the table's JSON with its default facets), article pages and CSV exports
 of a search. It reports requests a second, p50, p99 and errors, overall and
 per kind of request, and how many answers came from the server's response
 cache; with --no-cache every request asks for a fresh answer (`Cache-Control:
-no-cache`), the worst case of readers who never repeat one another. Only
+no-cache`), the worst case of readers who never repeat one another, and with
+--fresh SHARE that share of them does. Only
 localhost URLs are accepted; every request has a timeout and every level a
 deadline, so the script always stops by itself.
 """
@@ -40,6 +41,8 @@ TERMS = [
 # Kind of request -> share of the mix.
 MIX = {"search page": 0.35, "table search + facets": 0.25, "article page": 0.30, "csv export": 0.10}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Asks the server to compute the answer rather than send it from its response cache.
+FRESH = {"Cache-Control": "no-cache"}
 
 
 def request_path(kind: str, rng: random.Random, articles: list[str]) -> str:
@@ -85,7 +88,7 @@ class Level:
 
 
 def worker(host: str, port: int, level: Level, deadline: float, seed: int, articles: list[str], timeout: float,
-           headers: dict[str, str]) -> None:
+           fresh: float) -> None:
     """Send requests back to back on one keep-alive connection until the deadline."""
     rng = random.Random(seed)
     kinds, weights = list(MIX), list(MIX.values())
@@ -97,7 +100,7 @@ def worker(host: str, port: int, level: Level, deadline: float, seed: int, artic
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
         started = time.perf_counter()
         try:
-            conn.request("GET", path, headers=headers)
+            conn.request("GET", path, headers=FRESH if rng.random() < fresh else {})
             response = conn.getresponse()
             response.read()
             elapsed = time.perf_counter() - started
@@ -114,11 +117,11 @@ def worker(host: str, port: int, level: Level, deadline: float, seed: int, artic
 
 
 def run_level(host: str, port: int, connections: int, duration: float, articles: list[str], timeout: float,
-              headers: dict[str, str]) -> Level:
+              fresh: float) -> Level:
     level = Level(connections)
     deadline = time.monotonic() + duration
     threads = [
-        threading.Thread(target=worker, args=(host, port, level, deadline, 1000 * connections + i, articles, timeout, headers),
+        threading.Thread(target=worker, args=(host, port, level, deadline, 1000 * connections + i, articles, timeout, fresh),
                          daemon=True)
         for i in range(connections)
     ]
@@ -180,12 +183,14 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=30, help="Seconds at most per request (default 30).")
     parser.add_argument("--no-cache", action="store_true",
                         help="Ask for a fresh answer every time (Cache-Control: no-cache): the server's work, not its cache.")
+    parser.add_argument("--fresh", type=float, default=0.0,
+                        help="The share of requests (0-1) that ask for a fresh answer, as readers who search for something new.")
     args = parser.parse_args(argv)
     if bool(args.url) == bool(args.db):
         parser.error("give either a URL or --db")
     levels = [int(n) for n in args.connections.split(",")]
-    if not all(1 <= n <= 256 for n in levels) or not 0 < args.duration <= 3600:
-        parser.error("connections must be 1–256 and the duration at most an hour")
+    if not all(1 <= n <= 256 for n in levels) or not 0 < args.duration <= 3600 or not 0 <= args.fresh <= 1:
+        parser.error("connections must be 1–256, the duration at most an hour and --fresh between 0 and 1")
 
     server = Datasette(args.db, args.datasette_args.split(), workers=args.workers) if args.db else None  # as `make serve` serves
     if server:
@@ -197,12 +202,12 @@ def main(argv=None):
         host, port = url.hostname, url.port or 80
         print(machine())
         articles = article_ids(host, port, args.timeout)
-        headers = {"Cache-Control": "no-cache"} if args.no_cache else {}
+        fresh = 1.0 if args.no_cache else args.fresh
         print(f"target {url.geturl()}; {len(articles)} article pages in the mix; {args.duration:.0f}s per level; mix "
               + ", ".join(f"{kind} {share:.0%}" for kind, share in MIX.items())
-              + ("; every request fresh (no-cache)" if args.no_cache else "; the server's cache may answer repeats"))
+              + (f"; {fresh:.0%} of requests ask for a fresh answer (no-cache)" if fresh else "; the server's cache may answer repeats"))
         for connections in levels:
-            print_level(run_level(host, port, connections, args.duration, articles, args.timeout, headers))
+            print_level(run_level(host, port, connections, args.duration, articles, args.timeout, fresh))
             print(f"       ({load_average()})")
     finally:
         if server:

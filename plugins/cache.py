@@ -86,7 +86,12 @@ def cache_key(scope, datasette) -> tuple | None:
     if b"_trace" in query:  # timings of this very request
         return None
     path = scope["path"]
-    if not (path == "/" or path.startswith("/-/search") or database_of(path) in immutable_databases(datasette)):
+    immutable = immutable_databases(datasette)
+    if path == "/" or path.startswith("/-/search"):
+        # Pages about every database (the home page; the search page reads the first one).
+        if any(name not in immutable for name in datasette.databases if name != "_internal"):
+            return None
+    elif database_of(path) not in immutable:
         return None
     # Absolute URLs in pages and JSON (next page, facet toggles) are made from the host asked for.
     return scope.get("scheme"), headers.get(b"host"), scope.get("root_path", ""), path, query

@@ -4,11 +4,14 @@ partial, writable or too large is kept."""
 import asyncio
 import csv
 import io
+import shutil
 
 import pytest
 from datasette.app import Datasette
 
-from conftest import make_datasette
+import yaml
+
+from conftest import ROOT, make_datasette
 
 
 def served(db_path, settings=None, **cache_settings) -> Datasette:
@@ -55,7 +58,7 @@ async def test_different_queries_are_different_entries(seeds_db):
 
 
 @pytest.mark.asyncio
-async def test_requests_with_cookies_and_writable_databases_are_never_cached(seeds_db):
+async def test_requests_with_cookies_and_writable_databases_are_never_cached(seeds_db, tmp_path):
     datasette = served(seeds_db)
     for _ in range(2):
         response = await datasette.client.get("/-/search?q=gas", cookies={"ds_actor": "someone"})
@@ -64,6 +67,15 @@ async def test_requests_with_cookies_and_writable_databases_are_never_cached(see
     for _ in range(2):
         response = await writable.client.get("/archive/articles.json")
         assert response.status_code == 200 and "x-archive-cache" not in response.headers
+    # Beside a writable database, pages about every database are computed; the archive's own are kept.
+    other = shutil.copy(seeds_db, tmp_path / "other.db")
+    beside = Datasette([str(other)], immutables=[str(seeds_db)], plugins_dir=str(ROOT / "plugins"),
+                       metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()), template_dir=str(ROOT / "templates"))
+    for path in ("/-/search?q=gas", "/", "/other/articles.json"):
+        for _ in range(2):
+            response = await beside.client.get(path)
+            assert response.status_code == 200 and "x-archive-cache" not in response.headers, path
+    assert [(await beside.client.get("/archive/articles.json")).headers["x-archive-cache"] for _ in range(2)] == ["miss", "hit"]
     errors = [await datasette.client.get("/archive/no_such_table") for _ in range(2)]
     assert [r.status_code for r in errors] == [404, 404] and all(r.headers.get("x-archive-cache") != "hit" for r in errors)
 

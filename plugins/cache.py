@@ -5,7 +5,9 @@ same URL gives the same bytes. On the day of a summit many readers run the same
 searches and open the same articles; each is computed once and then costs a
 dictionary lookup. Bounded by `max_bytes` in all and `max_entry_bytes` a
 response (larger ones, such as big CSV exports, stream as before); the least
-recently used go first, and nothing is kept longer than `ttl_seconds`.
+recently used go first, and nothing is kept longer than `ttl_seconds`. Requests
+for a page that is being computed wait for it (up to 30 s) instead of computing
+it again, so a crowd running the same new search costs one search.
 Settings, in metadata.yml:
 
     plugins:
@@ -24,6 +26,7 @@ is computed afresh. Every cacheable response says `x-archive-cache: hit` or `mis
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections import OrderedDict
@@ -35,6 +38,8 @@ DEFAULTS = {"max_bytes": 128 * 1024 * 1024, "max_entry_bytes": 16 * 1024 * 1024,
 DEGRADED = (b"These facets timed out", b'"filtered_table_rows_count": null')
 # Headers under which a response may differ from one reader to another.
 PERSONAL_HEADERS = {b"cookie", b"authorization"}
+# How long a request waits for the same one already being computed before computing it too.
+WAIT_FOR_SAME_SECONDS = 30
 # Each Datasette's cache, for looking into (tests, debugging).
 CACHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -110,17 +115,35 @@ def immutable_databases(datasette) -> set[str]:
 def caching(app, cache: ResponseCache, datasette):
     """An ASGI app that answers from the cache, or asks `app` and keeps a complete, shareable answer."""
 
+    # Requests being computed, by key: the same page asked for again meanwhile waits for it.
+    computing: dict[tuple, asyncio.Event] = {}
+
     async def wrapped(scope, receive, send):
         key = cache_key(scope, datasette)
         if key is None:
             await app(scope, receive, send)
             return
+        if key in computing:
+            # A crowd asking for the same new search at once is answered by one computation.
+            try:
+                await asyncio.wait_for(computing[key].wait(), timeout=WAIT_FOR_SAME_SECONDS)
+            except asyncio.TimeoutError:
+                pass
         entry = cache.get(key)
         if entry is not None:
             status, headers, body = entry
             await send({"type": "http.response.start", "status": status, "headers": headers + [(b"x-archive-cache", b"hit")]})
             await send({"type": "http.response.body", "body": body})
             return
+        done = computing[key] = asyncio.Event()
+        try:
+            await compute(key, scope, receive, send)
+        finally:
+            if computing.get(key) is done:
+                del computing[key]
+            done.set()
+
+    async def compute(key, scope, receive, send):
         kept: dict = {"status": None, "headers": None, "chunks": [], "size": 0, "keep": False}
 
         async def keeping_send(message):

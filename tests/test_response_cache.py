@@ -134,3 +134,22 @@ async def test_a_zero_budget_turns_the_cache_off(seeds_db):
     datasette = served(seeds_db, max_entry_bytes=0)
     for _ in range(2):
         assert "x-archive-cache" not in (await datasette.client.get("/-/search?q=gas")).headers
+
+
+@pytest.mark.asyncio
+async def test_a_crowd_asking_for_the_same_new_page_at_once_is_answered_by_one_computation(seeds_db):
+    datasette = served(seeds_db)
+    paths = ["/-/search.json?q=pipeline"] * 8 + ["/-/search.json?q=gas"] * 4
+    responses = await asyncio.gather(*(datasette.client.get(path) for path in paths))
+    assert all(r.status_code == 200 for r in responses)
+    by_path = {}
+    for path, response in zip(paths, responses):
+        by_path.setdefault(path, []).append(response)
+    for path, answers in by_path.items():
+        assert [r.headers["x-archive-cache"] for r in answers].count("miss") == 1, path
+        assert len({r.content for r in answers}) == 1
+    # An answer that is not kept (too big to keep) lets the waiting requests compute their own.
+    small = served(seeds_db, max_entry_bytes=2_000)
+    exports = await asyncio.gather(*(small.client.get("/-/search.csv?q=Putin") for _ in range(3)))
+    assert [r.headers["x-archive-cache"] for r in exports] == ["miss"] * 3
+    assert len({r.content for r in exports}) == 1 and len(exports[0].content) > 2_000

@@ -16,12 +16,13 @@ Settings, in metadata.yml:
         max_entry_bytes: 16777216   # 16 MB; 0 turns the cache off
         ttl_seconds: 600
 
-Only what is the same for every reader is kept: GET requests for the home page,
-the search page and the immutable databases' pages, without cookies or
-credentials, answered 200 without setting a cookie and without a count or facet
-that ran out of time (which may answer next time; where a page cannot tell, in a
-JSON facet list, the time to live bounds how long it is repeated). A request with `Cache-Control: no-cache`
-is computed afresh. Every cacheable response says `x-archive-cache: hit` or `miss`.
+Only what is the same for every reader is kept: GET requests for the immutable
+databases' pages (and for the home and search pages when every database is
+immutable), without cookies or credentials, answered 200 without setting a
+cookie and without a count or facet that ran out of time (which may answer next
+time; where a page cannot tell, in a JSON facet list, the time to live bounds
+how long it is repeated). A request with `Cache-Control: no-cache` is computed
+afresh. Every cacheable response says `x-archive-cache: hit` or `miss`.
 """
 
 from __future__ import annotations

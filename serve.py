@@ -11,7 +11,7 @@ templates, plugins and static files, and the time limits.
 Why several processes: Datasette renders pages and encodes JSON in Python, under
 one GIL, so one process keeps about one core busy however many readers wait (at
 100,000 paragraphs, ~50 fresh requests a second at 32 connections using 1.4 of 2
-cores). uvicorn starts `--workers` processes (default: one per core) on the same
+cores). uvicorn starts `--workers` processes (default: one per core, at most 4) on the same
 port; each is an ordinary Datasette, with its own response cache, reading the
 same immutable file.
 """
@@ -34,6 +34,8 @@ SETTINGS = {
     # that alone pushed p99 past a second.
     "suggest_facets": "off",
 }
+# One process per core, but not dozens on a big machine: each holds its own response cache.
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
 # How the worker processes, which uvicorn starts afresh, learn the options given to this command.
 OPTIONS_VARIABLE = "SUMMIT_ARCHIVE_DATASETTE_OPTIONS"
 
@@ -69,8 +71,8 @@ def app():
               help="Counts made by `datasette inspect` for this archive, so that start-up counts nothing.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for every interface).")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--workers", default=os.cpu_count() or 1, show_default="one per core", type=click.IntRange(1, 64),
-              help="Server processes answering on the port.")
+@click.option("--workers", default=DEFAULT_WORKERS, show_default="one per core, at most 4", type=click.IntRange(1, 64),
+              help="Server processes answering on the port (each with its own response cache, up to 128 MB).")
 def main(db, datasette_extra, inspect_file, host, port, workers):
     """Serve the archive DB read-only on http://HOST:PORT.
 

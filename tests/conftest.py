@@ -45,6 +45,13 @@ def make_datasette(db_path: Path, immutable: bool = False, metadata: dict | None
     )
 
 
+def plugin(name: str):
+    """The module of one of our plugins (plugins/NAME.py) as Datasette registered it."""
+    from datasette.plugins import pm
+
+    return next(p for p in pm.get_plugins() if getattr(p, "__file__", "").endswith(f"plugins/{name}.py"))
+
+
 @pytest.fixture
 def datasette(seeds_db) -> Datasette:
     return make_datasette(seeds_db)

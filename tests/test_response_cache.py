@@ -11,7 +11,7 @@ from datasette.app import Datasette
 
 import yaml
 
-from conftest import ROOT, make_datasette
+from conftest import ROOT, make_datasette, plugin
 
 
 def served(db_path, settings=None, **cache_settings) -> Datasette:
@@ -22,10 +22,7 @@ def served(db_path, settings=None, **cache_settings) -> Datasette:
 
 def cache_of(datasette):
     """The plugin's cache of this Datasette (each instance has its own)."""
-    from datasette.plugins import pm
-
-    plugin = next(p for p in pm.get_plugins() if getattr(p, "__file__", "").endswith("plugins/cache.py"))
-    return plugin.CACHES[datasette]
+    return plugin("cache").CACHES[datasette]
 
 
 @pytest.mark.asyncio

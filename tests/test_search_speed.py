@@ -4,13 +4,7 @@ import json
 
 import pytest
 
-from conftest import make_datasette, rows
-
-
-def search_plugin(datasette):
-    from datasette.plugins import pm
-
-    return next(p for p in pm.get_plugins() if getattr(p, "__file__", "").endswith("plugins/search.py"))
+from conftest import make_datasette, plugin, rows
 
 
 def test_paragraph_facets_hold_every_paragraphs_keys(seeds_db):
@@ -64,9 +58,9 @@ async def test_search_page_counts_are_exact_below_the_sampling_threshold(dataset
 @pytest.mark.asyncio
 async def test_many_matches_are_sampled_and_said_to_be_estimates(seeds_db):
     datasette = make_datasette(seeds_db)
-    plugin = search_plugin(datasette)
-    saved = plugin.EXACT_MAX, plugin.SAMPLE_ROWS
-    plugin.EXACT_MAX, plugin.SAMPLE_ROWS = 5, 20  # what a million paragraphs do to a common word
+    search = plugin("search")
+    saved = search.EXACT_MAX, search.SAMPLE_ROWS
+    search.EXACT_MAX, search.SAMPLE_ROWS = 5, 20  # what a million paragraphs do to a common word
     try:
         exact_total = rows(seeds_db, "SELECT count(*) AS n FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin'")[0]["n"]
         data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
@@ -80,7 +74,7 @@ async def test_many_matches_are_sampled_and_said_to_be_estimates(seeds_db):
         table = (await datasette.client.get("/archive/paragraphs.json", params={"_search": "Putin"})).json()
         assert table["facet_results"]["outlet"]["estimate"]
     finally:
-        plugin.EXACT_MAX, plugin.SAMPLE_ROWS = saved
+        search.EXACT_MAX, search.SAMPLE_ROWS = saved
 
 
 @pytest.mark.asyncio
@@ -117,9 +111,7 @@ def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, se
     import shutil
     import sqlite3
 
-    from datasette.plugins import pm
-
-    pages = next(p for p in pm.get_plugins() if getattr(p, "__file__", "").endswith("plugins/pages.py"))
+    pages = plugin("pages")
     # Five articles are quicker to sort than to walk; without the seeds' statistics the
     # planner sees an archive of unknown, large size, as with 100,000 paragraphs.
     copy = shutil.copy(seeds_db, tmp_path / "large.db")

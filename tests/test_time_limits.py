@@ -6,15 +6,13 @@ import time
 
 import pytest
 
-from conftest import make_datasette
+from conftest import make_datasette, plugin
 
 RUNAWAY = "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n"
 
 
 def time_limits_plugin():
-    from datasette.plugins import pm
-
-    return next(p for p in pm.get_plugins() if getattr(p, "__file__", "").endswith("plugins/time_limits.py"))
+    return plugin("time_limits")
 
 
 @pytest.mark.asyncio

@@ -74,7 +74,9 @@ class Watchdog:
                 entry["conn"].interrupt()
 
 
-WATCHDOG = Watchdog()
+# Datasette runs this file again for each Datasette it starts (tests start many): the process keeps
+# the watchdog (and its thread) of the first run, found on the function installed below.
+WATCHDOG = getattr(datasette.database.sqlite_timelimit, "watchdog", None) or Watchdog()
 
 
 # Datasette's own time limit. Below 50 ms it checks the clock at every instruction, which only a
@@ -99,4 +101,5 @@ def interrupt_after(conn, ms):
 
 
 # Datasette's Database.execute looks the function up in its module on every query.
+interrupt_after.watchdog = WATCHDOG
 datasette.database.sqlite_timelimit = interrupt_after

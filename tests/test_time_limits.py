@@ -2,6 +2,7 @@
 and a query that ends near its deadline never cuts short the next one."""
 
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -53,3 +54,15 @@ def test_the_watchdog_interrupts_only_a_query_still_running(seeds_db):
         assert conn.execute("select count(*) from paragraphs").fetchone()[0] > 100
     time.sleep(0.2)  # past that deadline: nothing is left to interrupt
     assert conn.execute("select count(*) from articles").fetchone()[0] == 5
+
+
+def test_one_watchdog_serves_every_datasette_of_the_process(seeds_db):
+    """Each Datasette runs the plugin file again; the deadlines stay with one watchdog thread."""
+    import datasette.database
+
+    first = datasette.database.sqlite_timelimit.watchdog
+    for _ in range(3):
+        make_datasette(seeds_db)
+    assert datasette.database.sqlite_timelimit.watchdog is first
+    watchdogs = [t for t in threading.enumerate() if t.name == "sql-time-limits"]
+    assert len(watchdogs) <= 1

@@ -265,9 +265,9 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
         guess = first * keys.max_rowid / max(1, last)
         step = max(2, int(guess // SAMPLE_ROWS))
     sampled = f" AND paragraphs_fts.rowid % {step} = 0" if step > 1 else ""
-    # Counted and ranked inside SQLite, which hands back the facet groups (a few thousand at most) and one page of
-    # ids. Fetching every match into Python instead cost a GIL hand-over per row, which under load
-    # (the event loop busy rendering pages) kept the database threads waiting.
+    # Counted and ranked inside SQLite, which hands back the facet groups (a few thousand at most)
+    # and one page of ids. Fetching every match into Python instead cost a GIL hand-over per row,
+    # which under load (the event loop busy rendering pages) kept the database threads waiting.
     groups_sql = f"""SELECT f.meeting, f.outlet, f.year, f.topics, f.city, f.report, count(*)
                      FROM paragraphs_fts JOIN paragraph_facets f ON f.rowid = paragraphs_fts.rowid
                      WHERE paragraphs_fts MATCH :query{sampled} GROUP BY 1, 2, 3, 4, 5, 6"""

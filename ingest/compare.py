@@ -21,7 +21,7 @@ import sqlite3
 from collections import Counter
 
 from . import copies, quotes, rewrites
-from .load import paragraph_key, to_json
+from .load import paragraph_key, to_json, write_info
 
 
 def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
@@ -138,5 +138,5 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
         ((article_id,) for *_, article_id in article_rows),
     )
     conn.executemany("UPDATE paragraphs SET rewrite_score = ? WHERE id = ?", paragraph_rows)
-    conn.execute("INSERT OR REPLACE INTO build_info (key, value) VALUES ('rewrite_variants', ?)", (variants_key,))
+    write_info(conn, {"rewrite_variants": variants_key})
     return conn.execute("SELECT count(*) FROM articles WHERE rewrite_flag = 1").fetchone()[0]

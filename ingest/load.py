@@ -172,6 +172,12 @@ EXPRESSION_INDEXES = {
 }
 
 
+def write_info(conn: sqlite3.Connection, info: dict) -> None:
+    """Record facts about a build in build_info, keeping the keys not given (an incremental
+    build inherits them: compare keeps the name variants its rewrite scores were made with)."""
+    conn.executemany("INSERT OR REPLACE INTO build_info (key, value) VALUES (?, ?)", info.items())
+
+
 def paragraph_key(article_id: str, position: int) -> str:
     """A paragraph's id: its article's id and its 1-based position, so ids sort in reading order."""
     return f"{article_id}-{position:03d}"
@@ -291,10 +297,9 @@ class ArchiveWriter:
         self.add_all(table, rows)
 
     def set_info(self, info: dict) -> None:
-        """Record facts about this build, keeping the others an incremental build inherits
-        (compare keeps the name variants its rewrite scores were made with)."""
+        """Record facts about this build (write_info), after the rows buffered so far."""
         self.flush()
-        self.conn.executemany("INSERT OR REPLACE INTO build_info (key, value) VALUES (?, ?)", info.items())
+        write_info(self.conn, info)
 
     def flush(self, table: str | None = None) -> None:
         """Write buffered rows with one prepared statement per table."""

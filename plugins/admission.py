@@ -19,7 +19,7 @@ Settings, in metadata.yml:
     plugins:
       admission:
         slots: 1            # requests computed at once per process; 0 turns this off
-        hold_seconds: 1.0
+        hold_seconds: 0.5
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import asyncio
 
 from datasette import hookimpl
 
-DEFAULTS = {"slots": 1, "hold_seconds": 1.0}
+DEFAULTS = {"slots": 1, "hold_seconds": 0.5}
 
 
 class Admission:

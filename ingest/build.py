@@ -179,8 +179,11 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
         **meeting_fields,
     })
     paragraph_ids = {}
-    for position, (line, hits, mentioned, quoted) in enumerate(
-        zip(segmented.paragraphs, article.topic_hits, article.mentions, article.quotes), start=1
+    # Fingerprinted and sketched here, in the worker, so the compare stage only reads them.
+    prints = [copies.fingerprint(line.text) for line in segmented.paragraphs]
+    signatures = copies.signatures_of(prints)
+    for position, (line, hits, mentioned, quoted, print_, signature) in enumerate(
+        zip(segmented.paragraphs, article.topic_hits, article.mentions, article.quotes, prints, signatures), start=1
     ):
         paragraph_id = load.paragraph_key(article_id, position)
         paragraph_ids[line.line_no] = paragraph_id
@@ -194,7 +197,7 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
             "mentions": to_json(mentioned),
             **meeting_fields,
         })
-        rows["paragraph_prints"].append({"paragraph_id": paragraph_id, "print": copies.pack(copies.fingerprint(line.text))})
+        rows["paragraph_prints"].append({"paragraph_id": paragraph_id, "print": copies.pack(print_, signature)})
         for hit in hits:
             rows["paragraph_topics"].append({
                 "paragraph_id": paragraph_id,

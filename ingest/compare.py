@@ -30,14 +30,15 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
     log(f"stage: copies over {count} paragraphs")
     finder = copies.CopyFinder()
-    # Each paragraph's fingerprint was made at ingest, beside its other rows (paragraph_prints).
+    # Each paragraph's fingerprint and MinHash signature were made at ingest, beside its other
+    # rows (paragraph_prints): here they are only read.
     rows = conn.execute(
         "SELECT p.id, p.article_id, f.print, a.published FROM paragraphs p "
         "JOIN articles a ON a.id = p.article_id JOIN paragraph_prints f ON f.paragraph_id = p.id "
         "ORDER BY p.rowid"
     )
     for paragraph_id, article_id, packed, published in rows:
-        finder.add_fingerprint(paragraph_id, article_id, copies.unpack(packed), published)
+        finder.add_signed(paragraph_id, article_id, *copies.unpack(packed), published)
     links = finder.links()
     write_links(conn, {c.paragraph_id: (c.copy_of, c.similarity, c.method) for c in links})
     original = {c.paragraph_id: c.copy_of for c in links}

@@ -45,7 +45,8 @@ of the same article are never linked. Paragraphs shorter than `min_words` words 
 at all: short lines ("He said.") are the same in every article without being copies.
 
 Worker processes can compute `fingerprint(text)` (the costly part, about 100 µs a paragraph)
-and hand it to `CopyFinder.add_fingerprint()`; `links()` then runs once over everything.
+and hand it to `CopyFinder.add_fingerprint()`, or sketch it too (`signatures_of()`) and hand both
+to `CopyFinder.add_signed()`; `links()` then runs once over everything.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ WORD = re.compile(r"\w+")
 UNIT_BREAK = re.compile(r"[.!?;:][\"”’')\]]*\s+|\[\s*(?:…|\.\.\.)\s*\]|\(\s*(?:…|\.\.\.)\s*\)|…|\.\.\.")
 
 METHOD_RANK = {"exact": 0, "near": 1, "excerpt": 2}
+NUM_PERM = 64  # MinHash values per paragraph
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
@@ -157,26 +159,74 @@ def fingerprint(text: str, min_unit_words: int = 6) -> Fingerprint:
     )
 
 
+def sketch(tokens: list[int], starts: list[int], num_perm: int = NUM_PERM) -> np.ndarray:
+    """One-permutation MinHash of each paragraph's word 3-shingles, densified by rotation: one
+    row of `num_perm` 16-bit values per paragraph, whose words' hashes are `tokens[starts[i]:starts[i + 1]]`.
+
+    Each shingle hash picks a bin with its low bits and competes there with its high bits;
+    a bin left empty (a short paragraph) takes the value of the next non-empty bin plus an
+    offset, which keeps the estimate of Jaccard similarity unbiased (Shrivastava 2017)."""
+    k, n = num_perm, len(starts)
+    out = np.full((n, k), EMPTY, dtype=np.uint32)
+    tok = np.asarray(tokens, dtype=np.uint64)
+    ends = np.asarray(starts[1:] + [len(tokens)], dtype=np.int64)
+    begin = np.asarray(starts, dtype=np.int64)
+    if len(tok) >= 3:
+        sh = (tok[:-2] * np.uint64(0x9E3779B97F4A7C15)) ^ (tok[1:-1] * np.uint64(0xC2B2AE3D27D4EB4F))
+        sh ^= tok[2:] * np.uint64(0x165667B19E3779F9)
+        sh = _mix64(sh)
+        owner = np.repeat(np.arange(n), ends - begin)[: len(sh)]
+        keep = np.arange(len(sh)) + 2 < ends[owner]  # the shingle stays inside its paragraph
+        sh, owner = sh[keep], owner[keep]
+        bins = (sh & np.uint64(k - 1)).astype(np.int64)
+        values = (sh >> np.uint64(32)).astype(np.uint32)
+        flat = out.reshape(-1)
+        np.minimum.at(flat, owner * k + bins, values)
+    empty = out == EMPTY
+    if empty.any():
+        has_any = ~empty.all(axis=1)
+        filled, todo = out.copy(), empty & has_any[:, None]
+        for shift in range(1, k):
+            if not todo.any():
+                break
+            rolled = np.roll(out, -shift, axis=1)
+            take = todo & (rolled != EMPTY)
+            filled[take] = rolled[take] + np.uint32((shift * 0x9E3779B1) & 0xFFFFFFFF)
+            todo &= ~take
+        out = filled
+    # 16 bits per value are plenty to compare, and halve the memory.
+    return (out & np.uint32(0xFFFF)).astype(np.uint16)
+
+
+def signatures_of(prints: list[Fingerprint], num_perm: int = NUM_PERM) -> np.ndarray:
+    """The MinHash signatures of some paragraphs' fingerprints (one row each), in one numpy pass."""
+    tokens: list[int] = []
+    starts = []
+    for print_ in prints:
+        starts.append(len(tokens))
+        tokens.extend(print_.word_hashes)
+    return sketch(tokens, starts, num_perm)
+
+
 _HEAD = struct.Struct("<qIBI")  # exact_key, words, elided, number of units
 _UNIT = struct.Struct("<qI")  # a unit's hash and words
 
 
-def pack(print_: Fingerprint) -> bytes:
-    """A fingerprint as compact bytes, so the archive can keep it and a later build need not
-    compute it again from the text."""
+def pack(print_: Fingerprint, signature: np.ndarray) -> bytes:
+    """A fingerprint and its MinHash signature as compact bytes, so that the archive can keep them
+    and a later build need neither fingerprint nor sketch the paragraph again. The word hashes are
+    left out: the signature is all the comparison needs of them."""
     units = b"".join(_UNIT.pack(key, size) for key, size in print_.units)
     return (_HEAD.pack(print_.exact_key, print_.words, print_.elided, len(print_.units)) + units
-            + array("I", print_.word_hashes).tobytes())
+            + np.asarray(signature, dtype="<u2").tobytes())
 
 
-def unpack(data: bytes) -> Fingerprint:
-    """The fingerprint that `pack()` wrote."""
+def unpack(data: bytes) -> tuple[Fingerprint, bytes]:
+    """The fingerprint (without its word hashes) and the signature's bytes that `pack()` wrote."""
     exact_key, words, elided, count = _HEAD.unpack_from(data)
     start = _HEAD.size + count * _UNIT.size
     units = tuple(_UNIT.iter_unpack(data[_HEAD.size:start]))
-    hashes = array("I")
-    hashes.frombytes(data[start:])
-    return Fingerprint(exact_key, words, bool(elided), units, array("L", hashes))
+    return Fingerprint(exact_key, words, bool(elided), units, array("L")), data[start:]
 
 
 class CopyFinder:
@@ -184,7 +234,7 @@ class CopyFinder:
 
     def __init__(
         self,
-        num_perm: int = 64,
+        num_perm: int = NUM_PERM,
         bands: int = 16,
         near_threshold: float = 0.6,
         excerpt_threshold: float = 0.8,
@@ -223,6 +273,7 @@ class CopyFinder:
         self._signatures: list[np.ndarray] = []
         self._pending_tokens: list[int] = []
         self._pending_starts: list[int] = []
+        self._pending_signed: list[bytes] = []
 
     def __len__(self) -> int:
         return len(self.paragraph_ids)
@@ -247,6 +298,30 @@ class CopyFinder:
         self, paragraph_id: str, article_id: str, print_: Fingerprint, published: str | None = None
     ) -> None:
         """Remember one paragraph from its `fingerprint()`, which worker processes can compute."""
+        if self._pending_signed:
+            self._flush()
+        self._register(paragraph_id, article_id, print_, published)
+        self._pending_starts.append(len(self._pending_tokens))
+        self._pending_tokens.extend(print_.word_hashes)
+        if len(self._pending_starts) >= self.batch_size:
+            self._flush()
+
+    def add_signed(
+        self, paragraph_id: str, article_id: str, print_: Fingerprint, signature: bytes, published: str | None = None
+    ) -> None:
+        """Remember one paragraph from its fingerprint and its MinHash signature (`sketch()`'s row
+        as little-endian bytes, as `unpack()` gives them), which then need not be computed again."""
+        if len(signature) != 2 * self.num_perm:
+            raise ValueError(f"a signature of {len(signature) // 2} values, this finder uses {self.num_perm}")
+        if self._pending_starts:
+            self._flush()
+        self._register(paragraph_id, article_id, print_, published)
+        self._pending_signed.append(signature)
+        if len(self._pending_signed) >= self.batch_size:
+            self._flush()
+
+    def _register(self, paragraph_id: str, article_id: str, print_: Fingerprint, published: str | None) -> None:
+        """Everything but the signature: ids, article, words, exact key and sentence units."""
         number = self._article(article_id, published)
         if print_.elided:
             self.article_elides[number] = True
@@ -260,56 +335,18 @@ class CopyFinder:
                 self.unit_keys.append(key)
                 self.unit_paragraph.append(index)
                 self.unit_words.append(size)
-        self._pending_starts.append(len(self._pending_tokens))
-        self._pending_tokens.extend(print_.word_hashes)
-        if len(self._pending_starts) >= self.batch_size:
-            self._flush()
 
     # -- MinHash
 
     def _flush(self) -> None:
-        """Compute the signatures of the queued paragraphs in one numpy pass."""
-        if not self._pending_starts:
-            return
-        self._signatures.append(self._sketch(self._pending_tokens, self._pending_starts))
-        self._pending_tokens, self._pending_starts = [], []
-
-    def _sketch(self, tokens: list[int], starts: list[int]) -> np.ndarray:
-        """One-permutation MinHash of each paragraph's word 3-shingles, densified by rotation.
-
-        Each shingle hash picks a bin with its low bits and competes there with its high bits;
-        a bin left empty (a short paragraph) takes the value of the next non-empty bin plus an
-        offset, which keeps the estimate of Jaccard similarity unbiased (Shrivastava 2017)."""
-        k, n = self.num_perm, len(starts)
-        out = np.full((n, k), EMPTY, dtype=np.uint32)
-        tok = np.asarray(tokens, dtype=np.uint64)
-        ends = np.asarray(starts[1:] + [len(tokens)], dtype=np.int64)
-        begin = np.asarray(starts, dtype=np.int64)
-        if len(tok) >= 3:
-            sh = (tok[:-2] * np.uint64(0x9E3779B97F4A7C15)) ^ (tok[1:-1] * np.uint64(0xC2B2AE3D27D4EB4F))
-            sh ^= tok[2:] * np.uint64(0x165667B19E3779F9)
-            sh = _mix64(sh)
-            owner = np.repeat(np.arange(n), ends - begin)[: len(sh)]
-            keep = np.arange(len(sh)) + 2 < ends[owner]  # the shingle stays inside its paragraph
-            sh, owner = sh[keep], owner[keep]
-            bins = (sh & np.uint64(k - 1)).astype(np.int64)
-            values = (sh >> np.uint64(32)).astype(np.uint32)
-            flat = out.reshape(-1)
-            np.minimum.at(flat, owner * k + bins, values)
-        empty = out == EMPTY
-        if empty.any():
-            has_any = ~empty.all(axis=1)
-            filled, todo = out.copy(), empty & has_any[:, None]
-            for shift in range(1, k):
-                if not todo.any():
-                    break
-                rolled = np.roll(out, -shift, axis=1)
-                take = todo & (rolled != EMPTY)
-                filled[take] = rolled[take] + np.uint32((shift * 0x9E3779B1) & 0xFFFFFFFF)
-                todo &= ~take
-            out = filled
-        # 16 bits per value are plenty to compare, and halve the memory.
-        return (out & np.uint32(0xFFFF)).astype(np.uint16)
+        """Add the queued paragraphs' signatures, in order: sketched in one numpy pass, or given."""
+        if self._pending_starts:
+            self._signatures.append(sketch(self._pending_tokens, self._pending_starts, self.num_perm))
+            self._pending_tokens, self._pending_starts = [], []
+        if self._pending_signed:
+            given = np.frombuffer(b"".join(self._pending_signed), dtype="<u2").reshape(-1, self.num_perm)
+            self._signatures.append(given.astype(np.uint16))
+            self._pending_signed = []
 
     def signatures(self) -> np.ndarray:
         """The MinHash signatures of all paragraphs added so far, one row each."""

@@ -82,8 +82,8 @@ SCHEMA = {
             ],
         },
     ),
-    # Each paragraph's copies.fingerprint(), packed: the compare stage of an incremental build
-    # reads it instead of fingerprinting the whole archive again.
+    # Each paragraph's copies.fingerprint() and MinHash signature, packed: the compare stage
+    # reads them instead of fingerprinting and sketching the whole archive again.
     "paragraph_prints": (
         {"paragraph_id": str, "print": bytes},
         {"pk": "paragraph_id"},

@@ -4,6 +4,9 @@ import pickle
 import random
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from ingest.copies import CopyFinder, exact_form, fingerprint, find_copies
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -219,15 +222,43 @@ def test_the_rank_of_originality_follows_the_documented_order():
     assert [finder.paragraph_ids[i] for i in by_rank] == ["late:1", "long:1", "a:1", "a:2", "b:1", "agg:1", "agg:2"]
 
 
-def test_a_packed_fingerprint_unpacks_to_the_same_fingerprint():
+def test_a_packed_fingerprint_unpacks_to_the_same_fingerprint_and_signature():
     from ingest import copies
 
-    for text in (
+    texts = [
         "Xi Jinping met Vladimir Putin in Moscow on Tuesday. The two leaders signed [...] a joint statement.",
         "Short.",
         "",
         "Über 99 “quoted” words, with Ümlauts — and dashes; Gazprom's 38 billion cubic metres a year.",
-    ):
-        original = copies.fingerprint(text)
-        again = copies.unpack(copies.pack(original))
-        assert again == original and again.word_hashes.typecode == original.word_hashes.typecode
+    ]
+    prints = [copies.fingerprint(text) for text in texts]
+    signatures = copies.signatures_of(prints)
+    assert signatures.shape == (len(texts), copies.NUM_PERM)
+    for original, signature in zip(prints, signatures):
+        again, signature_bytes = copies.unpack(copies.pack(original, signature))
+        assert again == original._replace(word_hashes=again.word_hashes)
+        assert (np.frombuffer(signature_bytes, dtype="<u2") == signature).all()
+
+
+def test_signatures_made_at_ingest_give_the_same_links_as_sketching_here():
+    """The build sketches each article's paragraphs in its worker and the compare stage reads the
+    packed signatures (add_signed); mixed with paragraphs sketched by the finder itself, in any
+    batch size, the links are those of sketching everything in one place."""
+    from ingest import copies
+
+    rows = [("a:1", "a", WIRE), ("b:1", "b", WIRE.replace("BEIJING — ", "")), ("c:1", "c", OTHER),
+            ("d:1", "d", WIRE.replace("Tuesday", "Wednesday")), ("e:1", "e", OTHER + " He added nothing.")]
+    expected = find_copies(rows)
+    assert expected
+    for batch_size in (1, 2, 1000):
+        finder = CopyFinder(batch_size=batch_size)
+        for k, (paragraph_id, article_id, text) in enumerate(rows):
+            print_ = copies.fingerprint(text)
+            if k % 2:
+                finder.add_fingerprint(paragraph_id, article_id, print_)
+            else:
+                stored = copies.pack(print_, copies.signatures_of([print_])[0])
+                finder.add_signed(paragraph_id, article_id, *copies.unpack(stored))
+        assert finder.links() == expected
+    with pytest.raises(ValueError, match="signature of 64 values"):
+        CopyFinder(num_perm=32, bands=8).add_signed("x:1", "x", copies.fingerprint(WIRE), bytes(128))

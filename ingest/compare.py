@@ -20,6 +20,8 @@ import json
 import sqlite3
 from collections import Counter
 
+import numpy as np
+
 from . import copies, quotes, rewrites
 from .load import paragraph_key, to_json, write_info
 
@@ -31,7 +33,7 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     log(f"stage: copies over {count} paragraphs")
     finder = copies.CopyFinder()
     # Each paragraph's fingerprint and MinHash signature were made at ingest, beside its other
-    # rows (paragraph_prints): here they are only read.
+    # rows (paragraph_prints): here they are only read. In rowid order, which write_reports uses.
     rows = conn.execute(
         "SELECT p.id, p.article_id, f.print, a.published FROM paragraphs p "
         "JOIN articles a ON a.id = p.article_id JOIN paragraph_prints f ON f.paragraph_id = p.id "
@@ -39,62 +41,72 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     )
     for paragraph_id, article_id, packed, published in rows:
         finder.add_signed(paragraph_id, article_id, *copies.unpack(packed), published)
-    links = finder.links()
-    write_links(conn, {c.paragraph_id: (c.copy_of, c.similarity, c.method) for c in links})
-    original = {c.paragraph_id: c.copy_of for c in links}
-    write_reports(conn, original)
+    found = finder.link_arrays()
+    ids, articles, article_of = finder.paragraph_ids, finder.article_ids, finder.article_index
+    write_links(conn, (
+        (ids[c], ids[o], similarity, copies.METHODS[method], articles[article_of[c]], articles[article_of[o]])
+        for c, o, similarity, method in zip(
+            found.copy.tolist(), found.original.tolist(), found.similarity.tolist(), found.method.tolist())
+    ))
+    is_copy = np.zeros(len(ids), dtype=bool)
+    is_copy[found.copy] = True
+    write_reports(conn, ids, finder.report_roots(found), is_copy)
     # Reports carried by more than one paragraph, counted once, so pages need not count copies.
     conn.execute("DELETE FROM reports")
     conn.execute(
         "INSERT INTO reports (report_id, paragraphs, articles) SELECT report_id, count(*), count(DISTINCT article_id) "
         "FROM paragraphs GROUP BY report_id HAVING count(*) > 1"
     )
-    return len(links)
+    return len(found.copy)
 
 
-def write_links(conn: sqlite3.Connection, wanted: dict[str, tuple]) -> None:
-    """Make paragraph_copies hold exactly these links ({paragraph_id: (copy_of, similarity, method)}),
-    writing only the rows that differ: after adding one article to a big archive, almost none do."""
-    stored = {
-        paragraph_id: (copy_of, similarity, method)
-        for paragraph_id, copy_of, similarity, method in conn.execute(
-            "SELECT paragraph_id, copy_of, similarity, method FROM paragraph_copies")
-    }
-    conn.executemany(
-        "DELETE FROM paragraph_copies WHERE paragraph_id = ?",
-        ((paragraph_id,) for paragraph_id, link in stored.items() if wanted.get(paragraph_id) != link),
+def write_links(conn: sqlite3.Connection, wanted) -> None:
+    """Make paragraph_copies hold exactly these links, rows of (paragraph_id, copy_of, similarity,
+    method, article_id, copy_of_article), writing only the rows that differ: after adding one
+    article to a big archive, almost none do. The comparison runs in SQLite against a temporary
+    table, so a million links are never held in Python at once."""
+    conn.execute(
+        "CREATE TEMP TABLE wanted_links (paragraph_id TEXT PRIMARY KEY, copy_of TEXT, similarity REAL, "
+        "method TEXT, article_id TEXT, copy_of_article TEXT)"
     )
-    conn.executemany(
-        "INSERT INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        ((paragraph_id, *link, _article(paragraph_id), _article(link[0]))
-         for paragraph_id, link in wanted.items() if stored.get(paragraph_id) != link),
-    )
+    try:
+        conn.executemany("INSERT INTO wanted_links VALUES (?, ?, ?, ?, ?, ?)", wanted)
+        conn.execute(
+            "DELETE FROM paragraph_copies WHERE NOT EXISTS (SELECT 1 FROM wanted_links w "
+            "WHERE w.paragraph_id = paragraph_copies.paragraph_id AND w.copy_of = paragraph_copies.copy_of "
+            "AND w.similarity = paragraph_copies.similarity AND w.method = paragraph_copies.method)"
+        )
+        conn.execute(
+            "INSERT INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
+            "SELECT * FROM wanted_links w WHERE NOT EXISTS "
+            "(SELECT 1 FROM paragraph_copies c WHERE c.paragraph_id = w.paragraph_id)"
+        )
+    finally:
+        conn.execute("DROP TABLE temp.wanted_links")
 
 
-def write_reports(conn: sqlite3.Connection, original: dict[str, str]) -> None:
-    """Set each paragraph's report_id (the first paragraph of its chain of copies) and report
-    ("original" or "copy"), updating only the paragraphs whose values change."""
-    changes = []
-    for paragraph_id, report_id, report in conn.execute("SELECT id, report_id, report FROM paragraphs"):
-        wanted = (_root(paragraph_id, original), "copy") if paragraph_id in original else (paragraph_id, "original")
-        if (report_id, report) != wanted:
-            changes.append((*wanted, paragraph_id))
-    conn.executemany("UPDATE paragraphs SET report_id = ?, report = ? WHERE id = ?", changes)
-
-
-def _article(paragraph_id: str) -> str:
-    """The article of a paragraph id ("{article_id}-{position}")."""
-    return paragraph_id.rsplit("-", 1)[0]
-
-
-def _root(paragraph_id: str, original: dict[str, str]) -> str:
-    """The first paragraph of a chain of copies (links have no cycles: copies breaks them)."""
-    seen = set()
-    while paragraph_id in original and paragraph_id not in seen:
-        seen.add(paragraph_id)
-        paragraph_id = original[paragraph_id]
-    return paragraph_id
+def write_reports(conn: sqlite3.Connection, ids: list[str], root: np.ndarray, is_copy: np.ndarray,
+                  batch: int = 50_000) -> None:
+    """Set each paragraph's report_id (`ids[root[i]]`, the first paragraph of its chain of
+    copies) and report ("original" or "copy"), where `i` counts the paragraphs in rowid order;
+    only the paragraphs whose values change are written, a batch of rows at a time."""
+    done, after = 0, 0
+    while rows := conn.execute(
+        "SELECT rowid, id, report_id, report FROM paragraphs WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, batch)
+    ).fetchall():
+        roots, copied = root[done:done + len(rows)].tolist(), is_copy[done:done + len(rows)].tolist()
+        changes = []
+        for (rowid, paragraph_id, report_id, report), first, copy in zip(rows, roots, copied):
+            if paragraph_id != ids[done]:
+                raise RuntimeError(f"paragraph {paragraph_id} is not the copy finder's {ids[done]}")
+            wanted = (ids[first], "copy" if copy else "original")
+            if (report_id, report) != wanted:
+                changes.append((*wanted, rowid))
+            done += 1
+        conn.executemany("UPDATE paragraphs SET report_id = ?, report = ? WHERE rowid = ?", changes)
+        after = rows[-1][0]
+    if done != len(ids):
+        raise RuntimeError(f"{len(ids)} paragraphs compared but {done} in the table")
 
 
 def known_names() -> list[str]:

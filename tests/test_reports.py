@@ -160,6 +160,43 @@ def test_an_incremental_build_links_a_new_copy_and_forgets_it_when_removed(tmp_p
     assert not rows(db, "SELECT * FROM paragraph_copies WHERE article_id = ? OR copy_of_article = ?", (new, new))
 
 
+def test_comparing_again_rewrites_no_link_or_report_that_stays_the_same(tmp_path):
+    """The compare stage writes only what changed: run again over the same archive, it neither
+    deletes and re-inserts a link (rowids would move) nor updates a paragraph."""
+    import sqlite3
+
+    from ingest import compare
+
+    db = tmp_path / "archive.db"
+    build([SEEDS], db, progress=False)
+    conn = sqlite3.connect(db)
+    before = conn.execute("SELECT rowid, * FROM paragraph_copies ORDER BY rowid").fetchall()
+    reports = conn.execute("SELECT id, report_id, report FROM paragraphs ORDER BY rowid").fetchall()
+    assert before and any(report == "copy" for _, _, report in reports)
+    conn.execute("CREATE TEMP TABLE updates (n)")
+    conn.execute("CREATE TEMP TRIGGER counted AFTER UPDATE ON paragraphs BEGIN INSERT INTO updates VALUES (1); END")
+    assert compare.link_copies(conn) == len(before)
+    assert conn.execute("SELECT rowid, * FROM paragraph_copies ORDER BY rowid").fetchall() == before
+    assert conn.execute("SELECT count(*) FROM updates").fetchone()[0] == 0
+    assert conn.execute("SELECT id, report_id, report FROM paragraphs ORDER BY rowid").fetchall() == reports
+
+
+def test_a_chain_of_copies_has_the_first_paragraph_as_its_report():
+    """Links form chains (a copy of a copy); every paragraph's report is the chain's first one."""
+    import numpy as np
+
+    from ingest.copies import CopyFinder, Links
+
+    finder = CopyFinder()
+    finder.paragraph_ids = ["a", "b", "c", "d", "e"]
+    # c copies b, b copies a, e copies c; d copies nothing
+    found = Links(np.array([1, 2, 4]), np.array([0, 1, 2]), np.ones(3), np.array([1, 1, 2]))
+    assert finder.report_roots(found).tolist() == [0, 0, 0, 3, 0]
+    looped = Links(np.array([0, 1]), np.array([1, 0]), np.ones(2), np.array([2, 2]))
+    with pytest.raises(ValueError, match="loop"):
+        finder.report_roots(looped)
+
+
 @pytest.mark.asyncio
 async def test_the_article_page_says_where_else_a_report_ran(seeds_db):
     ds = make_datasette(seeds_db)

@@ -45,11 +45,12 @@ class Admission:
             self._semaphore = asyncio.Semaphore(self.slots)
         return self._semaphore
 
-    async def run(self, handler) -> None:
-        """Run the coroutine `handler` once a place is free; free the place when it is done, or
-        after hold_seconds if it is not."""
+    async def run(self, start) -> None:
+        """Run the coroutine that `start()` makes once a place is free; free the place when it is
+        done, or after hold_seconds if it is not. (Made only once admitted, so a request given up
+        while queued leaves no coroutine behind.)"""
         await self.semaphore.acquire()
-        task = asyncio.ensure_future(handler)
+        task = asyncio.ensure_future(start())
         try:
             await asyncio.wait_for(asyncio.shield(task), self.hold_seconds)
         except asyncio.TimeoutError:
@@ -69,9 +70,8 @@ def admitting(app, admission: Admission):
     async def wrapped(scope, receive, send):
         if scope["type"] != "http":
             return await app(scope, receive, send)
-        await admission.run(app(scope, receive, send))
+        await admission.run(lambda: app(scope, receive, send))
 
-    wrapped.admission = admission
     return wrapped
 
 

@@ -42,8 +42,13 @@ def slow_page():
         pm.unregister(name="test-slow-page")
 
 
-def served(db_path, **admission):
-    return make_datasette(db_path, immutable=True, metadata={"plugins": {"admission": admission}} if admission else None)
+async def served(db_path, slow_page, **admission):
+    """The archive served with these admission settings, its first request (Datasette's start-up
+    work, which would reorder the requests under test) already answered."""
+    datasette = make_datasette(db_path, immutable=True, metadata={"plugins": {"admission": admission}} if admission else None)
+    await datasette.client.get("/-/slow?name=warm-up&seconds=0")
+    slow_page.events.clear()
+    return datasette
 
 
 async def arrive_in_order(datasette, *requests):
@@ -57,7 +62,7 @@ async def arrive_in_order(datasette, *requests):
 
 @pytest.mark.asyncio
 async def test_requests_are_computed_one_at_a_time_in_order_of_arrival(seeds_db, slow_page):
-    responses = await arrive_in_order(served(seeds_db), ("a", 0.1), ("b", 0.05), ("c", 0.05))
+    responses = await arrive_in_order(await served(seeds_db, slow_page), ("a", 0.1), ("b", 0.05), ("c", 0.05))
     assert [r.text for r in responses] == ["a", "b", "c"]
     assert [(kind, name) for kind, name, _ in slow_page.events] == [
         ("start", "a"), ("end", "a"), ("start", "b"), ("end", "b"), ("start", "c"), ("end", "c")]
@@ -65,13 +70,13 @@ async def test_requests_are_computed_one_at_a_time_in_order_of_arrival(seeds_db,
 
 @pytest.mark.asyncio
 async def test_with_no_slots_every_request_starts_at_once(seeds_db, slow_page):
-    await arrive_in_order(served(seeds_db, slots=0), ("a", 0.1), ("b", 0.05), ("c", 0.05))
+    await arrive_in_order(await served(seeds_db, slow_page, slots=0), ("a", 0.1), ("b", 0.05), ("c", 0.05))
     assert [kind for kind, _, _ in slow_page.events[:3]] == ["start"] * 3
 
 
 @pytest.mark.asyncio
 async def test_more_slots_let_that_many_run_together(seeds_db, slow_page):
-    await arrive_in_order(served(seeds_db, slots=2), ("a", 0.2), ("b", 0.2), ("c", 0.05))
+    await arrive_in_order(await served(seeds_db, slow_page, slots=2), ("a", 0.2), ("b", 0.2), ("c", 0.05))
     order = [(kind, name) for kind, name, _ in slow_page.events]
     assert order[:2] == [("start", "a"), ("start", "b")]
     assert order.index(("start", "c")) > order.index(("end", "a"))
@@ -80,14 +85,14 @@ async def test_more_slots_let_that_many_run_together(seeds_db, slow_page):
 @pytest.mark.asyncio
 async def test_a_request_past_its_hold_time_lets_the_next_one_in(seeds_db, slow_page):
     # A slow reader of a big export, or a query running into its time limit, must not stall everyone.
-    await arrive_in_order(served(seeds_db, hold_seconds=0.05), ("slow", 0.6), ("quick", 0.01))
+    await arrive_in_order(await served(seeds_db, slow_page, hold_seconds=0.05), ("slow", 0.6), ("quick", 0.01))
     ended = [name for kind, name, _ in slow_page.events if kind == "end"]
     assert ended == ["quick", "slow"]
 
 
 @pytest.mark.asyncio
 async def test_answers_from_the_response_cache_do_not_queue(seeds_db, slow_page):
-    datasette = served(seeds_db, hold_seconds=30)
+    datasette = await served(seeds_db, slow_page, hold_seconds=30)
     await datasette.client.get("/archive/articles.json")  # computed once: later asks are cache hits
     busy = asyncio.create_task(datasette.client.get("/-/slow?name=busy&seconds=1.0"))
     await asyncio.sleep(0.05)
@@ -102,10 +107,23 @@ async def test_answers_from_the_response_cache_do_not_queue(seeds_db, slow_page)
 
 @pytest.mark.asyncio
 async def test_a_request_given_up_by_its_reader_frees_its_place(seeds_db, slow_page):
-    datasette = served(seeds_db, hold_seconds=30)
+    datasette = await served(seeds_db, slow_page, hold_seconds=30)
     abandoned = asyncio.create_task(datasette.client.get("/-/slow?name=abandoned&seconds=30"))
     await asyncio.sleep(0.05)
     abandoned.cancel()
     started = time.monotonic()
     response = await asyncio.wait_for(datasette.client.get("/-/slow?name=next&seconds=0.01"), timeout=5)
     assert response.text == "next" and time.monotonic() - started < 2
+
+
+@pytest.mark.asyncio
+async def test_a_request_given_up_while_queued_never_runs(seeds_db, slow_page):
+    datasette = await served(seeds_db, slow_page, hold_seconds=30)
+    busy = asyncio.create_task(datasette.client.get("/-/slow?name=busy&seconds=0.3"))
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(datasette.client.get("/-/slow?name=queued&seconds=0.01"))
+    await asyncio.sleep(0.05)
+    queued.cancel()
+    after = await datasette.client.get("/-/slow?name=after&seconds=0.01")
+    assert (await busy).text == "busy" and after.text == "after"
+    assert [name for kind, name, _ in slow_page.events if kind == "start"] == ["busy", "after"]

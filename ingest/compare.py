@@ -97,8 +97,8 @@ def write_reports(conn: sqlite3.Connection, ids: list[str], root: np.ndarray, is
         roots, copied = root[done:done + len(rows)].tolist(), is_copy[done:done + len(rows)].tolist()
         changes = []
         for (rowid, paragraph_id, report_id, report), first, copy in zip(rows, roots, copied):
-            if paragraph_id != ids[done]:
-                raise RuntimeError(f"paragraph {paragraph_id} is not the copy finder's {ids[done]}")
+            if done >= len(ids) or paragraph_id != ids[done]:
+                raise RuntimeError(f"paragraph {paragraph_id} has no fingerprint in paragraph_prints")
             wanted = (ids[first], "copy" if copy else "original")
             if (report_id, report) != wanted:
                 changes.append((*wanted, rowid))

@@ -350,8 +350,9 @@ def build(
 def compare_articles(writer: load.ArchiveWriter, log) -> None:
     """Compare every article with the rest: which paragraphs are copies, which articles are rewrites."""
     writer.index(log)
-    compare.link_copies(writer.conn, log)
-    compare.score_rewrites(writer.conn, log)
+    with writer.small_cache():
+        compare.link_copies(writer.conn, log)
+        compare.score_rewrites(writer.conn, log)
 
 
 def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summary:

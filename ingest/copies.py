@@ -78,6 +78,7 @@ UNIT_BREAK = re.compile(r"[.!?;:][\"”’')\]]*\s+|\[\s*(?:…|\.\.\.)\s*\]|\(\
 METHOD_RANK = {"exact": 0, "near": 1, "excerpt": 2}
 METHODS = tuple(METHOD_RANK)  # a method's name by its number in Links.method
 NUM_PERM = 64  # MinHash values per paragraph
+PAIR_CHUNK = 200_000  # excerpt candidate pairs measured at once (bounds the memory it takes)
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
@@ -237,6 +238,21 @@ def unpack(data: bytes) -> tuple[Fingerprint, bytes]:
     start = _HEAD.size + count * _UNIT.size
     units = tuple(_UNIT.iter_unpack(data[_HEAD.size:start]))
     return Fingerprint(exact_key, words, bool(elided), units, array("L")), data[start:]
+
+
+def _containment(part, whole, keys, paragraph, size, present, words) -> np.ndarray:
+    """For pairs of paragraphs (part, whole), the share of part's words in sentences that whole
+    has too; `keys`, `paragraph`, `size` list every (sentence, paragraph) sorted by paragraph and
+    `present` holds their keys mixed with their paragraph, sorted."""
+    first = np.searchsorted(paragraph, part)
+    count = np.searchsorted(paragraph, part, side="right") - first
+    pair = np.repeat(np.arange(len(part)), count)
+    entry = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first, count)
+    probe = keys[entry].view(np.uint64) ^ (whole[pair].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    at = np.minimum(np.searchsorted(present, probe), len(present) - 1)
+    found = present[at] == probe
+    common = np.bincount(pair, weights=size[entry] * found, minlength=len(part))
+    return np.minimum(1.0, common / np.maximum(1, words[part]))
 
 
 class CopyFinder:
@@ -549,18 +565,13 @@ class CopyFinder:
         keep = ~linked[copy]
         codes = np.unique(part[keep] * n + whole[keep])
         part, whole = codes // n, codes % n
-        # Count the shorter one's words in sentences that the longer one has too.
-        mixed = keys.view(np.uint64) ^ (paragraph.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-        present = np.sort(mixed)
-        first = np.searchsorted(paragraph, part)
-        count = np.searchsorted(paragraph, part, side="right") - first
-        pair = np.repeat(np.arange(len(part)), count)
-        entry = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first, count)
-        probe = keys[entry].view(np.uint64) ^ (whole[pair].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-        at = np.minimum(np.searchsorted(present, probe), len(present) - 1)
-        found = present[at] == probe
-        common = np.bincount(pair, weights=size[entry] * found, minlength=len(part))
-        containment = np.minimum(1.0, common / np.maximum(1, words[part]))
+        # Count the shorter one's words in sentences that the longer one has too: a chunk of pairs
+        # at a time, as each pair unfolds into one entry per sentence of the shorter paragraph.
+        present = np.sort(keys.view(np.uint64) ^ (paragraph.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+        containment = np.concatenate([np.zeros(0)] + [
+            _containment(part[i:i + PAIR_CHUNK], whole[i:i + PAIR_CHUNK], keys, paragraph, size, present, words)
+            for i in range(0, len(part), PAIR_CHUNK)
+        ])
         ok = containment >= self.excerpt_threshold
         part, whole, containment = part[ok], whole[ok], containment[ok]
         dp, dw = date[article[part]], date[article[whole]]

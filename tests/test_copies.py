@@ -208,6 +208,22 @@ def test_an_excerpt_of_a_widely_syndicated_report_leads_to_its_original():
     assert roots(found)["agg:1"] == "wire:1"
 
 
+def test_excerpts_measured_a_few_pairs_at_a_time_give_the_same_links(monkeypatch):
+    """The excerpt search measures its candidate pairs in chunks to bound its memory; the chunk
+    size must not change what is found."""
+    from ingest import copies
+
+    sentences = [s.strip() + "." for s in (WIRE + " " + OTHER).split(".") if s.strip()]
+    rows = [("wire:1", "wire", WIRE), ("other:1", "other", OTHER)]
+    rows += [(f"agg{i}:1", f"agg{i}", "[…] " + sentences[i % len(sentences)] + " […]") for i in range(12)]
+    rows += [(f"mix{i}:1", f"mix{i}", " ".join(sentences[i:i + 2])) for i in range(len(sentences) - 1)]
+    expected = find_copies(rows)
+    assert sum(c.method == "excerpt" for c in expected) >= 5
+    for chunk in (1, 3, 7):
+        monkeypatch.setattr(copies, "PAIR_CHUNK", chunk)
+        assert find_copies(rows) == expected
+
+
 def test_the_rank_of_originality_follows_the_documented_order():
     finder = CopyFinder()
     finder.add("late:1", "late", WIRE, "2024-05-18")

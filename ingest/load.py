@@ -183,7 +183,7 @@ def give_back_memory() -> None:
     pages SQLite's cache just freed would still count against the build)."""
     try:
         ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows): nothing to do
         pass
 
 

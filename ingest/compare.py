@@ -48,9 +48,7 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
         for c, o, similarity, method in zip(
             found.copy.tolist(), found.original.tolist(), found.similarity.tolist(), found.method.tolist())
     ))
-    is_copy = np.zeros(len(ids), dtype=bool)
-    is_copy[found.copy] = True
-    write_reports(conn, ids, finder.report_roots(found), is_copy)
+    write_reports(conn, ids, copies.report_roots(found, len(ids)))
     # Reports carried by more than one paragraph, counted once, so pages need not count copies.
     conn.execute("DELETE FROM reports")
     conn.execute(
@@ -85,21 +83,20 @@ def write_links(conn: sqlite3.Connection, wanted) -> None:
         conn.execute("DROP TABLE temp.wanted_links")
 
 
-def write_reports(conn: sqlite3.Connection, ids: list[str], root: np.ndarray, is_copy: np.ndarray,
-                  batch: int = 50_000) -> None:
+def write_reports(conn: sqlite3.Connection, ids: list[str], root: np.ndarray, batch: int = 50_000) -> None:
     """Set each paragraph's report_id (`ids[root[i]]`, the first paragraph of its chain of
-    copies) and report ("original" or "copy"), where `i` counts the paragraphs in rowid order;
-    only the paragraphs whose values change are written, a batch of rows at a time."""
+    copies) and report ("copy" when that is another paragraph, else "original"), where `i` counts
+    the paragraphs in rowid order; only the paragraphs whose values change are written, a batch
+    of rows at a time."""
     done, after = 0, 0
     while rows := conn.execute(
         "SELECT rowid, id, report_id, report FROM paragraphs WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, batch)
     ).fetchall():
-        roots, copied = root[done:done + len(rows)].tolist(), is_copy[done:done + len(rows)].tolist()
         changes = []
-        for (rowid, paragraph_id, report_id, report), first, copy in zip(rows, roots, copied):
+        for (rowid, paragraph_id, report_id, report), first in zip(rows, root[done:done + len(rows)].tolist()):
             if done >= len(ids) or paragraph_id != ids[done]:
                 raise RuntimeError(f"paragraph {paragraph_id} has no fingerprint in paragraph_prints")
-            wanted = (ids[first], "copy" if copy else "original")
+            wanted = (ids[first], "copy" if first != done else "original")
             if (report_id, report) != wanted:
                 changes.append((*wanted, rowid))
             done += 1

@@ -75,8 +75,7 @@ WORD = re.compile(r"\w+")
 # full stop is fine, because a copy is cut at the same places as its original.
 UNIT_BREAK = re.compile(r"[.!?;:][\"”’')\]]*\s+|\[\s*(?:…|\.\.\.)\s*\]|\(\s*(?:…|\.\.\.)\s*\)|…|\.\.\.")
 
-METHOD_RANK = {"exact": 0, "near": 1, "excerpt": 2}
-METHODS = tuple(METHOD_RANK)  # a method's name by its number in Links.method
+METHODS = ("exact", "near", "excerpt")  # strongest first; a method's number in Links.method
 NUM_PERM = 64  # MinHash values per paragraph
 PAIR_CHUNK = 200_000  # excerpt candidate pairs measured at once (bounds the memory it takes)
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -632,22 +631,6 @@ class CopyFinder:
             if collecting:
                 gc.enable()
 
-    def report_roots(self, found: "Links") -> np.ndarray:
-        """For each paragraph (by index), the first paragraph of its chain of links: the original
-        of its report, itself when it copies nothing."""
-        link = np.arange(len(self.paragraph_ids), dtype=np.int64)
-        link[found.copy] = found.original
-        # Pointer jumping: each pass doubles how far every paragraph has looked up its chain.
-        parent = link
-        for _ in range(64):
-            further = parent[parent]
-            if np.array_equal(further, parent):
-                break
-            parent = further
-        if (link[parent] != parent).any():  # a "first paragraph" that copies another: a loop
-            raise ValueError("copy links form a loop")  # _break_cycles leaves none
-        return parent
-
     @staticmethod
     def _break_cycles(link: np.ndarray, starts: list[int], rank: np.ndarray) -> None:
         """Each paragraph has at most one link, so links form chains; the excerpt rule (fuller
@@ -667,6 +650,23 @@ class CopyFinder:
                 link[min(loop, key=rank.__getitem__)] = -1
             for visited in path:
                 state[visited] = 2
+
+
+def report_roots(found: Links, count: int) -> np.ndarray:
+    """For each of `count` paragraphs (by index), the first paragraph of its chain of links: the
+    original of its report, itself when it copies nothing."""
+    link = np.arange(count, dtype=np.int64)
+    link[found.copy] = found.original
+    # Pointer jumping: each pass doubles how far every paragraph has looked up its chain.
+    parent = link
+    for _ in range(64):
+        further = parent[parent]
+        if np.array_equal(further, parent):
+            break
+        parent = further
+    if (link[parent] != parent).any():  # a "first paragraph" that copies another: a loop
+        raise ValueError("copy links form a loop")  # CopyFinder._break_cycles leaves none
+    return parent
 
 
 def find_copies(paragraphs, **options) -> list[Copy]:

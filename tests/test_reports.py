@@ -185,16 +185,14 @@ def test_a_chain_of_copies_has_the_first_paragraph_as_its_report():
     """Links form chains (a copy of a copy); every paragraph's report is the chain's first one."""
     import numpy as np
 
-    from ingest.copies import CopyFinder, Links
+    from ingest.copies import Links, report_roots
 
-    finder = CopyFinder()
-    finder.paragraph_ids = ["a", "b", "c", "d", "e"]
-    # c copies b, b copies a, e copies c; d copies nothing
+    # paragraphs 0-4: 2 copies 1, 1 copies 0, 4 copies 2; 3 copies nothing
     found = Links(np.array([1, 2, 4]), np.array([0, 1, 2]), np.ones(3), np.array([1, 1, 2]))
-    assert finder.report_roots(found).tolist() == [0, 0, 0, 3, 0]
+    assert report_roots(found, 5).tolist() == [0, 0, 0, 3, 0]
     looped = Links(np.array([0, 1]), np.array([1, 0]), np.ones(2), np.array([2, 2]))
     with pytest.raises(ValueError, match="loop"):
-        finder.report_roots(looped)
+        report_roots(looped, 2)
 
 
 @pytest.mark.asyncio

@@ -188,9 +188,7 @@ def round_estimate(n: float) -> int:
 
 def count_facets(keys: FacetKeys, groups, filters: dict, scale: float = 1.0, estimate: bool = False) -> tuple[dict, float]:
     """Facet counts from rows (meeting, outlet, year, topics, city, report, n) of paragraph_facets, filters applied."""
-    wanted = {}
-    for name, value in filters.items():
-        wanted[name] = keys.key("topic" if name == "topic" else name, value)
+    wanted = {name: keys.key(name, value) for name, value in filters.items()}
     meeting, outlet, topic, years, cities, reports = {}, {}, {}, {}, {}, {}
     total = 0
     for m, o, y, t, c, r, n in groups:
@@ -441,11 +439,12 @@ async def search_view(datasette, request):
     )
 
 
-CSV_COLUMNS = ["id", "article_id", "title", "outlet", "meeting_id", "meeting_year", "topics", "position", "text"]
-# Where each column comes from; integers go out as written, text quoted (RFC 4180: "" for ").
+# The export's columns, in order, and where each comes from; integers go out as written, text
+# quoted (RFC 4180: "" for ").
 CSV_SOURCES = {"id": "p.id", "article_id": "p.article_id", "title": "a.title", "outlet": "p.outlet",
                "meeting_id": "p.meeting_id", "meeting_year": "p.meeting_year", "topics": "p.topics",
                "position": "p.position", "text": "p.text"}
+CSV_COLUMNS = list(CSV_SOURCES)
 CSV_NUMBERS = {"meeting_year", "position"}
 
 

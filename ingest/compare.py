@@ -25,6 +25,8 @@ import numpy as np
 from . import copies, quotes, rewrites
 from .load import paragraph_key, to_json, write_info
 
+READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
+
 
 def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     """Find the paragraphs that repeat another article's report, store the links and each
@@ -33,14 +35,15 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     log(f"stage: copies over {count} paragraphs")
     finder = copies.CopyFinder()
     # Each paragraph's fingerprint and MinHash signature were made at ingest, beside its other
-    # rows (paragraph_prints): here they are only read. In rowid order, which write_reports uses.
+    # rows (paragraph_prints): here they are only read, a batch at a time, in rowid order, which
+    # write_reports uses.
+    published = dict(conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"))
     rows = conn.execute(
-        "SELECT p.id, p.article_id, f.print, a.published FROM paragraphs p "
-        "JOIN articles a ON a.id = p.article_id JOIN paragraph_prints f ON f.paragraph_id = p.id "
+        "SELECT p.id, p.article_id, f.print FROM paragraphs p JOIN paragraph_prints f ON f.paragraph_id = p.id "
         "ORDER BY p.rowid"
     )
-    for paragraph_id, article_id, packed, published in rows:
-        finder.add_signed(paragraph_id, article_id, *copies.unpack(packed), published)
+    while batch := rows.fetchmany(READ_BATCH):
+        finder.add_packed(*map(list, zip(*batch)), published)
     found = finder.link_arrays()
     ids, articles, article_of = finder.paragraph_ids, finder.article_ids, finder.article_index
     write_links(conn, (

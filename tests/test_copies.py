@@ -238,27 +238,38 @@ def test_the_rank_of_originality_follows_the_documented_order():
     assert [finder.paragraph_ids[i] for i in by_rank] == ["late:1", "long:1", "a:1", "a:2", "b:1", "agg:1", "agg:2"]
 
 
-def test_a_packed_fingerprint_unpacks_to_the_same_fingerprint_and_signature():
+def test_paragraphs_read_back_packed_are_remembered_as_when_fingerprinted_here():
+    """The archive keeps each paragraph's fingerprint and signature packed (pack); a finder that
+    reads them back in bulk (add_packed) holds the same words, keys, sentences and signatures, and
+    the same articles with their dates and elisions, as one that fingerprints the texts itself."""
     from ingest import copies
 
-    texts = [
-        "Xi Jinping met Vladimir Putin in Moscow on Tuesday. The two leaders signed [...] a joint statement.",
-        "Short.",
-        "",
-        "Über 99 “quoted” words, with Ümlauts — and dashes; Gazprom's 38 billion cubic metres a year.",
+    rows = [
+        ("a:1", "a", "Xi Jinping met Vladimir Putin in Moscow on Tuesday. The two leaders signed [...] a joint statement."),
+        ("a:2", "a", "Short."),
+        ("b:1", "b", ""),
+        ("b:2", "b", "Über 99 “quoted” words, with Ümlauts — and dashes; Gazprom's 38 billion cubic metres a year."),
+        ("c:1", "c", WIRE),
     ]
-    prints = [copies.fingerprint(text) for text in texts]
-    signatures = copies.signatures_of(prints)
-    assert signatures.shape == (len(texts), copies.NUM_PERM)
-    for original, signature in zip(prints, signatures):
-        again, signature_bytes = copies.unpack(copies.pack(original, signature))
-        assert again == original._replace(word_hashes=again.word_hashes)
-        assert (np.frombuffer(signature_bytes, dtype="<u2") == signature).all()
+    published = {"a": "2023-03-21", "c": "2023-03-22"}
+    here, packed = CopyFinder(), CopyFinder()
+    for paragraph_id, article_id, text in rows:
+        here.add(paragraph_id, article_id, text, published.get(article_id))
+    prints = [copies.fingerprint(text) for *_, text in rows]
+    stored = [copies.pack(print_, signature) for print_, signature in zip(prints, copies.signatures_of(prints))]
+    ids, articles = [row[0] for row in rows], [row[1] for row in rows]
+    packed.add_packed(ids[:2], articles[:2], stored[:2], published)
+    packed.add_packed(ids[2:], articles[2:], stored[2:], published)
+    for name in ("paragraph_ids", "article_ids", "article_dates", "article_elides", "article_index", "word_counts",
+                 "exact_keys", "unit_keys", "unit_paragraph", "unit_words"):
+        assert list(getattr(packed, name)) == list(getattr(here, name)), name
+    assert packed.article_elides == [True, False, False]
+    assert (packed.signatures() == here.signatures()).all()
 
 
 def test_signatures_made_at_ingest_give_the_same_links_as_sketching_here():
     """The build sketches each article's paragraphs in its worker and the compare stage reads the
-    packed signatures (add_signed); mixed with paragraphs sketched by the finder itself, in any
+    packed signatures (add_packed); mixed with paragraphs sketched by the finder itself, in any
     batch size, the links are those of sketching everything in one place."""
     from ingest import copies
 
@@ -273,8 +284,8 @@ def test_signatures_made_at_ingest_give_the_same_links_as_sketching_here():
             if k % 2:
                 finder.add_fingerprint(paragraph_id, article_id, print_)
             else:
-                stored = copies.pack(print_, copies.signatures_of([print_])[0])
-                finder.add_signed(paragraph_id, article_id, *copies.unpack(stored))
+                finder.add_packed([paragraph_id], [article_id], [copies.pack(print_, copies.signatures_of([print_])[0])])
         assert finder.links() == expected
-    with pytest.raises(ValueError, match="signature of 64 values"):
-        CopyFinder(num_perm=32, bands=8).add_signed("x:1", "x", copies.fingerprint(WIRE), bytes(128))
+    stored = copies.pack(copies.fingerprint(WIRE), copies.signatures_of([copies.fingerprint(WIRE)])[0])
+    with pytest.raises(ValueError, match="x:1: its packed print is not 32 values"):
+        CopyFinder(num_perm=32, bands=8).add_packed(["x:1"], ["x"], [stored])

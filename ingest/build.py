@@ -349,7 +349,7 @@ def build(
 
 def compare_articles(writer: load.ArchiveWriter, log) -> None:
     """Compare every article with the rest: which paragraphs are copies, which articles are rewrites."""
-    writer.index(log)
+    writer.index(log, compared=False)
     with writer.small_cache():
         compare.link_copies(writer.conn, log)
         compare.score_rewrites(writer.conn, log)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,23 +37,29 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     log(f"stage: copies over {count} paragraphs")
     finder = copies.CopyFinder()
     # Each paragraph's fingerprint and MinHash signature were made at ingest, beside its other
-    # rows (paragraph_prints): here they are only read, a batch at a time, in rowid order, which
-    # write_reports uses.
+    # rows (paragraph_prints): here they are only read, a batch at a time, in rowid order.
     published = dict(conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"))
     rows = conn.execute(
-        "SELECT p.id, p.article_id, f.print FROM paragraphs p JOIN paragraph_prints f ON f.paragraph_id = p.id "
-        "ORDER BY p.rowid"
+        "SELECT p.rowid, p.id, p.article_id, f.print FROM paragraphs p "
+        "JOIN paragraph_prints f ON f.paragraph_id = p.id ORDER BY p.rowid"
     )
+    rowid_batches = []
     while batch := rows.fetchmany(READ_BATCH):
-        finder.add_packed(*map(list, zip(*batch)), published)
+        rowids, *columns = map(list, zip(*batch))
+        rowid_batches.append(np.asarray(rowids, dtype=np.int64))
+        finder.add_packed(*columns, published)
+    if len(finder) != count:
+        missing = conn.execute(
+            "SELECT id FROM paragraphs WHERE id NOT IN (SELECT paragraph_id FROM paragraph_prints) LIMIT 1"
+        ).fetchone()
+        raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
+    rowids = np.concatenate(rowid_batches) if rowid_batches else np.zeros(0, dtype=np.int64)
     found = finder.link_arrays()
-    ids, articles, article_of = finder.paragraph_ids, finder.article_ids, finder.article_index
-    write_links(conn, (
-        (ids[c], ids[o], similarity, copies.METHODS[method], articles[article_of[c]], articles[article_of[o]])
-        for c, o, similarity, method in zip(
-            found.copy.tolist(), found.original.tolist(), found.similarity.tolist(), found.method.tolist())
-    ))
-    write_reports(conn, ids, copies.report_roots(found, len(ids)))
+    now = LinkState.of(rowids, finder.paragraph_ids, found)
+    before = LinkState.read(conn, now)
+    write_links(conn, finder, found, now, before)
+    write_reports(conn, finder.paragraph_ids, now, before)
+    now.write(conn)
     # Reports carried by more than one paragraph, counted once, so pages need not count copies.
     conn.execute("DELETE FROM reports")
     conn.execute(
@@ -61,52 +69,115 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
     return len(found.copy)
 
 
-def write_links(conn: sqlite3.Connection, wanted) -> None:
-    """Make paragraph_copies hold exactly these links, rows of (paragraph_id, copy_of, similarity,
-    method, article_id, copy_of_article), writing only the rows that differ: after adding one
-    article to a big archive, almost none do. The comparison runs in SQLite against a temporary
-    table, so a million links are never held in Python at once."""
-    conn.execute(
-        "CREATE TEMP TABLE wanted_links (paragraph_id TEXT PRIMARY KEY, copy_of TEXT, similarity REAL, "
-        "method TEXT, article_id TEXT, copy_of_article TEXT)"
+class LinkState(NamedTuple):
+    """What the last compare stage wrote, by paragraph rowid, kept in the archive (copy_state) so
+    that the next one writes only what changed without reading a million links and reports back:
+    every paragraph (rowid, a checksum of its id, the rowid of its report's first paragraph) and
+    every link (copying rowid, original rowid, similarity, method)."""
+
+    rowid: np.ndarray
+    id_sum: np.ndarray
+    root: np.ndarray
+    copy: np.ndarray
+    original: np.ndarray
+    similarity: np.ndarray
+    method: np.ndarray
+
+    @classmethod
+    def of(cls, rowids: np.ndarray, ids: list[str], found: copies.Links) -> "LinkState":
+        """The state of links found among paragraphs listed in rowid order."""
+        id_sum = np.fromiter((zlib.crc32(i.encode()) for i in ids), dtype=np.uint32, count=len(ids))
+        root = rowids[copies.report_roots(found, len(rowids))]
+        return cls(rowids, id_sum, root, rowids[found.copy], rowids[found.original],
+                   found.similarity.astype(np.float64), found.method.astype(np.int8))
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection, now: "LinkState") -> "LinkState | None":
+        """The stored state, or None when there is none or it does not describe these paragraphs
+        (an archive merged from shards, or built before the state was kept): every paragraph
+        still here must have the rowid and id it had."""
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'copy_state'").fetchone():
+            return None
+        stored = dict(conn.execute("SELECT name, data FROM copy_state"))
+        if set(stored) != set(cls._fields):
+            return None
+        state = cls(*(np.frombuffer(stored[name], dtype=STATE_DTYPES[name]) for name in cls._fields))
+        at, kept = lookup(now.rowid, state.rowid)
+        if (now.id_sum[at[kept]] != state.id_sum[kept]).any():
+            return None
+        return state
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS copy_state (name TEXT PRIMARY KEY, data BLOB)")
+        conn.executemany(
+            "INSERT OR REPLACE INTO copy_state (name, data) VALUES (?, ?)",
+            ((name, np.ascontiguousarray(value, dtype=STATE_DTYPES[name]).tobytes()) for name, value in self._asdict().items()),
+        )
+
+
+STATE_DTYPES = {"rowid": "<i8", "id_sum": "<u4", "root": "<i8", "copy": "<i8", "original": "<i8",
+                "similarity": "<f8", "method": "i1"}
+
+
+def lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of `keys` is in `sorted_keys` (ascending), and whether it is there at all."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return at, sorted_keys[at] == keys
+
+
+def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_values: tuple) -> np.ndarray:
+    """For each of `keys`, whether `before_keys` (ascending) has it with the same values."""
+    at, same = lookup(before_keys, keys)
+    if len(before_keys):
+        for value, before_value in zip(values, before_values):
+            same &= before_value[at] == value
+    return same
+
+
+def write_links(conn: sqlite3.Connection, finder: copies.CopyFinder, found: copies.Links, now: LinkState,
+                before: LinkState | None) -> None:
+    """Make paragraph_copies hold exactly the links found, writing only the rows that differ from
+    the stored state: after adding one article to a big archive, almost none do. Without a state,
+    every row is written again."""
+    ids, articles, article_of = finder.paragraph_ids, finder.article_ids, finder.article_index
+    if before is None:
+        conn.execute("DELETE FROM paragraph_copies")
+        write = np.ones(len(now.copy), dtype=bool)
+    else:
+        values = (now.original, now.similarity, now.method)
+        write = ~unchanged(now.copy, values, before.copy, (before.original, before.similarity, before.method))
+        stale = ~unchanged(before.copy, (before.original, before.similarity, before.method), now.copy, values)
+        # Links of paragraphs removed with their articles went with them (load.ARTICLE_TABLES).
+        at, here = lookup(now.rowid, before.copy[stale])
+        conn.executemany("DELETE FROM paragraph_copies WHERE paragraph_id = ?", ((ids[i],) for i in at[here].tolist()))
+    conn.executemany(
+        "INSERT OR REPLACE INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (ids[c], ids[o], similarity, copies.METHODS[method], articles[article_of[c]], articles[article_of[o]])
+            for c, o, similarity, method in zip(found.copy[write].tolist(), found.original[write].tolist(),
+                                                found.similarity[write].tolist(), found.method[write].tolist())
+        ),
     )
-    try:
-        conn.executemany("INSERT INTO wanted_links VALUES (?, ?, ?, ?, ?, ?)", wanted)
-        conn.execute(
-            "DELETE FROM paragraph_copies WHERE NOT EXISTS (SELECT 1 FROM wanted_links w "
-            "WHERE w.paragraph_id = paragraph_copies.paragraph_id AND w.copy_of = paragraph_copies.copy_of "
-            "AND w.similarity = paragraph_copies.similarity AND w.method = paragraph_copies.method)"
-        )
-        conn.execute(
-            "INSERT INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
-            "SELECT * FROM wanted_links w WHERE NOT EXISTS "
-            "(SELECT 1 FROM paragraph_copies c WHERE c.paragraph_id = w.paragraph_id)"
-        )
-    finally:
-        conn.execute("DROP TABLE temp.wanted_links")
 
 
-def write_reports(conn: sqlite3.Connection, ids: list[str], root: np.ndarray, batch: int = 50_000) -> None:
-    """Set each paragraph's report_id (`ids[root[i]]`, the first paragraph of its chain of
-    copies) and report ("copy" when that is another paragraph, else "original"), where `i` counts
-    the paragraphs in rowid order; only the paragraphs whose values change are written, a batch
-    of rows at a time."""
-    done, after = 0, 0
-    while rows := conn.execute(
-        "SELECT rowid, id, report_id, report FROM paragraphs WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, batch)
-    ).fetchall():
-        changes = []
-        for (rowid, paragraph_id, report_id, report), first in zip(rows, root[done:done + len(rows)].tolist()):
-            if done >= len(ids) or paragraph_id != ids[done]:
-                raise RuntimeError(f"paragraph {paragraph_id} has no fingerprint in paragraph_prints")
-            wanted = (ids[first], "copy" if first != done else "original")
-            if (report_id, report) != wanted:
-                changes.append((*wanted, rowid))
-            done += 1
-        conn.executemany("UPDATE paragraphs SET report_id = ?, report = ? WHERE rowid = ?", changes)
-        after = rows[-1][0]
-    if done != len(ids):
-        raise RuntimeError(f"{len(ids)} paragraphs compared but {done} in the table")
+def write_reports(conn: sqlite3.Connection, ids: list[str], now: LinkState, before: LinkState | None) -> None:
+    """Set each paragraph's report_id (the first paragraph of its chain of copies) and report
+    ("copy" when that is another paragraph, else "original") where they differ from the stored
+    state: paragraphs that are new, or whose chain now starts elsewhere."""
+    index = np.arange(len(now.rowid))
+    if before is not None:
+        index = index[~unchanged(now.rowid, (now.root,), before.rowid, (before.root,))]
+    first = np.searchsorted(now.rowid, now.root[index])
+    conn.executemany(
+        "UPDATE paragraphs SET report_id = ?, report = ? WHERE rowid = ?",
+        (
+            (ids[f], "copy" if f != i else "original", rowid)
+            for i, f, rowid in zip(index.tolist(), first.tolist(), now.rowid[index].tolist())
+        ),
+    )
 
 
 def known_names() -> list[str]:

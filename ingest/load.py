@@ -137,6 +137,7 @@ SCHEMA = {
 }
 # Tables whose rows belong to one article, children first: the order to delete them in.
 ARTICLE_TABLES = [
+    ("paragraph_copies", "article_id = ?"),  # the links from its paragraphs; links to them are re-derived
     ("paragraph_topics", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
     ("paragraph_prints", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
     ("quotes", "article_id = ?"),
@@ -159,19 +160,23 @@ INDEXES = [
     ("lines", ["kind"]),
     ("lines", ["paragraph_id"]),
     ("paragraph_topics", ["topic", "paragraph_id"]),
-    ("paragraphs", ["report"]),
-    # Counting each report's paragraphs and articles (the reports table) reads only this index:
-    # 0.2 s at a million paragraphs instead of 2.8 s looking up every row.
-    ("paragraphs", ["report_id", "article_id"]),
     ("articles", ["rewrite_level"]),
     ("quotes", ["speaker"]),
     ("quotes", ["meeting_id"]),
     ("quotes", ["article_id"]),
+    ("meeting_topics", ["topic"]),
+]
+# Indexes on what the compare stage writes (copy links, every paragraph's report), built after
+# it: a full build's million writes would otherwise move entries in each of them, not sort once.
+COMPARED_INDEXES = [
+    ("paragraphs", ["report"]),
+    # Counting each report's paragraphs and articles (the reports table) reads only this index:
+    # 0.2 s at a million paragraphs instead of 2.8 s looking up every row.
+    ("paragraphs", ["report_id", "article_id"]),
     ("paragraph_copies", ["copy_of"]),
     # Datasette's row pages count the rows pointing at them, one query per foreign key.
     ("paragraph_copies", ["article_id"]),
     ("paragraph_copies", ["copy_of_article"]),
-    ("meeting_topics", ["topic"]),
 ]
 # Indexes on expressions, which sqlite-utils' create_index cannot write. The article page lists
 # the first few other places each report ran, originals first; in this order a report printed
@@ -373,13 +378,14 @@ class ArchiveWriter:
         finally:
             self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
-    def index(self, log=lambda message: None) -> None:
-        """Write what is buffered and build the indexes (once, after the bulk load)."""
+    def index(self, log=lambda message: None, compared: bool = True) -> None:
+        """Write what is buffered and build the indexes that are missing (after the bulk load);
+        before the compare stage (`compared` false), not yet those on what it writes."""
         self.flush()
         log("stage: index")
-        for table, columns in INDEXES:
+        for table, columns in INDEXES + (COMPARED_INDEXES if compared else []):
             self.db[table].create_index(columns, if_not_exists=True)
-        for name, target in EXPRESSION_INDEXES.items():
+        for name, target in EXPRESSION_INDEXES.items() if compared else ():
             self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
     def finish(self, log=lambda message: None) -> tuple[int, int, int]:

@@ -332,3 +332,27 @@ async def test_a_widely_syndicated_report_shows_a_few_places_and_links_to_the_re
     assert f'/archive/paragraphs?report_id={report[0]["report_id"]}">3 more</a>' in also_in
     same = (await ds.client.get(f"/archive/paragraphs.json?report_id={report[0]['report_id']}&_shape=array")).json()
     assert len(same) == 9
+
+
+def test_a_stored_comparison_that_no_longer_matches_the_paragraphs_is_not_trusted(tmp_path):
+    """The compare stage keeps what it wrote by paragraph rowid (copy_state) and next time writes
+    only what differs from it. When the rowids now name other paragraphs, stored without their
+    reports yet (as a reused rowid would be), that state says nothing about them: every link and
+    report comes out right, not as the stale state would leave them."""
+    import sqlite3
+
+    from ingest import compare
+
+    db = tmp_path / "archive.db"
+    build([SEEDS], db, progress=False)
+    conn = sqlite3.connect(db)
+    links = sorted(conn.execute("SELECT * FROM paragraph_copies").fetchall())
+    reports = sorted(conn.execute("SELECT id, report_id, report FROM paragraphs").fetchall())
+    assert links and conn.execute("SELECT count(*) FROM copy_state").fetchone()[0]
+    top = conn.execute("SELECT max(rowid) FROM paragraphs").fetchone()[0]
+    conn.execute("UPDATE paragraphs SET rowid = -rowid, report_id = NULL, report = NULL")
+    conn.execute("UPDATE paragraphs SET rowid = ? + rowid", (top + 1,))
+    conn.execute("DELETE FROM paragraph_copies")
+    assert compare.link_copies(conn) == len(links)
+    assert sorted(conn.execute("SELECT * FROM paragraph_copies").fetchall()) == links
+    assert sorted(conn.execute("SELECT id, report_id, report FROM paragraphs").fetchall()) == reports

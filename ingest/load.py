@@ -362,6 +362,11 @@ class ArchiveWriter:
                 "SELECT 'delete', rowid, text FROM paragraphs WHERE article_id = ?",
                 ids,
             )
+        if self.db["paragraph_facets"].exists():
+            # The search tables add rows only for new paragraphs (build_search_tables).
+            self.conn.executemany(
+                "DELETE FROM paragraph_facets WHERE rowid IN (SELECT rowid FROM paragraphs WHERE article_id = ?)", ids
+            )
         for table, where in ARTICLE_TABLES:
             self.conn.executemany(f"DELETE FROM [{table}] WHERE {where}", ids)
 
@@ -456,14 +461,16 @@ SEARCH_FACETS = {
                          "WHEN 'copy' THEN 'copies of another article''s report' END"),
 }
 
-SEARCH_TABLES_SQL = """
-DROP TABLE IF EXISTS paragraph_facets;
+FACET_VALUES_SQL = """
 DROP TABLE IF EXISTS facet_values;
 -- Every facet value of the paragraphs as a small integer key, with its paragraph count.
 CREATE TABLE facet_values (
   facet TEXT NOT NULL, key INTEGER NOT NULL, value, label TEXT, paragraphs INTEGER NOT NULL,
   PRIMARY KEY (facet, key)
 );
+"""
+PARAGRAPH_FACETS_SQL = """
+DROP TABLE IF EXISTS paragraph_facets;
 -- One narrow row per paragraph (same rowid as paragraphs and paragraphs_fts) with its facet keys;
 -- topics is a bit mask of facet_values keys (facet 'topic'). Null key: no value.
 CREATE TABLE paragraph_facets (
@@ -474,9 +481,14 @@ CREATE TABLE paragraph_facets (
 
 
 def build_search_tables(conn: sqlite3.Connection, log=lambda message: None) -> None:
-    """Build facet_values and paragraph_facets from paragraphs and paragraph_topics."""
+    """Build facet_values and paragraph_facets from paragraphs and the topic counts. When every
+    facet value keeps its key, paragraph_facets is only brought up to date: rows for the new
+    paragraphs, and the report of those whose report changed (remove_articles deletes the rows
+    of the paragraphs it deletes)."""
     log("stage: search tables")
-    conn.executescript(SEARCH_TABLES_SQL)
+    had_rows = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'paragraph_facets'").fetchone()
+    keys_before = facet_keys(conn) if had_rows else None
+    conn.executescript(FACET_VALUES_SQL)
     for facet, (column, label_sql) in SEARCH_FACETS.items():
         conn.execute(
             f"""INSERT INTO facet_values (facet, key, value, label, paragraphs)
@@ -487,17 +499,15 @@ def build_search_tables(conn: sqlite3.Connection, log=lambda message: None) -> N
         )
         if label_sql:
             conn.execute(f"UPDATE facet_values AS v SET label = coalesce(({label_sql}), value) WHERE facet = ?", (facet,))
-    # Topic keys are bit positions (0-62) of paragraph_facets.topics.
+    # Topic keys are bit positions (0-62) of paragraph_facets.topics; finish() has just counted them.
     conn.execute(
         """INSERT INTO facet_values (facet, key, value, label, paragraphs)
-           SELECT 'topic', row_number() OVER (ORDER BY t.slug) - 1, t.slug, t.label,
-                  (SELECT count(*) FROM paragraph_topics pt WHERE pt.topic = t.slug)
-           FROM topics t"""
+           SELECT 'topic', row_number() OVER (ORDER BY slug) - 1, slug, label, paragraph_count FROM topics"""
     )
     if conn.execute("SELECT count(*) FROM facet_values WHERE facet = 'topic'").fetchone()[0] > 62:
         raise ValueError("paragraph_facets.topics holds at most 62 topics as bits")
     conn.execute("CREATE UNIQUE INDEX facet_values_by_value ON facet_values (facet, value)")
-    keys = {
+    key_sql = {
         facet: f"(SELECT key FROM facet_values WHERE facet = '{facet}' AND value = p.[{column}])"
         for facet, (column, _) in SEARCH_FACETS.items()
     }
@@ -507,12 +517,28 @@ def build_search_tables(conn: sqlite3.Connection, log=lambda message: None) -> N
     topics = " | ".join(
         f"(CASE WHEN instr(p.topics, {sql_string(json.dumps(slug))}) THEN {1 << key} ELSE 0 END)" for slug, key in topic_keys
     ) or "0"
+    if keys_before != facet_keys(conn):
+        conn.executescript(PARAGRAPH_FACETS_SQL)
+    # Rows for the paragraphs that have none (all of them, unless the table was kept).
     conn.execute(
         f"""INSERT INTO paragraph_facets (rowid, meeting, year, city, outlet, report, topics)
-            SELECT p.rowid, {keys['meeting']}, {keys['year']}, {keys['city']}, {keys['outlet']}, {keys['report']},
+            SELECT p.rowid, {key_sql['meeting']}, {key_sql['year']}, {key_sql['city']}, {key_sql['outlet']}, {key_sql['report']},
                    CASE WHEN p.topics IS NULL OR p.topics = '[]' THEN 0 ELSE {topics} END
-            FROM paragraphs p ORDER BY p.rowid"""
+            FROM paragraphs p WHERE p.rowid > (SELECT coalesce(max(rowid), 0) FROM paragraph_facets) ORDER BY p.rowid"""
     )
+    # An old paragraph's meeting, outlet and topics come with its article; only its report
+    # changes, when the compare stage finds a new original for it.
+    for value, key in conn.execute("SELECT value, key FROM facet_values WHERE facet = 'report'").fetchall():
+        conn.execute(
+            "UPDATE paragraph_facets SET report = ? WHERE report IS NOT ? "
+            "AND rowid IN (SELECT rowid FROM paragraphs WHERE report = ?)",
+            (key, key, value),
+        )
+
+
+def facet_keys(conn: sqlite3.Connection) -> list[tuple]:
+    """Every facet value with its key, as paragraph_facets refers to them."""
+    return conn.execute("SELECT facet, key, value FROM facet_values ORDER BY facet, key").fetchall()
 
 
 def sql_string(text: str) -> str:

@@ -32,9 +32,23 @@ CONTENT_TABLES = (
 def assert_same_archive(a, b):
     for table in CONTENT_TABLES:
         assert table_rows(a, table) == table_rows(b, table), table
+    # the search tables hold the same keys for every paragraph, and no row for a paragraph gone
+    assert table_rows(a, "facet_values") == table_rows(b, "facet_values")
+    assert search_facets(a) == search_facets(b)
     # the search index answers the same
     for term in ("gazprom", "sanctions", "pipeline"):
         assert search_ids(a, term) == search_ids(b, term), term
+
+
+def search_facets(db_path):
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT count(*) FROM paragraph_facets WHERE rowid NOT IN (SELECT rowid FROM paragraphs)").fetchone()[0] == 0
+        return sorted(conn.execute(
+            "SELECT p.id, f.meeting, f.year, f.city, f.outlet, f.report, f.topics FROM paragraphs p "
+            "LEFT JOIN paragraph_facets f ON f.rowid = p.rowid").fetchall())
+    finally:
+        conn.close()
 
 
 def search_ids(db_path, term):

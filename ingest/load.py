@@ -291,7 +291,10 @@ class ArchiveWriter:
         if not base:
             for table, (columns, options) in SCHEMA.items():
                 self.db[table].create(columns, **options)
-        self.fts_from_rowid = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM paragraphs").fetchone()[0]
+        # Rows added from here on are new to the full-text indexes (rowids only grow while adding).
+        self.fts_from_rowid, self.quotes_from_rowid = self.conn.execute(
+            "SELECT (SELECT coalesce(max(rowid), 0) FROM paragraphs), (SELECT coalesce(max(rowid), 0) FROM quotes)"
+        ).fetchone()
         self.buffers: dict[str, list[tuple]] = {table: [] for table in SCHEMA}
         self.statements = {
             table: "INSERT INTO [{}] ({}) VALUES ({})".format(
@@ -362,6 +365,12 @@ class ArchiveWriter:
                 "SELECT 'delete', rowid, text FROM paragraphs WHERE article_id = ?",
                 ids,
             )
+        if self.db["quotes_fts"].exists():
+            self.conn.executemany(
+                "INSERT INTO quotes_fts(quotes_fts, rowid, quote, speaker) "
+                "SELECT 'delete', rowid, quote, speaker FROM quotes WHERE article_id = ?",
+                ids,
+            )
         if self.db["paragraph_facets"].exists():
             # The search tables add rows only for new paragraphs (build_search_tables).
             self.conn.executemany(
@@ -423,9 +432,12 @@ class ArchiveWriter:
             self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
             self.conn.execute("ANALYZE")
         build_search_tables(self.conn, log)
-        # Quotations are few beside paragraphs: their index is simply rebuilt whole.
+        # Quotations are indexed as paragraphs are: new rows added, removed ones forgotten.
         if self.db["quotes_fts"].exists():
-            self.conn.execute("INSERT INTO quotes_fts(quotes_fts) VALUES ('rebuild')")
+            self.conn.execute(
+                "INSERT INTO quotes_fts(rowid, quote, speaker) SELECT rowid, quote, speaker FROM quotes WHERE rowid > ?",
+                (self.quotes_from_rowid,),
+            )
         else:
             self.db["quotes"].enable_fts(["quote", "speaker"], tokenize="porter")
         self.conn.commit()

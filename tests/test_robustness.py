@@ -35,9 +35,17 @@ def assert_same_archive(a, b):
     # the search tables hold the same keys for every paragraph, and no row for a paragraph gone
     assert table_rows(a, "facet_values") == table_rows(b, "facet_values")
     assert search_facets(a) == search_facets(b)
-    # the search index answers the same
+    # the search indexes answer the same
     for term in ("gazprom", "sanctions", "pipeline"):
         assert search_ids(a, term) == search_ids(b, term), term
+    for term in ("putin", "xi", "friend*", "said"):
+        assert quote_ids(a, term) == quote_ids(b, term), term
+    conn = sqlite3.connect(a)
+    try:  # and each index holds exactly what its table holds (rank 1: checked against the table)
+        for index in ("paragraphs_fts", "quotes_fts"):
+            conn.execute(f"INSERT INTO {index}({index}, rank) VALUES ('integrity-check', 1)")
+    finally:
+        conn.close()
 
 
 def search_facets(db_path):
@@ -47,6 +55,16 @@ def search_facets(db_path):
         return sorted(conn.execute(
             "SELECT p.id, f.meeting, f.year, f.city, f.outlet, f.report, f.topics FROM paragraphs p "
             "LEFT JOIN paragraph_facets f ON f.rowid = p.rowid").fetchall())
+    finally:
+        conn.close()
+
+
+def quote_ids(db_path, term):
+    conn = sqlite3.connect(db_path)
+    try:
+        return sorted(conn.execute(
+            "SELECT q.paragraph_id, q.number FROM quotes_fts JOIN quotes q ON q.rowid = quotes_fts.rowid "
+            "WHERE quotes_fts MATCH ?", (term,)))
     finally:
         conn.close()
 

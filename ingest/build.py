@@ -22,6 +22,8 @@ PACKAGE = Path(__file__).parent
 PROGRESS_THRESHOLD = 20
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 200
+# Files changed this recently are hashed again next time (see build()).
+RECENT_NS = 2_000_000_000
 
 
 @dataclass
@@ -279,21 +281,31 @@ def build(
     workers = workers or os.cpu_count() or 1
     fingerprint = build_fingerprint(paths)
 
-    # Read: hash every file, so that its content says whether it is new, an old friend or a copy.
+    previous = None if full else load.previous_build(db_path, fingerprint)
+    known = previous.article_ids if previous else set()
+    seen = previous.seen if previous else {}
+    # Read: hash every file, so that its content says whether it is new, an old friend or a copy;
+    # a file the archive saw last time, unchanged since, keeps the id it had.
     sources, problems = read.find_sources(paths)
     summary.errors.extend(problems)
     identified: list[tuple[read.Source, str]] = []
+    seen_now = []
     for source in sources:
+        state = read.file_state(source)
         try:
-            identified.append((source, read.identify(source)))
+            article_id = seen.get(state) or read.identify(source)
         except read.ReadError as error:
             summary.errors.append((source.relpath, str(error)))
+            continue
+        identified.append((source, article_id))
+        # A file written in the last seconds could be written again within one tick of its clock
+        # without its ctime (set by every write) showing it: it is hashed again next time.
+        if state and state[5] < time.time_ns() - RECENT_NS:
+            seen_now.append(dict(zip(load.SCHEMA["seen_files"][0], (*state, article_id))))
     if strict and summary.errors:
         raise read.ReadError("{}: {}".format(*summary.errors[0]))
 
     log(f"stage: read {len(identified)} files")
-    previous = None if full else load.previous_build(db_path, fingerprint)
-    known = previous.article_ids if previous else set()
     unique: dict[str, read.Source] = {}
     for source, article_id in identified:
         unique.setdefault(article_id, source)  # identical bytes under two names: one article
@@ -336,6 +348,7 @@ def build(
         paths = sorted({(article_id, source.relpath) for source, article_id in identified if article_id in stored})
         writer.replace_all("article_paths", [{"article_id": a, "path": p} for a, p in paths])
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
+        writer.replace_all("seen_files", [row for row in seen_now if row["article_id"] in stored])
         writer.set_info({"fingerprint": fingerprint})
         compare_articles(writer, log)
         stats = writer.finish(log)

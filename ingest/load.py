@@ -119,6 +119,10 @@ SCHEMA = {
         {"path": str, "error": str},
         {"pk": "path"},
     ),
+    "seen_files": (
+        {"path": str, "device": int, "inode": int, "size": int, "mtime_ns": int, "ctime_ns": int, "article_id": str},
+        {"pk": "path"},
+    ),
     "reports": (
         {"report_id": str, "paragraphs": int, "articles": int},
         {"pk": "report_id", "foreign_keys": [("report_id", "paragraphs", "id")]},
@@ -223,6 +227,7 @@ class PreviousBuild:
     """What an existing archive holds, for an incremental update."""
 
     article_ids: set[str]
+    seen: dict[tuple, str]  # read.file_state() of each file as this archive last saw it -> article id
 
 
 def fingerprint_of(db_path: Path) -> str | None:
@@ -243,7 +248,9 @@ def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
         return None  # none yet, built by other rules, or not an archive of ours: build afresh
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")})
+        seen = conn.execute(f"SELECT {', '.join(SCHEMA['seen_files'][0])} FROM seen_files").fetchall()
+        return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")},
+                             {tuple(row[:-1]): row[-1] for row in seen})
     finally:
         conn.close()
 
@@ -344,7 +351,7 @@ class ArchiveWriter:
         self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
         try:
             for table, (columns, _) in SCHEMA.items():
-                if table in ("build_info", "meeting_topics", "paragraph_copies", "reports"):
+                if table in ("build_info", "meeting_topics", "paragraph_copies", "reports", "seen_files"):
                     continue
                 names = ", ".join(f"[{c}]" for c in columns)
                 self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {names} FROM shard.[{table}]")

@@ -110,6 +110,17 @@ def read_bytes(source: Source) -> bytes:
     return data
 
 
+def file_state(source: Source) -> tuple | None:
+    """What says a file is as it was without reading it (as git's index does): its absolute path,
+    device, inode, size, and the times its content and its metadata last changed; None if the
+    file cannot be looked at. Writing a file changes its ctime, whatever its mtime is set back to."""
+    try:
+        stat = os.stat(source.path)
+    except OSError:
+        return None
+    return (os.path.abspath(source.path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
 def identify(source: Source) -> str:
     """The article id of a file, read cheaply, without decoding or analysing it."""
     return article_id(read_bytes(source))

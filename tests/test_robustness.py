@@ -229,6 +229,48 @@ class TestIncremental:
         build([SEEDS], db, progress=False)
         assert build([SEEDS], db, progress=False).processed == 0
 
+    @staticmethod
+    def aged_copy_of_seeds(folder):
+        """The seeds, copied with modification times an hour old, and not written in the last
+        seconds (the build hashes such files every time)."""
+        from ingest import build as build_module
+
+        shutil.copytree(SEEDS, folder)
+        an_hour_ago = time.time() - 3600
+        for path in folder.iterdir():
+            os.utime(path, (an_hour_ago, an_hour_ago))
+        time.sleep(build_module.RECENT_NS / 1e9 + 0.1)
+
+    def test_files_unchanged_since_the_last_build_are_not_read_again(self, tmp_path, monkeypatch):
+        from ingest import read
+
+        folder, db = tmp_path / "in", tmp_path / "archive.db"
+        self.aged_copy_of_seeds(folder)
+        (folder / "fresh.txt").write_text((SEEDS / sorted(p.name for p in SEEDS.glob("*.txt"))[0]).read_text() + "\nFresh.\n")
+        build([folder], db, progress=False)
+        hashed = []
+        real_identify = read.identify
+        monkeypatch.setattr(read, "identify", lambda source: hashed.append(source.relpath) or real_identify(source))
+        assert build([folder], db, progress=False).processed == 0
+        # only the file written seconds ago, whose times could hide a change, is hashed again
+        assert hashed == ["fresh.txt"]
+
+    def test_a_file_rewritten_with_its_old_size_and_modification_time_is_read_again(self, tmp_path):
+        folder, db = tmp_path / "in", tmp_path / "archive.db"
+        self.aged_copy_of_seeds(folder)
+        build([folder], db, progress=False)
+        target = folder / sorted(p.name for p in folder.glob("*.txt"))[0]
+        before = os.stat(target)
+        text = target.read_text(encoding="utf-8")
+        changed = text.replace("Putin", "Pútin", 1).replace("the ", "the", 1)  # one byte more, one less
+        assert changed != text and len(changed.encode()) == len(text.encode())
+        target.write_text(changed, encoding="utf-8")
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert os.stat(target).st_mtime_ns == before.st_mtime_ns and os.stat(target).st_size == before.st_size
+        summary = build([folder], db, progress=False)
+        assert summary.mode == "incremental" and summary.processed == 1
+        assert "Pútin" in " ".join(r[0] for r in sqlite3.connect(db).execute("SELECT text FROM lines"))
+
     def test_full_forces_a_rebuild(self, tmp_path):
         db = tmp_path / "archive.db"
         build([SEEDS], db, progress=False)

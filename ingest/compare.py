@@ -192,10 +192,7 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     log("stage: rewrite scores")
     scorer = rewrites.RewriteScorer()
     # A name's spelling is rare or usual against every article that uses it.
-    # Streamed, not held: at a million paragraphs the signs are 160 MB of JSON.
-    names: Counter = Counter()
-    for (signs,) in conn.execute("SELECT signs FROM rewrite_signs"):
-        names.update({name: entry[0] for name, entry in json.loads(signs)["names"].items()})
+    names = Counter(dict(conn.execute("SELECT name, sum(uses) FROM rewrite_names GROUP BY name")))
     variants = rewrites.name_variants(names, known=known_names())
     # An article's score depends only on its own signs and the archive's name variants: when the
     # variants are those the stored scores were made with, only new articles need scoring.

@@ -111,6 +111,11 @@ SCHEMA = {
         {"article_id": str, "signs": str},
         {"pk": "article_id", "foreign_keys": [("article_id", "articles", "id")]},
     ),
+    # The names of rewrite_signs again, one row each, so the archive's name counts are one query.
+    "rewrite_names": (
+        {"article_id": str, "name": str, "uses": int},
+        {"pk": ("article_id", "name"), "foreign_keys": [("article_id", "articles", "id")]},
+    ),
     "article_paths": (
         {"article_id": str, "path": str},
         {"pk": ("article_id", "path"), "foreign_keys": [("article_id", "articles", "id")]},
@@ -146,6 +151,7 @@ ARTICLE_TABLES = [
     ("paragraph_prints", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
     ("quotes", "article_id = ?"),
     ("rewrite_signs", "article_id = ?"),
+    ("rewrite_names", "article_id = ?"),
     ("lines", "article_id = ?"),
     ("paragraphs", "article_id = ?"),
     ("article_paths", "article_id = ?"),

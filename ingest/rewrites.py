@@ -231,7 +231,7 @@ def name_variants(counts: Mapping[str, int], known: Iterable[str] = (), ratio: f
     for name in counts:
         if len(name) >= 5:
             groups[name_key(name)].append(name)
-    for name in known_words:
+    for name in sorted(known_words):  # in a fixed order: when two spellings fit, the last one wins
         if len(name) >= 5 and name not in counts:
             groups[name_key(name)].append(name)
     variants = {}

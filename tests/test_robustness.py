@@ -25,7 +25,7 @@ def table_rows(db_path, table):
 
 CONTENT_TABLES = (
     "articles", "paragraphs", "lines", "paragraph_topics", "quotes", "paragraph_copies", "article_paths",
-    "meetings", "topics", "ingest_errors",
+    "meetings", "topics", "ingest_errors", "rewrite_signs", "rewrite_names",
 )
 
 

@@ -304,10 +304,12 @@ class ArchiveWriter:
         if not base:
             for table, (columns, options) in SCHEMA.items():
                 self.db[table].create(columns, **options)
-        # Rows added from here on are new to the full-text indexes (rowids only grow while adding).
-        self.fts_from_rowid, self.quotes_from_rowid = self.conn.execute(
-            "SELECT (SELECT coalesce(max(rowid), 0) FROM paragraphs), (SELECT coalesce(max(rowid), 0) FROM quotes)"
+        # Rows added from here on are new to the full-text indexes and counts (rowids only grow while adding).
+        self.fts_from_rowid, self.quotes_from_rowid, self.articles_from_rowid = self.conn.execute(
+            "SELECT (SELECT coalesce(max(rowid), 0) FROM paragraphs), (SELECT coalesce(max(rowid), 0) FROM quotes), "
+            "(SELECT coalesce(max(rowid), 0) FROM articles)"
         ).fetchone()
+        self.removed_meetings: set[str] = set()  # meetings of removed articles: their counts change
         self.buffers: dict[str, list[tuple]] = {table: [] for table in SCHEMA}
         self.statements = {
             table: "INSERT INTO [{}] ({}) VALUES ({})".format(
@@ -389,6 +391,10 @@ class ArchiveWriter:
             self.conn.executemany(
                 "DELETE FROM paragraph_facets WHERE rowid IN (SELECT rowid FROM paragraphs WHERE article_id = ?)", ids
             )
+        for (meeting_id,) in self.conn.execute(
+            "SELECT DISTINCT meeting_id FROM articles WHERE id IN (SELECT value FROM json_each(?))", (to_json(sorted(article_ids)),)
+        ):
+            self.removed_meetings.add(meeting_id)
         for table, where in ARTICLE_TABLES:
             self.conn.executemany(f"DELETE FROM [{table}] WHERE {where}", ids)
 
@@ -427,12 +433,20 @@ class ArchiveWriter:
               paragraph_count = (SELECT count(*) FROM paragraphs WHERE paragraphs.meeting_id = meetings.id);
             UPDATE topics SET
               paragraph_count = (SELECT count(*) FROM paragraph_topics WHERE paragraph_topics.topic = topics.slug);
-            DELETE FROM meeting_topics;
-            INSERT INTO meeting_topics (meeting_id, topic, paragraphs)
-              SELECT p.meeting_id, pt.topic, count(*) FROM paragraph_topics pt
-              JOIN paragraphs p ON p.id = pt.paragraph_id
-              WHERE p.meeting_id IS NOT NULL GROUP BY p.meeting_id, pt.topic;
             """
+        )
+        # Topics per meeting are counted again only for the meetings whose articles came or went.
+        touched = self.removed_meetings | {
+            row[0] for row in self.conn.execute("SELECT DISTINCT meeting_id FROM articles WHERE rowid > ?", (self.articles_from_rowid,))
+        }
+        touched_json = to_json(sorted(m for m in touched if m is not None))
+        self.conn.execute("DELETE FROM meeting_topics WHERE meeting_id IN (SELECT value FROM json_each(?))", (touched_json,))
+        self.conn.execute(
+            """INSERT INTO meeting_topics (meeting_id, topic, paragraphs)
+               SELECT p.meeting_id, pt.topic, count(*) FROM paragraph_topics pt
+               JOIN paragraphs p ON p.id = pt.paragraph_id
+               WHERE p.meeting_id IN (SELECT value FROM json_each(?)) GROUP BY p.meeting_id, pt.topic""",
+            (touched_json,),
         )
         log("stage: full-text index")
         if self.db["paragraphs_fts"].exists():

@@ -25,7 +25,7 @@ def table_rows(db_path, table):
 
 CONTENT_TABLES = (
     "articles", "paragraphs", "lines", "paragraph_topics", "quotes", "paragraph_copies", "article_paths",
-    "meetings", "topics", "ingest_errors", "rewrite_signs", "rewrite_names",
+    "meetings", "topics", "meeting_topics", "ingest_errors", "rewrite_signs", "rewrite_names",
 )
 
 
@@ -188,6 +188,22 @@ class TestIncremental:
         summary = build([folder], db, progress=False)
         assert summary.mode == "incremental"
         assert summary.processed == 2  # the changed file and the added one, nothing else
+
+        rebuilt = tmp_path / "rebuilt.db"
+        build([folder], rebuilt, progress=False, full=True)
+        assert_same_archive(db, rebuilt)
+
+    def test_removing_files_alone_matches_a_full_rebuild(self, tmp_path):
+        """Counts kept per meeting, topic and report change with articles that go, not only with
+        articles that come."""
+        folder = tmp_path / "in"
+        write_corpus(folder, 12)
+        db = tmp_path / "archive.db"
+        build([folder], db, progress=False)
+        for name in ("copy-0002.txt", "copy-0003.txt", "copy-0004.txt"):
+            (folder / name).unlink()
+        summary = build([folder], db, progress=False)
+        assert summary.mode == "incremental" and summary.processed == 0
 
         rebuilt = tmp_path / "rebuilt.db"
         build([folder], rebuilt, progress=False, full=True)

@@ -144,9 +144,7 @@ def days_between(start, published) -> int | None:
 
 
 # The tables each article adds rows to, in the order they are written.
-ARTICLE_TABLES = (
-    "articles", "paragraphs", "paragraph_prints", "paragraph_topics", "quotes", "rewrite_signs", "rewrite_names", "lines",
-)
+ARTICLE_TABLES = ("articles", "paragraphs", "paragraph_prints", "paragraph_topics", "quotes", "rewrite_signs", "lines")
 
 
 def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, list[dict]]:
@@ -222,9 +220,6 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
                 "outlet": outlet,
             })
     rows["rewrite_signs"].append({"article_id": article_id, "signs": to_json(article.rewrite_signs.to_json())})
-    rows["rewrite_names"] = [
-        {"article_id": article_id, "name": name, "uses": uses} for name, (uses, _) in article.rewrite_signs.names.items()
-    ]
     for line in segmented.lines:
         rows["lines"].append({
             "article_id": article_id,

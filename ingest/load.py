@@ -111,10 +111,10 @@ SCHEMA = {
         {"article_id": str, "signs": str},
         {"pk": "article_id", "foreign_keys": [("article_id", "articles", "id")]},
     ),
-    # The names of rewrite_signs again, one row each, so the archive's name counts are one query.
+    # How often the archive's articles use each name (compare.count_names keeps it up to date).
     "rewrite_names": (
-        {"article_id": str, "name": str, "uses": int},
-        {"pk": ("article_id", "name"), "foreign_keys": [("article_id", "articles", "id")]},
+        {"name": str, "uses": int},
+        {"pk": "name"},
     ),
     "article_paths": (
         {"article_id": str, "path": str},
@@ -151,7 +151,6 @@ ARTICLE_TABLES = [
     ("paragraph_prints", "paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)"),
     ("quotes", "article_id = ?"),
     ("rewrite_signs", "article_id = ?"),
-    ("rewrite_names", "article_id = ?"),
     ("lines", "article_id = ?"),
     ("paragraphs", "article_id = ?"),
     ("article_paths", "article_id = ?"),
@@ -359,7 +358,8 @@ class ArchiveWriter:
         self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
         try:
             for table, (columns, _) in SCHEMA.items():
-                if table in ("build_info", "meeting_topics", "paragraph_copies", "reports", "seen_files"):
+                if table in ("build_info", "meeting_topics", "paragraph_copies", "reports", "seen_files",
+                             "rewrite_names"):
                     continue
                 names = ", ".join(f"[{c}]" for c in columns)
                 self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {names} FROM shard.[{table}]")

@@ -348,7 +348,7 @@ class CopyFinder:
         for article_id in dict.fromkeys(article_ids):
             self._article(article_id, published.get(article_id))
         numbers = np.fromiter(map(self._article_number.__getitem__, article_ids), dtype=np.int64, count=len(prints))
-        for number in np.unique(numbers[heads["elided"] != 0]).tolist():
+        for number in set(numbers[heads["elided"] != 0].tolist()):  # few paragraphs mark elisions
             self.article_elides[number] = True
         first = len(self.paragraph_ids)
         self.paragraph_ids.extend(paragraph_ids)
@@ -496,7 +496,8 @@ class CopyFinder:
             copy, original = copy[keep], original[keep]
             for chunk in range(0, len(copy), 100_000):
                 c, o = copy[chunk : chunk + 100_000], original[chunk : chunk + 100_000]
-                same = (sig[c] == sig[o]).sum(axis=1)
+                # np.take gathers rows about twice as fast as fancy indexing
+                same = np.count_nonzero(np.take(sig, c, axis=0) == np.take(sig, o, axis=0), axis=1)
                 ok = same >= need
                 c, o, same = c[ok], o[ok], same[ok]
                 np.minimum.at(best, c, rank[o])

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import copies, quotes, rewrites
-from .load import paragraph_key, to_json, write_info
+from .load import paragraph_key, sql_string, to_json, write_info
 
 READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
 
@@ -213,6 +213,25 @@ def articles_key(article_ids) -> str:
     return hashlib.sha256("\n".join(sorted(article_ids)).encode()).hexdigest()[:16]
 
 
+# Beyond this many changed variants, finding the articles that use them costs more than scoring all.
+MAX_CHANGED_VARIANTS = 40
+
+
+def rescore_where(stored_key: tuple | None, variants: dict[str, str]) -> str:
+    """The WHERE clause choosing the rewrite_signs rows to score: new articles (never scored) and
+    those whose names include one whose variant is not what their stored scores were made with;
+    every row when there are no stored variants or too many changed."""
+    if stored_key is None:
+        return ""
+    before = dict(json.loads(stored_key[0]))
+    changed = sorted(name for name in before.keys() | variants.keys() if before.get(name) != variants.get(name))
+    if len(changed) > MAX_CHANGED_VARIANTS:
+        return ""
+    # A name an article uses is a key of its signs' "names": '"name":' in the stored JSON.
+    uses = "".join(f" OR instr(signs, {sql_string(to_json(name) + ':')})" for name in changed)
+    return f" WHERE article_id IN (SELECT id FROM articles WHERE rewrite_level IS NULL){uses}"
+
+
 def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     """Score every article (and its paragraphs) for signs of a spun or machine-garbled rewrite,
     from the signs each article showed on its own (rewrite_signs, found at ingest) and the names
@@ -221,14 +240,11 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     scorer = rewrites.RewriteScorer()
     # A name's spelling is rare or usual against every article that uses it.
     variants = rewrites.name_variants(count_names(conn), known=known_names())
-    # An article's score depends only on its own signs and the archive's name variants: when the
-    # variants are those the stored scores were made with, only new articles need scoring.
+    # An article's score depends only on its own signs and on the variants of the names it uses:
+    # besides new articles, only those using a name whose variant changed need scoring again.
     variants_key = to_json(sorted(variants.items()))
     stored_key = conn.execute("SELECT value FROM build_info WHERE key = 'rewrite_variants'").fetchone()
-    new_only = " WHERE article_id IN (SELECT id FROM articles WHERE rewrite_level IS NULL)"
-    to_score = conn.execute(
-        "SELECT article_id, signs FROM rewrite_signs" + (new_only if stored_key == (variants_key,) else "")
-    )
+    to_score = conn.execute("SELECT article_id, signs FROM rewrite_signs" + rescore_where(stored_key, variants))
     article_rows, paragraph_rows = [], []
     for article_id, signs in to_score:
         result = scorer.result(rewrites.ArticleSigns.from_json(json.loads(signs)), variants)

@@ -224,12 +224,26 @@ class TestIncremental:
         folder = tmp_path / "in"
         folder.mkdir()
         (folder / "old.txt").write_text(article("the old article", "Sergei Kupriyanov"), encoding="utf-8")
+        shutil.copy(SEEDS / sorted(p.name for p in SEEDS.glob("*.txt"))[0], folder / "unrelated.txt")
         db = tmp_path / "archive.db"
         build([folder], db, progress=False)
-        old_evidence = sqlite3.connect(db).execute("SELECT rewrite_evidence FROM articles").fetchone()[0]
+        conn = sqlite3.connect(db)
+        old_evidence = conn.execute(
+            "SELECT a.rewrite_evidence FROM articles a JOIN article_paths p ON p.article_id = a.id WHERE p.path = 'old.txt'"
+        ).fetchone()[0]
+        # Note which articles the next build scores again (the trigger travels with the archive).
+        conn.executescript(
+            "CREATE TABLE rescored (id); CREATE TRIGGER noted AFTER UPDATE OF rewrite_score ON articles "
+            "BEGIN INSERT INTO rescored VALUES (new.id); END;"
+        )
+        conn.close()
         for i in range(4):
             (folder / f"new-{i}.txt").write_text(article(f"round {i}", "Sergei Kupriyanow"), encoding="utf-8")
         assert build([folder], db, progress=False).processed == 4
+        # an article that uses none of the names whose usual spelling changed keeps its score untouched
+        rescored = {row[0] for row in sqlite3.connect(db).execute(
+            "SELECT p.path FROM rescored r JOIN article_paths p ON p.article_id = r.id")}
+        assert "old.txt" in rescored and "unrelated.txt" not in rescored
 
         rebuilt = tmp_path / "rebuilt.db"
         build([folder], rebuilt, progress=False, full=True)

@@ -284,37 +284,38 @@ def build(
     previous = None if full else load.previous_build(db_path, fingerprint)
     known = previous.article_ids if previous else set()
     seen = previous.seen if previous else {}
-    # Read: hash every file, so that its content says whether it is new, an old friend or a copy;
-    # a file the archive saw last time, unchanged since, keeps the id it had.
-    sources, problems = read.find_sources(paths)
-    summary.errors.extend(problems)
-    identified: list[tuple[read.Source, str]] = []
-    seen_now = []
-    for source in sources:
-        state = read.file_state(source)
-        try:
-            article_id = seen.get(state) or read.identify(source)
-        except read.ReadError as error:
-            summary.errors.append((source.relpath, str(error)))
-            continue
-        identified.append((source, article_id))
-        # A file written in the last seconds could be written again within one tick of its clock
-        # without its ctime (set by every write) showing it: it is hashed again next time.
-        if state and state[5] < time.time_ns() - RECENT_NS:
-            seen_now.append(dict(zip(load.SCHEMA["seen_files"][0], (*state, article_id))))
-    if strict and summary.errors:
-        raise read.ReadError("{}: {}".format(*summary.errors[0]))
-
-    log(f"stage: read {len(identified)} files")
-    unique: dict[str, read.Source] = {}
-    for source, article_id in identified:
-        unique.setdefault(article_id, source)  # identical bytes under two names: one article
-    to_process = [source for article_id, source in unique.items() if article_id not in known]
     summary.mode = "incremental" if previous else "full"
-    summary.processed = len(to_process)
-
+    # An incremental build starts from a copy of the archive, made while the files are read.
     writer = load.ArchiveWriter(db_path, base=db_path if previous else None)
     try:
+        # Read: hash every file, so that its content says whether it is new, an old friend or a
+        # copy; a file the archive saw last time, unchanged since, keeps the id it had.
+        sources, problems = read.find_sources(paths)
+        summary.errors.extend(problems)
+        identified: list[tuple[read.Source, str]] = []
+        seen_now = []
+        for source in sources:
+            state = read.file_state(source)
+            try:
+                article_id = seen.get(state) or read.identify(source)
+            except read.ReadError as error:
+                summary.errors.append((source.relpath, str(error)))
+                continue
+            identified.append((source, article_id))
+            # A file written in the last seconds could be written again within one tick of its clock
+            # without its ctime (set by every write) showing it: it is hashed again next time.
+            if state and state[5] < time.time_ns() - RECENT_NS:
+                seen_now.append(dict(zip(load.SCHEMA["seen_files"][0], (*state, article_id))))
+        if strict and summary.errors:
+            raise read.ReadError("{}: {}".format(*summary.errors[0]))
+
+        log(f"stage: read {len(identified)} files")
+        unique: dict[str, read.Source] = {}
+        for source, article_id in identified:
+            unique.setdefault(article_id, source)  # identical bytes under two names: one article
+        to_process = [source for article_id, source in unique.items() if article_id not in known]
+        summary.processed = len(to_process)
+
         global _taggers
         # Worker processes forked below inherit these instead of loading their own.
         taggers = _taggers = Taggers.load()

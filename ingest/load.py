@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,24 +291,14 @@ class ArchiveWriter:
         self.building = self.target.with_name(f".{self.target.name}.building-{os.getpid()}")
         remove_abandoned_builds(self.target)
         self.building.unlink(missing_ok=True)
-        if base:
-            shutil.copyfile(base, self.building)
-        self.conn = sqlite3.connect(self.building)
-        # Safe to trade durability for speed: this file is only renamed into place once complete.
-        # Sorts for the indexes spill to temporary files (temp_store=FILE), not to memory, so that
-        # memory stays flat however large the archive: measured as fast at 100k paragraphs.
-        self.conn.executescript(
-            f"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE; PRAGMA cache_size=-{CACHE_KIB};"
-        )
-        self.db = sqlite_utils.Database(self.conn)
-        if not base:
-            for table, (columns, options) in SCHEMA.items():
-                self.db[table].create(columns, **options)
-        # Rows added from here on are new to the full-text indexes and counts (rowids only grow while adding).
-        self.fts_from_rowid, self.quotes_from_rowid, self.articles_from_rowid = self.conn.execute(
-            "SELECT (SELECT coalesce(max(rowid), 0) FROM paragraphs), (SELECT coalesce(max(rowid), 0) FROM quotes), "
-            "(SELECT coalesce(max(rowid), 0) FROM articles)"
-        ).fetchone()
+        self.base = base
+        # The base archive is copied in the background while the caller reads and analyses its
+        # files; the first use of the connection waits for the copy.
+        self._copy_error: BaseException | None = None
+        self._copying = threading.Thread(target=self._copy, daemon=True) if base else None
+        if self._copying:
+            self._copying.start()
+        self._conn: sqlite3.Connection | None = None
         self.removed_meetings: set[str] = set()  # meetings of removed articles: their counts change
         self.buffers: dict[str, list[tuple]] = {table: [] for table in SCHEMA}
         self.statements = {
@@ -316,6 +307,48 @@ class ArchiveWriter:
             )
             for table, (columns, _) in SCHEMA.items()
         }
+
+    def _copy(self) -> None:
+        try:
+            shutil.copyfile(self.base, self.building)
+        except BaseException as error:  # raised in the caller's thread by _wait_for_copy()
+            self._copy_error = error
+
+    def _wait_for_copy(self) -> None:
+        if self._copying:
+            self._copying.join()
+            self._copying = None
+            if self._copy_error:
+                raise self._copy_error
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The build file's connection, opened once the base archive (if any) is copied into it."""
+        if self._conn is None:
+            self._wait_for_copy()
+            self._conn = conn = sqlite3.connect(self.building)
+            # Safe to trade durability for speed: this file is only renamed into place once complete.
+            # Sorts for the indexes spill to temporary files (temp_store=FILE), not to memory, so that
+            # memory stays flat however large the archive: measured as fast at 100k paragraphs.
+            conn.executescript(
+                f"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE; PRAGMA cache_size=-{CACHE_KIB};"
+            )
+            self._db = sqlite_utils.Database(conn)
+            if not self.base:
+                for table, (columns, options) in SCHEMA.items():
+                    self._db[table].create(columns, **options)
+            # Rows added from here on are new to the full-text indexes and counts (rowids only grow while adding).
+            self.fts_from_rowid, self.quotes_from_rowid, self.articles_from_rowid = conn.execute(
+                "SELECT (SELECT coalesce(max(rowid), 0) FROM paragraphs), (SELECT coalesce(max(rowid), 0) FROM quotes), "
+                "(SELECT coalesce(max(rowid), 0) FROM articles)"
+            ).fetchone()
+        return self._conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The build file, for sqlite-utils' table methods."""
+        self.conn  # opens it
+        return self._db
 
     def add(self, table: str, row: dict) -> None:
         """Queue one row for a table; columns it lacks are stored as null."""
@@ -480,7 +513,10 @@ class ArchiveWriter:
     def abort(self) -> None:
         """Throw the unfinished build away, leaving the previous archive as it was."""
         try:
-            self.conn.close()
+            if self._copying:
+                self._copying.join()
+            if self._conn is not None:
+                self._conn.close()
         finally:
             self.building.unlink(missing_ok=True)
 
@@ -488,7 +524,8 @@ class ArchiveWriter:
 # ---------------------------------------------------------------------------
 # Search tables: precomputed at build time so that the search page and the
 # paragraphs table's facets never read every matching paragraph (plugins/search.py).
-# Rebuilt whole by every build (full, incremental or merge), from the tables above.
+# Made by every build (full, incremental or merge) from the tables above; kept up to date
+# rather than rebuilt when an incremental build leaves every facet value its key.
 
 # facet name -> (paragraphs column, label SQL for a value or None)
 SEARCH_FACETS = {

@@ -136,6 +136,13 @@ def report(name: str, runs: list[Run], paragraphs: int) -> Run:
     return best
 
 
+def settle() -> None:
+    """Wait for earlier runs' writes to reach the disk (sync), so that no run pays for the last one's:
+    a full build leaves gigabytes on their way to the disk, which slowed the next run's own writes."""
+    if hasattr(os, "sync"):
+        os.sync()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path, help="A folder written by bench/corpus.py.")
@@ -170,6 +177,7 @@ def main(argv=None):
     for run in range(1, args.runs + 1):
         if not args.no_ingest:
             ingest_db.unlink(missing_ok=True)
+            settle()
             result = measure(ingest_command, args.timeout)
             if result.returncode != 0:
                 print(f"ingest run {run} failed (exit {result.returncode}):\n{result.stderr[-3000:]}", file=sys.stderr)
@@ -177,6 +185,7 @@ def main(argv=None):
             ingest_runs.append(result)
             print(f"  ingest run {run}: {result.seconds:.2f}s, peak RSS {result.max_rss_mb:.0f} MB ({load_average()})", flush=True)
         if not args.no_floor:
+            settle()
             result = measure(floor_command, args.timeout)
             if result.returncode != 0:
                 print(f"floor run {run} failed (exit {result.returncode}):\n{result.stderr[-3000:]}", file=sys.stderr)
@@ -203,6 +212,7 @@ def main(argv=None):
     if ingest_runs and not args.no_incremental:
         extra = new_article(OUT / "new-article")
         command = [*ingest, str(corpus), str(extra), "--db", str(ingest_db)]
+        settle()
         result = measure(command, args.timeout)
         if result.returncode != 0:
             print(f"incremental run failed (exit {result.returncode}):\n{result.stderr[-3000:]}", file=sys.stderr)

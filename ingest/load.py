@@ -309,12 +309,14 @@ class ArchiveWriter:
         }
 
     def _copy(self) -> None:
+        """Copy the base archive to the build file (in the background thread)."""
         try:
             shutil.copyfile(self.base, self.building)
         except BaseException as error:  # raised in the caller's thread by _wait_for_copy()
             self._copy_error = error
 
     def _wait_for_copy(self) -> None:
+        """Wait for the background copy, and raise here whatever stopped it."""
         if self._copying:
             self._copying.join()
             self._copying = None

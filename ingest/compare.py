@@ -96,10 +96,8 @@ class LinkState(NamedTuple):
     @classmethod
     def read(cls, conn: sqlite3.Connection, now: "LinkState") -> "LinkState | None":
         """The stored state, or None when there is none or it does not describe these paragraphs
-        (an archive merged from shards, or built before the state was kept): every paragraph
-        still here must have the rowid and id it had."""
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'copy_state'").fetchone():
-            return None
+        (a new archive, or one merged from shards): every paragraph still here must have the
+        rowid and id it had."""
         stored = dict(conn.execute("SELECT name, data FROM copy_state"))
         if set(stored) != set(cls._fields):
             return None
@@ -111,7 +109,6 @@ class LinkState(NamedTuple):
 
     def write(self, conn: sqlite3.Connection) -> None:
         """Keep this state in the archive for the next compare stage."""
-        conn.execute("CREATE TABLE IF NOT EXISTS copy_state (name TEXT PRIMARY KEY, data BLOB)")
         conn.executemany(
             "INSERT OR REPLACE INTO copy_state (name, data) VALUES (?, ?)",
             ((name, np.ascontiguousarray(value, dtype=STATE_DTYPES[name]).tobytes()) for name, value in self._asdict().items()),

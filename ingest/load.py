@@ -125,6 +125,11 @@ SCHEMA = {
         {"path": str, "error": str},
         {"pk": "path"},
     ),
+    # What the last compare stage wrote, as packed arrays by paragraph rowid (compare.LinkState).
+    "copy_state": (
+        {"name": str, "data": bytes},
+        {"pk": "name"},
+    ),
     "seen_files": (
         {"path": str, "device": int, "inode": int, "size": int, "mtime_ns": int, "ctime_ns": int, "article_id": str},
         {"pk": "path"},
@@ -394,7 +399,7 @@ class ArchiveWriter:
         try:
             for table, (columns, _) in SCHEMA.items():
                 if table in ("build_info", "meeting_topics", "paragraph_copies", "reports", "seen_files",
-                             "rewrite_names"):
+                             "rewrite_names", "copy_state"):
                     continue
                 names = ", ".join(f"[{c}]" for c in columns)
                 self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {names} FROM shard.[{table}]")

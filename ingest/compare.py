@@ -102,7 +102,7 @@ class LinkState(NamedTuple):
         if set(stored) != set(cls._fields):
             return None
         state = cls(*(np.frombuffer(stored[name], dtype=STATE_DTYPES[name]) for name in cls._fields))
-        at, kept = lookup(now.rowid, state.rowid)
+        at, kept = copies.lookup(now.rowid, state.rowid)
         if (now.id_sum[at[kept]] != state.id_sum[kept]).any():
             return None
         return state
@@ -119,17 +119,9 @@ STATE_DTYPES = {"rowid": "<i8", "id_sum": "<u4", "root": "<i8", "copy": "<i8", "
                 "similarity": "<f8", "method": "i1"}
 
 
-def lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of `keys` is in `sorted_keys` (ascending), and whether it is there at all."""
-    if not len(sorted_keys):
-        return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return at, sorted_keys[at] == keys
-
-
 def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_values: tuple) -> np.ndarray:
     """For each of `keys`, whether `before_keys` (ascending) has it with the same values."""
-    at, same = lookup(before_keys, keys)
+    at, same = copies.lookup(before_keys, keys)
     if len(before_keys):
         for value, before_value in zip(values, before_values):
             same &= before_value[at] == value
@@ -150,7 +142,7 @@ def write_links(conn: sqlite3.Connection, finder: copies.CopyFinder, found: copi
         write = ~unchanged(now.copy, values, before.copy, (before.original, before.similarity, before.method))
         stale = ~unchanged(before.copy, (before.original, before.similarity, before.method), now.copy, values)
         # Links of paragraphs removed with their articles went with them (load.ARTICLE_TABLES).
-        at, here = lookup(now.rowid, before.copy[stale])
+        at, here = copies.lookup(now.rowid, before.copy[stale])
         conn.executemany("DELETE FROM paragraph_copies WHERE paragraph_id = ?", ((ids[i],) for i in at[here].tolist()))
     conn.executemany(
         "INSERT OR REPLACE INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "

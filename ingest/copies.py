@@ -235,6 +235,14 @@ def pack(print_: Fingerprint, signature: np.ndarray) -> bytes:
             + np.asarray(signature, dtype="<u2").tobytes())
 
 
+def lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of `keys` is in `sorted_keys` (ascending), and whether it is there at all."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return at, sorted_keys[at] == keys
+
+
 def _containment(part, whole, keys, paragraph, size, present, words) -> np.ndarray:
     """For pairs of paragraphs (part, whole), the share of part's words in sentences that whole
     has too; `keys`, `paragraph`, `size` list every (sentence, paragraph) sorted by paragraph and
@@ -244,8 +252,7 @@ def _containment(part, whole, keys, paragraph, size, present, words) -> np.ndarr
     pair = np.repeat(np.arange(len(part)), count)
     entry = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first, count)
     probe = keys[entry].view(np.uint64) ^ (whole[pair].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-    at = np.minimum(np.searchsorted(present, probe), len(present) - 1)
-    found = present[at] == probe
+    found = lookup(present, probe)[1]
     common = np.bincount(pair, weights=size[entry] * found, minlength=len(part))
     return np.minimum(1.0, common / np.maximum(1, words[part]))
 

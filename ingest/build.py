@@ -294,6 +294,9 @@ def build(
         summary.errors.extend(problems)
         identified: list[tuple[read.Source, str]] = []
         seen_now = []
+        # A file written in the last seconds could be written again within one tick of its clock
+        # without its ctime (set by every write) showing it: it is hashed again next time.
+        settled = time.time_ns() - RECENT_NS
         for source in sources:
             state = read.file_state(source)
             try:
@@ -302,9 +305,7 @@ def build(
                 summary.errors.append((source.relpath, str(error)))
                 continue
             identified.append((source, article_id))
-            # A file written in the last seconds could be written again within one tick of its clock
-            # without its ctime (set by every write) showing it: it is hashed again next time.
-            if state and state[5] < time.time_ns() - RECENT_NS:
+            if state and state[5] < settled:
                 seen_now.append(dict(zip(load.SCHEMA["seen_files"][0], (*state, article_id))))
         if strict and summary.errors:
             raise read.ReadError("{}: {}".format(*summary.errors[0]))

@@ -569,8 +569,8 @@ def build_search_tables(conn: sqlite3.Connection, log=lambda message: None) -> N
     paragraphs, and the report of those whose report changed (remove_articles deletes the rows
     of the paragraphs it deletes)."""
     log("stage: search tables")
-    had_rows = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'paragraph_facets'").fetchone()
-    keys_before = facet_keys(conn) if had_rows else None
+    kept = sqlite_utils.Database(conn)["paragraph_facets"].exists()
+    keys_before = facet_keys(conn) if kept else None
     conn.executescript(FACET_VALUES_SQL)
     for facet, (column, label_sql) in SEARCH_FACETS.items():
         conn.execute(

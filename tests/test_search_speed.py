@@ -78,6 +78,74 @@ async def test_many_matches_are_sampled_and_said_to_be_estimates(seeds_db):
 
 
 @pytest.mark.asyncio
+async def test_search_page_facets_with_filters_are_the_real_counts(datasette, seeds_db):
+    """Facets of a filtered search count exactly the matches that pass every filter, topics included."""
+    topic = rows(seeds_db, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
+    for params, where in [
+        ({"q": "Putin", "topic": topic}, f"p.id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
+        ({"q": "Putin", "report": "original"}, "p.report = 'original'"),
+        ({"q": "gas OR oil"}, "1"),
+    ]:
+        matched = f"p.rowid IN (SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH '{params['q']}') AND {where}"
+        data = (await datasette.client.get("/-/search.json", params=params)).json()
+        assert data["total"] == rows(seeds_db, f"SELECT count(*) AS n FROM paragraphs p WHERE {matched}")[0]["n"] > 0, params
+        outlets = {item["value"]: item["n"] for item in data["facets"]["outlet"]}
+        assert outlets == {r["o"]: r["n"] for r in rows(seeds_db, f"SELECT outlet AS o, count(*) AS n FROM paragraphs p WHERE {matched} GROUP BY 1")}, params
+        meetings = {item["value"]: item["n"] for item in data["facets"]["meeting"]}
+        assert meetings == {r["m"]: r["n"] for r in rows(seeds_db, f"SELECT meeting_id AS m, count(*) AS n FROM paragraphs p WHERE {matched} GROUP BY 1")}, params
+        topics = {item["value"]: item["n"] for item in data["facets"]["topic"]}
+        assert topics == {r["topic"]: r["n"] for r in rows(
+            seeds_db, f"SELECT topic, count(*) AS n FROM paragraph_topics JOIN paragraphs p ON p.id = paragraph_id WHERE {matched} GROUP BY 1")}, params
+
+
+@pytest.mark.asyncio
+async def test_sampled_facets_are_the_samples_counts_scaled_to_the_total(seeds_db):
+    """Above the threshold the facets count every k-th match (by rowid) and scale up to the total."""
+    datasette = make_datasette(seeds_db)
+    search = plugin("search")
+    saved = search.EXACT_MAX, search.SAMPLE_ROWS
+    search.EXACT_MAX, search.SAMPLE_ROWS = 5, 10
+    try:
+        data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
+        matched = rows(seeds_db, "SELECT rowid, outlet FROM paragraphs WHERE rowid IN "
+                                 "(SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin') ORDER BY rowid")
+        assert data["facets_estimated"] and data["total"] == len(matched)
+        # the step that the sample of about SAMPLE_ROWS took, as the first EXACT_MAX + 1 matches estimate it
+        first = matched[:search.EXACT_MAX + 1]
+        max_rowid = rows(seeds_db, "SELECT max(rowid) AS n FROM paragraph_facets")[0]["n"]
+        step = max(2, int(len(first) * max_rowid / first[-1]["rowid"] // search.SAMPLE_ROWS))
+        sample = [r for r in matched if r["rowid"] % step == 0]
+        assert 0 < len(sample) < len(matched)
+        expected = {}
+        for r in sample:
+            expected[r["outlet"]] = expected.get(r["outlet"], 0) + 1
+        expected = {o: search.round_estimate(n * len(matched) / len(sample)) for o, n in expected.items()}
+        assert {item["value"]: item["n"] for item in data["facets"]["outlet"]} == expected
+    finally:
+        search.EXACT_MAX, search.SAMPLE_ROWS = saved
+
+
+@pytest.mark.asyncio
+async def test_facet_keys_are_read_once_per_version_of_the_archive_file(seeds_db, tmp_path):
+    """Every search of one file shares one reading of its paragraphs' keys; a rebuilt file is read again."""
+    import os
+    import shutil
+
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    datasette = make_datasette(path)
+    search = plugin("search")
+    db = datasette.get_database("archive")
+    keys = await search.facet_keys(db)
+    assert await search.facet_keys(db) is keys
+    count = rows(path, "SELECT count(*) AS n FROM paragraph_facets")[0]["n"]
+    assert int((keys.columns["report"] >= 0).sum()) == count
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    again = await search.facet_keys(db)
+    assert again is not keys and int((again.columns["report"] >= 0).sum()) == count
+
+
+@pytest.mark.asyncio
 async def test_every_page_of_results_is_a_match_and_none_repeats(datasette):
     seen = []
     for page in (1, 2, 3):

@@ -186,6 +186,12 @@ def file_key(path) -> tuple | None:
     return (path, stat.st_mtime_ns, stat.st_size)
 
 
+def read_only_connection(db) -> sqlite3.Connection:
+    """A connection of our own to a Datasette database's file, read-only as Datasette reads it."""
+    mode = "mode=ro" if db.is_mutable else "immutable=1"
+    return sqlite3.connect(f"file:{pathname2url(str(db.path))}?{mode}", uri=True)
+
+
 def start_reading_facet_keys(db) -> concurrent.futures.Future | None:
     """Read a database's facet keys in a thread of their own, once per version of its file.
 
@@ -202,11 +208,10 @@ def start_reading_facet_keys(db) -> concurrent.futures.Future | None:
     for older in [k for k in _facet_cache if k[0] == key[0]]:  # earlier versions of the file
         del _facet_cache[older]
     _facet_cache[key] = future
-    mode = "immutable=1" if not db.is_mutable else "mode=ro"
 
     def read():
         try:
-            conn = sqlite3.connect(f"file:{pathname2url(str(db.path))}?{mode}", uri=True)
+            conn = read_only_connection(db)
             try:
                 future.set_result(read_facet_keys(conn))
             finally:
@@ -523,7 +528,7 @@ async def csv_response(db, results_sql, params):
     batches: asyncio.Queue = asyncio.Queue(maxsize=4)
 
     def read_rows():
-        conn = sqlite3.connect(f"file:{db.path}?{'mode=ro' if db.is_mutable else 'immutable=1'}", uri=True)
+        conn = read_only_connection(db)
         pm.hook.prepare_connection(conn=conn, database=db.name, datasette=db.ds)  # read as Datasette's own connections do
         def hand_over(item):
             # A consumer that stopped reading (the client went away) must not hold this thread forever.

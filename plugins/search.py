@@ -18,6 +18,7 @@ import threading
 from urllib.parse import parse_qsl, urlencode
 from urllib.request import pathname2url
 
+import numpy as np
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
@@ -25,7 +26,6 @@ from datasette.plugins import pm
 from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import AsgiStream, Response
 from markupsafe import Markup, escape
-import numpy as np
 
 PAGE_SIZE = 20
 CSV_MAX_ROWS = 1_000_000
@@ -54,7 +54,8 @@ RANK_EVERY = 4
 # Search page facet -> paragraph_facets column (built by ingest/load.py build_search_tables).
 PAGE_FACETS = {"meeting": "meeting", "topic": "topics", "outlet": "outlet", "report": "report"}
 FILTER_COLUMNS = {"meeting": "meeting", "year": "year", "outlet": "outlet", "topic": "topics", "report": "report"}
-_facet_cache: dict = {}
+# archive file version (file_key) -> the Future of its FacetKeys, shared by every request
+_facet_key_readings: dict = {}
 
 
 def fts_syntax_error(query: str) -> str | None:
@@ -169,7 +170,8 @@ def read_facet_keys(conn) -> FacetKeys | None:
     max_rowid = cursor.execute("SELECT max(rowid) FROM paragraph_facets").fetchone()[0] or 0
     columns = {facet: np.full(max_rowid + 1, -1, dtype=np.int32) for facet in KEY_COLUMNS if facet != "topic"}
     columns["topic"] = np.zeros(max_rowid + 1, dtype=np.int64)
-    cursor.execute(f"SELECT rowid, {', '.join(f'coalesce({c}, -1)' for c in KEY_COLUMNS.values())} FROM paragraph_facets")
+    none = {facet: 0 if facet == "topic" else -1 for facet in KEY_COLUMNS}
+    cursor.execute(f"SELECT rowid, {', '.join(f'coalesce({c}, {none[f]})' for f, c in KEY_COLUMNS.items())} FROM paragraph_facets")
     while batch := cursor.fetchmany(100_000):
         block = np.array(batch, dtype=np.int64)
         for i, facet in enumerate(KEY_COLUMNS, start=1):
@@ -201,13 +203,13 @@ def start_reading_facet_keys(db) -> concurrent.futures.Future | None:
     key = file_key(db.path)
     if key is None:
         return None
-    future = _facet_cache.get(key)
+    future = _facet_key_readings.get(key)
     if future is not None and not (future.done() and future.exception() is not None):
         return future
     future = concurrent.futures.Future()
-    for older in [k for k in _facet_cache if k[0] == key[0]]:  # earlier versions of the file
-        del _facet_cache[older]
-    _facet_cache[key] = future
+    for older in [k for k in _facet_key_readings if k[0] == key[0]]:  # earlier versions of the file
+        del _facet_key_readings[older]
+    _facet_key_readings[key] = future
 
     def read():
         try:

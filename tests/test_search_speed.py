@@ -47,6 +47,34 @@ async def test_filtered_browse_and_table_search_facets_are_the_real_counts(datas
 
 
 @pytest.mark.asyncio
+async def test_browse_facets_filtered_by_facet_values_are_the_real_counts(datasette, seeds_db):
+    """Filters that pick facet values (counted from the keys in memory) and filters of other kinds
+    (counted in SQL) give the same counts as SQL over the rows the page lists."""
+    topic = rows(seeds_db, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
+    outlet = rows(seeds_db, "SELECT outlet FROM paragraphs WHERE outlet IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["outlet"]
+    year = rows(seeds_db, "SELECT meeting_year AS y FROM paragraphs WHERE meeting_year IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["y"]
+    for params, where in [
+        ({"outlet": outlet}, f"outlet = '{outlet}'"),
+        ({"meeting_year": year, "topics__arraycontains": topic},
+         f"meeting_year = {year} AND id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
+        ({"report__exact": "original", "meeting_year": year}, f"report = 'original' AND meeting_year = {year}"),
+        ({"meeting_year__gt": year - 1}, f"meeting_year > {year - 1}"),  # not a facet value: SQL
+        ({"_where": f"outlet = '{outlet}'"}, f"outlet = '{outlet}'"),  # SQL, not an unfiltered page
+        ({"outlet": "No such outlet"}, "0"),
+    ]:
+        data = (await datasette.client.get("/archive/paragraphs.json", params=params)).json()
+        facets = data["facet_results"]
+        assert data["filtered_table_rows_count"] == rows(seeds_db, f"SELECT count(*) AS n FROM paragraphs WHERE {where}")[0]["n"], params
+        for column in ("outlet", "meeting_year", "report"):
+            counted = {item["value"]: item["count"] for item in facets[column]["results"]}
+            assert counted == {r["v"]: r["n"] for r in rows(
+                seeds_db, f"SELECT {column} AS v, count(*) AS n FROM paragraphs WHERE {where} AND {column} IS NOT NULL GROUP BY 1")}, (params, column)
+        topics = {item["value"]: item["count"] for item in facets["topics"]["results"]}
+        assert topics == {r["topic"]: r["n"] for r in rows(
+            seeds_db, f"SELECT topic, count(*) AS n FROM paragraph_topics WHERE paragraph_id IN (SELECT id FROM paragraphs WHERE {where}) GROUP BY 1")}, params
+
+
+@pytest.mark.asyncio
 async def test_search_page_counts_are_exact_below_the_sampling_threshold(datasette, seeds_db):
     data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
     assert data["total"] == rows(seeds_db, "SELECT count(*) AS n FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin'")[0]["n"]

@@ -22,6 +22,7 @@ import numpy as np
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
+from datasette.filters import FilterArguments
 from datasette.plugins import pm
 from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import AsgiStream, Response
@@ -620,6 +621,21 @@ def register_routes():
 
 
 @hookimpl
+def filters_from_request(request, database, table, datasette):
+    """`_topic=SLUG` on the paragraphs table: the paragraphs tagged with that topic, found through
+    paragraph_topics' index. (`topics__arraycontains=SLUG` reads every paragraph's JSON array:
+    1.5 s at a million paragraphs.) The topics facet links to it."""
+    if table != "paragraphs" or "_topic" not in request.args:
+        return None
+    wheres, params, descriptions = [], {}, []
+    for number, slug in enumerate(request.args.getlist("_topic")):
+        wheres.append(f"id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = :_topic_{number})")
+        params[f"_topic_{number}"] = slug
+        descriptions.append(f'topic is "{slug}"')
+    return FilterArguments(wheres, params, descriptions)
+
+
+@hookimpl
 def startup(datasette):
     # Facet keys are read while the server starts, so that the first search seldom waits for them.
     for db in datasette.databases.values():
@@ -655,9 +671,10 @@ COUNTED_COLUMNS = {"meeting_year": "year", "meeting_city": "city", "outlet": "ou
 NOT_FILTERS = {"_facet", "_facet_array", "_facet_date", "_facet_size", "_sort", "_sort_desc", "_size", "_next",
                "_nocount", "_nofacet", "_nosuggest", "_shape", "_json", "_json_infinity", "_labels", "_nolabels",
                "_col", "_nocol", "_trace", "_timelimit", "_ttl", "_stream", "_dl", "_header", "_searchmode"}
-# Filters that pick one facet value (`column=value`, `column__exact=value`, `topics__arraycontains=slug`).
+# Filters that pick one facet value (`column=value`, `column__exact=value`, `_topic=slug`,
+# `topics__arraycontains=slug`).
 KEYED_FILTERS = {"meeting_id": "meeting", "meeting_year": "year", "meeting_city": "city", "outlet": "outlet",
-                 "report": "report", "topics__arraycontains": "topic"}
+                 "report": "report", "_topic": "topic", "topics__arraycontains": "topic"}
 
 
 def keyed_filters(keys: FacetKeys, pairs) -> list[tuple[str, int]] | None:
@@ -689,8 +706,8 @@ class CountedFacet(Facet):
         # Filtered by facet values only: every paragraph's keys give the exact counts (a million in ~20 ms).
         browsed = count_facets(keys, keys.present, chosen)[0] if chosen else None
         searched = None
-        search_only = keys is not None and all(k in ("_search", "_searchmode") or (k.startswith("_") and "__" not in k and not k.startswith("_search_"))
-                                               for k, _ in pairs) and self.request.args.get("_search")
+        search_only = (keys is not None and self.request.args.get("_search")
+                       and all(k == "_search" or k in NOT_FILTERS for k, _ in pairs))
         if search_only:
             # A table search with no other filter: counted from the matches' keys like the search page
             # (every match up to EXACT_MAX, above that a sample, marked as an estimate).
@@ -726,7 +743,7 @@ class CountedFacet(Facet):
                 timed_out.append(column)
                 continue
             rows = [tuple(row) for row in rows]
-            argument = f"{column}__arraycontains" if array else column
+            argument = "_topic" if array else column
             values = []
             for value, count in rows[:facet_size]:
                 selected = (argument, str(value)) in pairs

@@ -61,6 +61,10 @@ async def test_browse_facets_filtered_by_facet_values_are_the_real_counts(datase
         ({"meeting_year__gt": year - 1}, f"meeting_year > {year - 1}"),  # not a facet value: SQL
         ({"_where": f"outlet = '{outlet}'"}, f"outlet = '{outlet}'"),  # SQL, not an unfiltered page
         ({"outlet": "No such outlet"}, "0"),
+        ({"_topic": topic}, f"id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
+        ({"_topic": topic, "outlet": outlet}, f"outlet = '{outlet}' AND id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
+        ({"_search": "Putin", "_topic": topic},  # a search with another filter: SQL
+         f"rowid IN (SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin') AND id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
     ]:
         data = (await datasette.client.get("/archive/paragraphs.json", params=params)).json()
         facets = data["facet_results"]
@@ -72,6 +76,24 @@ async def test_browse_facets_filtered_by_facet_values_are_the_real_counts(datase
         topics = {item["value"]: item["count"] for item in facets["topics"]["results"]}
         assert topics == {r["topic"]: r["n"] for r in rows(
             seeds_db, f"SELECT topic, count(*) AS n FROM paragraph_topics WHERE paragraph_id IN (SELECT id FROM paragraphs WHERE {where}) GROUP BY 1")}, params
+
+
+@pytest.mark.asyncio
+async def test_a_topic_in_the_topics_facet_leads_to_its_paragraphs(datasette, seeds_db):
+    """The topics facet links to `_topic=SLUG` (paragraph_topics' index, not every paragraph's JSON),
+    which lists the paragraphs tagged with it, says so, and shows the topic selected."""
+    facets = (await datasette.client.get("/archive/paragraphs.json")).json()["facet_results"]
+    first = facets["topics"]["results"][0]
+    assert "_topic=" in first["toggle_url"]
+    page = (await datasette.client.get(first["toggle_url"].replace("http://localhost", ""))).json()
+    tagged = {r["paragraph_id"] for r in rows(seeds_db, "SELECT paragraph_id FROM paragraph_topics WHERE topic = ?", (first["value"],))}
+    assert page["filtered_table_rows_count"] == len(tagged) == first["count"]
+    assert {r[0] if isinstance(r, list) else r["id"] for r in page["rows"]} <= tagged
+    assert f'topic is "{first["value"]}"' in page["human_description_en"]
+    selected = [item for item in page["facet_results"]["topics"]["results"] if item["selected"]]
+    assert [item["value"] for item in selected] == [first["value"]]
+    home = (await datasette.client.get("/")).text  # the home page's list of topics links the same way
+    assert f'paragraphs?_topic={first["value"]}"' in home and "topics__arraycontains" not in home
 
 
 @pytest.mark.asyncio

@@ -79,6 +79,23 @@ async def test_browse_facets_filtered_by_facet_values_are_the_real_counts(datase
 
 
 @pytest.mark.asyncio
+async def test_the_server_starts_reading_the_facet_keys_before_the_first_search(seeds_db, tmp_path):
+    """Reading every paragraph's keys takes about a second at a million paragraphs: startup begins
+    it, so the first search finds it under way or done, and then shares it."""
+    import shutil
+
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    datasette = make_datasette(path, immutable=True)
+    search = plugin("search")
+    key = search.file_key(str(path))
+    assert key not in search._facet_key_readings
+    await datasette.invoke_startup()
+    reading = search._facet_key_readings[key]
+    await datasette.client.get("/-/search.json", params={"q": "Putin"})
+    assert search._facet_key_readings[key] is reading and reading.result().present.sum() > 100
+
+
+@pytest.mark.asyncio
 async def test_a_topic_in_the_topics_facet_leads_to_its_paragraphs(datasette, seeds_db):
     """The topics facet links to `_topic=SLUG` (paragraph_topics' index, not every paragraph's JSON),
     which lists the paragraphs tagged with it, says so, and shows the topic selected."""

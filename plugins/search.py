@@ -519,15 +519,15 @@ def csv_line_sql() -> str:
 
 
 def csv_sql(where_sql: str) -> str:
-    """Every match as a CSV line, best first, without snippets (which would be made for every row
-    before sorting)."""
+    """Every match as a CSV line, best first (ties by rowid, as the search page's pages), without
+    snippets (which would be made for every row before sorting)."""
     return f"""
         SELECT {csv_line_sql()}
         FROM paragraphs_fts
         JOIN paragraphs p ON p.rowid = paragraphs_fts.rowid
         JOIN articles a ON a.id = p.article_id
         WHERE {where_sql}
-        ORDER BY bm25(paragraphs_fts)
+        ORDER BY bm25(paragraphs_fts), paragraphs_fts.rowid
         LIMIT {CSV_MAX_ROWS}
     """
 

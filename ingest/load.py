@@ -166,10 +166,12 @@ ARTICLE_TABLES = [
 # Indexes for the columns users filter and facet on, built after the bulk load.
 INDEXES = [
     ("paragraphs", ["article_id", "position"]),
-    ("paragraphs", ["meeting_id"]),
-    ("paragraphs", ["meeting_year"]),
-    ("paragraphs", ["meeting_city"]),
-    ("paragraphs", ["outlet"]),
+    # A facet value's paragraphs in id order, as Datasette lists a table: its first page reads 101
+    # index entries instead of sorting every paragraph of the value (90 ms for a year at 1M).
+    ("paragraphs", ["meeting_id", "id"]),
+    ("paragraphs", ["meeting_year", "id"]),
+    ("paragraphs", ["meeting_city", "id"]),
+    ("paragraphs", ["outlet", "id"]),
     ("articles", ["meeting_id"]),
     ("articles", ["outlet"]),
     ("lines", ["kind"]),
@@ -184,7 +186,7 @@ INDEXES = [
 # Indexes on what the compare stage writes (copy links, every paragraph's report), built after
 # it: a full build's million writes would otherwise move entries in each of them, not sort once.
 COMPARED_INDEXES = [
-    ("paragraphs", ["report"]),
+    ("paragraphs", ["report", "id"]),
     # Counting each report's paragraphs and articles (the reports table) reads only this index:
     # 0.2 s at a million paragraphs instead of 2.8 s looking up every row.
     ("paragraphs", ["report_id", "article_id"]),

@@ -240,6 +240,24 @@ def test_every_foreign_key_a_row_page_counts_is_indexed(seeds_db):
     assert not scans
 
 
+def test_a_facet_values_first_page_is_read_in_order_not_sorted(seeds_db, tmp_path):
+    """Datasette lists a table by id: for a facet value (a year, an outlet, a report…) the first
+    page is read from an index in id order, not sorted out of every paragraph with that value."""
+    import shutil
+    import sqlite3
+
+    copy = shutil.copy(seeds_db, tmp_path / "large.db")
+    conn = sqlite3.connect(copy)
+    conn.execute("DELETE FROM sqlite_stat1")  # the planner sees an archive of unknown, large size
+    conn.commit()
+    conn.close()
+    conn = sqlite3.connect(copy)
+    for column in ("meeting_id", "meeting_year", "meeting_city", "outlet", "report"):
+        plan = " ".join(r[3] for r in conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT * FROM paragraphs WHERE {column} = ? ORDER BY id LIMIT 101", ("x",)))
+        assert "TEMP B-TREE" not in plan and f"({column}=?)" in plan, (column, plan)
+
+
 def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, seeds_db, tmp_path):
     """The article page asks, for each paragraph, where else its report ran (originals first):
     with the ingest's index that is a walk of the first few copies, not a sort of all of them."""

@@ -357,7 +357,7 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     total = matches
     if filters:
         total = round_estimate(filtered * matches / sample_size) if estimate else filtered
-    if estimate and filters and len(ranked) <= limit and offset + len(ranked) < total:
+    if limit and estimate and filters and len(ranked) <= limit and offset + len(ranked) < total:
         # A narrow filter leaves too few of the sample for this page: rank every match of the filter (exact, slower).
         ranked = [row[0] for row in await db.execute(ranked_ids_sql(conditions, 1, limit, offset), params)]
         step = 1
@@ -577,7 +577,8 @@ def table_search_guard(app):
     """Make table searches on the paragraphs ranked and unbreakable.
 
     The paragraphs table's search box (HTML, no sort chosen) leads to the ranked
-    search page. Any other table search that FTS5 could not parse, in raw mode or
+    search page, with the table's filters that the search page has too (with any
+    other filter the table page answers). Any other table search that FTS5 could not parse, in raw mode or
     even after Datasette's own escaping (a lone quote defeats it), is rewritten
     to a raw search for its plain words, instead of failing with an error page.
     """
@@ -586,8 +587,9 @@ def table_search_guard(app):
         if scope["type"] == "http" and b"_search" in scope.get("query_string", b""):
             args = parse_qsl(scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True)
             search = next((v for k, v in args if k == "_search"), None)
-            if search is not None and scope["path"].endswith("/paragraphs") and not any(k.startswith("_sort") for k, _ in args):
-                location = "/-/search?" + urlencode({"q": search})
+            page_filters = search_page_filters(args) if search is not None else None
+            if page_filters is not None and scope["path"].endswith("/paragraphs") and not any(k.startswith("_sort") for k, _ in args):
+                location = "/-/search?" + urlencode({"q": search, **page_filters})
                 await send({"type": "http.response.start", "status": 302,
                             "headers": [(b"location", location.encode()), (b"content-type", b"text/plain")]})
                 await send({"type": "http.response.body", "body": b""})
@@ -692,6 +694,25 @@ def keyed_filters(keys: FacetKeys, pairs) -> list[tuple[str, int]] | None:
     return chosen
 
 
+# Table filters that the search page applies too, by its parameter names.
+SEARCH_PAGE_FILTERS = {"meeting_id": "meeting", "meeting_year": "year", "outlet": "outlet", "report": "report",
+                       "_topic": "topic", "topics__arraycontains": "topic"}
+
+
+def search_page_filters(pairs) -> dict[str, str] | None:
+    """A table search's other filters as the search page's parameters; None when one has no
+    counterpart there (a city, a range, SQL…) or picks a second value for the same one."""
+    filters = {}
+    for name, value in pairs:
+        if name in NOT_FILTERS or name == "_search":
+            continue
+        page_name = SEARCH_PAGE_FILTERS.get(name.removesuffix("__exact"))
+        if page_name is None or page_name in filters:
+            return None
+        filters[page_name] = value
+    return filters
+
+
 class CountedFacet(Facet):
     type = "counted"
 
@@ -706,15 +727,15 @@ class CountedFacet(Facet):
         # Filtered by facet values only: every paragraph's keys give the exact counts (a million in ~20 ms).
         browsed = count_facets(keys, keys.present, chosen)[0] if chosen else None
         searched = None
-        search_only = (keys is not None and self.request.args.get("_search")
-                       and all(k == "_search" or k in NOT_FILTERS for k, _ in pairs))
-        if search_only:
-            # A table search with no other filter: counted from the matches' keys like the search page
-            # (every match up to EXACT_MAX, above that a sample, marked as an estimate).
-            search = self.request.args["_search"]
+        search = self.request.args.get("_search")
+        page_filters = search_page_filters(pairs) if keys is not None and search else None
+        if page_filters is not None:
+            # A table search, maybe with filters the search page has: counted from the matches' keys
+            # as the search page counts (every match up to EXACT_MAX, above that a sample, marked as
+            # an estimate).
             expression = search if self.request.args.get("_searchmode") == "raw" else escape_fts(search)
             if fts_syntax_error(expression) is None:
-                searched = await ranked_search(db, expression, {}, 0, 0)
+                searched = await ranked_search(db, expression, page_filters, 0, 0)
         for source_and_config in self.get_configs():
             config = source_and_config["config"]
             column = config.get("column") or config["simple"]

@@ -69,6 +69,16 @@ async def test_table_search_box_goes_to_the_ranked_search(datasette):
 
 
 @pytest.mark.asyncio
+async def test_table_search_box_keeps_the_tables_filters_on_the_ranked_search(datasette):
+    response = await datasette.client.get("/archive/paragraphs?_search=gas&outlet=NPR&_topic=energy&meeting_year__exact=2023")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/-/search?q=gas&outlet=NPR&topic=energy&year=2023"
+    # a filter the search page does not have: the table answers the search itself, filter kept
+    kept = await datasette.client.get("/archive/paragraphs?_search=gas&meeting_city=Moscow")
+    assert kept.status_code == 200 and "Moscow" in kept.text
+
+
+@pytest.mark.asyncio
 async def test_csv_export_has_a_header_and_every_match(datasette):
     import csv, io
     data = (await search(datasette, "Putin")).json()

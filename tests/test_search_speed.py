@@ -63,8 +63,12 @@ async def test_browse_facets_filtered_by_facet_values_are_the_real_counts(datase
         ({"outlet": "No such outlet"}, "0"),
         ({"_topic": topic}, f"id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
         ({"_topic": topic, "outlet": outlet}, f"outlet = '{outlet}' AND id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
-        ({"_search": "Putin", "_topic": topic},  # a search with another filter: SQL
+        ({"_search": "Putin", "_topic": topic},  # a search with filters the search page has: its counts
          f"rowid IN (SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin') AND id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = '{topic}')"),
+        ({"_search": "Putin", "outlet": outlet, "meeting_year": year},
+         f"rowid IN (SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin') AND outlet = '{outlet}' AND meeting_year = {year}"),
+        ({"_search": "Putin", "meeting_year__gt": year - 1},  # and with one it has not: SQL
+         f"rowid IN (SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin') AND meeting_year > {year - 1}"),
     ]:
         data = (await datasette.client.get("/archive/paragraphs.json", params=params)).json()
         facets = data["facet_results"]
@@ -140,6 +144,8 @@ async def test_many_matches_are_sampled_and_said_to_be_estimates(seeds_db):
         assert filtered["total_estimated"] and all("energy" in r["topics"] for r in filtered["rows"])
         table = (await datasette.client.get("/archive/paragraphs.json", params={"_search": "Putin"})).json()
         assert table["facet_results"]["outlet"]["estimate"]
+        filtered_table = (await datasette.client.get("/archive/paragraphs.json", params={"_search": "Putin", "_topic": "energy"})).json()
+        assert filtered_table["facet_results"]["outlet"]["estimate"]
     finally:
         search.EXACT_MAX, search.SAMPLE_ROWS = saved
 

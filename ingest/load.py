@@ -200,6 +200,9 @@ COMPARED_INDEXES = [
 # 800 times is read five rows at a time instead of sorted on every page view.
 EXPRESSION_INDEXES = {
     "idx_paragraphs_report_order": "paragraphs (report_id, (report = 'original') DESC)",
+    # The one paragraph in ten that recalls another meeting: a meeting page counts those that
+    # recall it from this partial index instead of reading every paragraph's JSON (0.5 s at 1M).
+    "idx_paragraphs_mentions": "paragraphs (mentions) WHERE mentions != '[]'",
 }
 
 

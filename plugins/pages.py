@@ -192,6 +192,11 @@ def same_reports(conn, article_id: str) -> dict[str, dict]:
     return found
 
 
+# Paragraphs that recall a meeting; `mentions != '[]'` lets SQLite read only those that recall
+# any (the ingest's partial index idx_paragraphs_mentions).
+RECALLED_BY_SQL = "SELECT count(*) FROM paragraphs p, json_each(p.mentions) j WHERE p.mentions != '[]' AND j.value = ?"
+
+
 def meeting_page(conn, meeting_id: str) -> dict:
     """A meeting's facts, the articles covering it, and its topic counts."""
     meeting = first(conn, "SELECT * FROM meetings WHERE id = ?", [meeting_id])
@@ -214,7 +219,7 @@ def meeting_page(conn, meeting_id: str) -> dict:
         "SELECT topic, paragraphs FROM meeting_topics WHERE meeting_id = ?", [meeting_id])}
     for topic in topics:
         topic["count"] = counts.get(topic["slug"], 0)
-    recalled_by = value(conn, "SELECT count(*) FROM paragraphs p, json_each(p.mentions) j WHERE j.value = ?", [meeting_id])
+    recalled_by = value(conn, RECALLED_BY_SQL, [meeting_id])
     return {
         "meeting": meeting, "articles": articles, "topics": topics, "recalled_by": recalled_by,
         "timeline": timeline(conn, {meeting_id}),

@@ -264,6 +264,25 @@ def test_a_facet_values_first_page_is_read_in_order_not_sorted(seeds_db, tmp_pat
         assert "TEMP B-TREE" not in plan and f"({column}=?)" in plan, (column, plan)
 
 
+def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recall_any(datasette, seeds_db, tmp_path):
+    """The meeting page's "recalled by N paragraphs" reads the partial index of paragraphs that
+    recall some meeting, not every paragraph's JSON, and counts what json_each over all counts."""
+    import shutil
+    import sqlite3
+
+    pages = plugin("pages")
+    recalled = rows(seeds_db, "SELECT j.value AS meeting, count(*) AS n FROM paragraphs p, json_each(p.mentions) j GROUP BY 1")
+    assert recalled
+    for row in recalled:
+        assert rows(seeds_db, pages.RECALLED_BY_SQL, (row["meeting"],))[0]["count(*)"] == row["n"]
+    copy = shutil.copy(seeds_db, tmp_path / "large.db")
+    conn = sqlite3.connect(copy)
+    conn.execute("DELETE FROM sqlite_stat1")  # the planner sees an archive of unknown, large size
+    conn.commit()
+    plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + pages.RECALLED_BY_SQL, ("x",)))
+    assert "idx_paragraphs_mentions" in plan, plan
+
+
 def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, seeds_db, tmp_path):
     """The article page asks, for each paragraph, where else its report ran (originals first):
     with the ingest's index that is a walk of the first few copies, not a sort of all of them."""

@@ -283,6 +283,22 @@ def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recal
     assert "idx_paragraphs_mentions" in plan, plan
 
 
+@pytest.mark.asyncio
+async def test_topics_by_meeting_counts_each_meetings_tagged_paragraphs(datasette, seeds_db):
+    """The canned query reads the counts made at build time; they are what joining every paragraph
+    to its topics gives."""
+    data = (await datasette.client.get("/archive/topics_by_meeting.json?_shape=array")).json()
+    slugs = [r["slug"] for r in rows(seeds_db, "SELECT slug FROM topics")]
+    expected = {}
+    for r in rows(seeds_db, """SELECT p.meeting_id AS meeting, pt.topic, count(*) AS n FROM paragraphs p
+                               JOIN paragraph_topics pt ON pt.paragraph_id = p.id GROUP BY 1, 2"""):
+        expected.setdefault(r["meeting"], {})[r["topic"]] = r["n"]
+    covered = {r["m"] for r in rows(seeds_db, "SELECT DISTINCT meeting_id AS m FROM paragraphs WHERE meeting_id IS NOT NULL")}
+    assert {row["meeting"] for row in data} == covered and expected
+    for row in data:
+        assert {slug: row[slug] for slug in slugs} == {slug: expected.get(row["meeting"], {}).get(slug, 0) for slug in slugs}, row["meeting"]
+
+
 def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, seeds_db, tmp_path):
     """The article page asks, for each paragraph, where else its report ran (originals first):
     with the ingest's index that is a walk of the first few copies, not a sort of all of them."""

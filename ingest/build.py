@@ -305,8 +305,8 @@ def build(
                 summary.errors.append((source.relpath, str(error)))
                 continue
             identified.append((source, article_id))
-            if state and state[5] < settled:
-                seen_now.append(dict(zip(load.SCHEMA["seen_files"][0], (*state, article_id))))
+            if state and state.ctime_ns < settled:
+                seen_now.append({**state._asdict(), "article_id": article_id})
         if strict and summary.errors:
             raise read.ReadError("{}: {}".format(*summary.errors[0]))
 

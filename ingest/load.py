@@ -19,6 +19,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import read
+
 # Rows are buffered and written with one prepared statement per table and batch.
 BATCH_ROWS = 5000
 # SQLite's page cache for the build file, in KiB: large for the bulk load and the index builds,
@@ -130,6 +132,7 @@ SCHEMA = {
         {"name": str, "data": bytes},
         {"pk": "name"},
     ),
+    # Each file as the last build saw it (read.FileState) and its article.
     "seen_files": (
         {"path": str, "device": int, "inode": int, "size": int, "mtime_ns": int, "ctime_ns": int, "article_id": str},
         {"pk": "path"},
@@ -243,7 +246,7 @@ class PreviousBuild:
     """What an existing archive holds, for an incremental update."""
 
     article_ids: set[str]
-    seen: dict[tuple, str]  # read.file_state() of each file as this archive last saw it -> article id
+    seen: dict[read.FileState, str]  # each file as this archive last saw it -> its article id
 
 
 def fingerprint_of(db_path: Path) -> str | None:
@@ -264,9 +267,10 @@ def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
         return None  # none yet, built by other rules, or not an archive of ours: build afresh
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        seen = conn.execute(f"SELECT {', '.join(SCHEMA['seen_files'][0])} FROM seen_files").fetchall()
+        state = ", ".join(read.FileState._fields)
+        seen = conn.execute(f"SELECT {state}, article_id FROM seen_files").fetchall()
         return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")},
-                             {tuple(row[:-1]): row[-1] for row in seen})
+                             {read.FileState(*row[:-1]): row[-1] for row in seen})
     finally:
         conn.close()
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from . import html, provenance
 
@@ -112,15 +113,25 @@ def read_bytes(source: Source) -> bytes:
     return data
 
 
-def file_state(source: Source) -> tuple | None:
-    """What says a file is as it was without reading it (as git's index does): its absolute path,
-    device, inode, size, and the times its content and its metadata last changed; None if the
-    file cannot be looked at. Writing a file changes its ctime, whatever its mtime is set back to."""
+class FileState(NamedTuple):
+    """What says a file is as it was without reading it (as git's index does). Writing a file
+    changes its ctime, whatever its mtime is set back to. (The columns of seen_files.)"""
+
+    path: str  # absolute
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+def file_state(source: Source) -> FileState | None:
+    """A file's state now; None if it cannot be looked at."""
     try:
         stat = os.stat(source.path)
     except OSError:
         return None
-    return (os.path.abspath(source.path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    return FileState(os.path.abspath(source.path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def identify(source: Source) -> str:

@@ -52,9 +52,8 @@ EXACT_MAX = 10_000
 # the archive (every k-th rowid); the counts are scaled up and shown as estimates ("≈").
 SAMPLE_ROWS = 10_000
 RANK_EVERY = 4
-# Search page facet -> paragraph_facets column (built by ingest/load.py build_search_tables).
-PAGE_FACETS = {"meeting": "meeting", "topic": "topics", "outlet": "outlet", "report": "report"}
-FILTER_COLUMNS = {"meeting": "meeting", "year": "year", "outlet": "outlet", "topic": "topics", "report": "report"}
+# The facets the search page shows (its filters are FILTERS).
+PAGE_FACETS = ("meeting", "topic", "outlet", "report")
 # archive file version (file_key) -> the Future of its FacetKeys, shared by every request
 _facet_key_readings: dict = {}
 
@@ -143,13 +142,12 @@ class FacetKeys:
     more than finding the matches (27 of 60 ms for a common word at a million paragraphs).
     """
 
-    def __init__(self, rows, max_rowid: int, columns: dict[str, np.ndarray], present: np.ndarray):
+    def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray):
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
         for facet, key, value, label, paragraphs in rows:
             self.by_key.setdefault(facet, {})[key] = (value, label, paragraphs)
             self.by_value.setdefault(facet, {})[str(value)] = key
-        self.max_rowid = max_rowid
         # facet -> array by rowid: the value's key (-1 for none), or for "topic" a bit mask of topic keys
         self.columns = columns
         self.present = present  # by rowid: whether a paragraph has it
@@ -157,8 +155,12 @@ class FacetKeys:
     def key(self, facet: str, value: str) -> int | None:
         return self.by_value.get(facet, {}).get(str(value))
 
+    @property
+    def max_rowid(self) -> int:
+        return max(1, len(self.present) - 1)
 
-# paragraph_facets' columns, as the facets that FacetKeys.columns names
+
+# Facet -> its column in paragraph_facets (built by ingest/load.py build_search_tables).
 KEY_COLUMNS = {"meeting": "meeting", "outlet": "outlet", "year": "year", "city": "city", "report": "report", "topic": "topics"}
 
 
@@ -180,7 +182,7 @@ def read_facet_keys(conn) -> FacetKeys | None:
         for i, facet in enumerate(KEY_COLUMNS, start=1):
             columns[facet][block[:, 0]] = block[:, i]
         present[block[:, 0]] = True
-    return FacetKeys(values, max(1, max_rowid), columns, present)
+    return FacetKeys(values, columns, present)
 
 
 def file_key(path) -> tuple | None:
@@ -241,12 +243,10 @@ def filter_conditions(keys: FacetKeys, filters: dict) -> list[str] | None:
     """SQL conditions on paragraph_facets f for the filters; None when a filter value does not exist."""
     conditions = []
     for name, value in filters.items():
-        facet = "topic" if name == "topic" else name
-        key = keys.key(facet, value)
+        key = keys.key(name, value)
         if key is None:
             return None
-        column = FILTER_COLUMNS[name]
-        conditions.append(f"(f.topics & {1 << key})" if name == "topic" else f"f.{column} = {key}")
+        conditions.append(f"(f.topics & {1 << key})" if name == "topic" else f"f.{KEY_COLUMNS[name]} = {key}")
     return conditions
 
 
@@ -673,44 +673,40 @@ COUNTED_COLUMNS = {"meeting_year": "year", "meeting_city": "city", "outlet": "ou
 NOT_FILTERS = {"_facet", "_facet_array", "_facet_date", "_facet_size", "_sort", "_sort_desc", "_size", "_next",
                "_nocount", "_nofacet", "_nosuggest", "_shape", "_json", "_json_infinity", "_labels", "_nolabels",
                "_col", "_nocol", "_trace", "_timelimit", "_ttl", "_stream", "_dl", "_header", "_searchmode"}
-# Filters that pick one facet value (`column=value`, `column__exact=value`, `_topic=slug`,
-# `topics__arraycontains=slug`).
-KEYED_FILTERS = {"meeting_id": "meeting", "meeting_year": "year", "meeting_city": "city", "outlet": "outlet",
-                 "report": "report", "_topic": "topic", "topics__arraycontains": "topic"}
+# Filters that pick one facet value: `column=value` or `column__exact=value` for a facet column,
+# and a topic as `_topic=slug` or `topics__arraycontains=slug`.
+KEYED_FILTERS = {**{column: facet for column, facet in COUNTED_COLUMNS.items() if column != "topics"},
+                 "_topic": "topic", "topics__arraycontains": "topic"}
 
 
-def keyed_filters(keys: FacetKeys, pairs) -> list[tuple[str, int]] | None:
-    """A table page's filters as (facet, key) pairs when each picks a facet value the archive has;
-    None when any filter is of another kind (a search, a range, SQL, a value no paragraph has)."""
+def facet_filters(pairs) -> list[tuple[str, str]] | None:
+    """A table page's filters as (facet, value) pairs when each picks one facet value; None when
+    any is of another kind (a search, a range, SQL)."""
     chosen = []
     for name, value in pairs:
         if name in NOT_FILTERS:
             continue
         facet = KEYED_FILTERS.get(name.removesuffix("__exact"))
-        key = keys.key(facet, value) if facet else None
-        if key is None:
+        if facet is None:
             return None
-        chosen.append((facet, key))
+        chosen.append((facet, value))
     return chosen
 
 
-# Table filters that the search page applies too, by its parameter names.
-SEARCH_PAGE_FILTERS = {"meeting_id": "meeting", "meeting_year": "year", "outlet": "outlet", "report": "report",
-                       "_topic": "topic", "topics__arraycontains": "topic"}
+def keyed_filters(keys: FacetKeys, pairs) -> list[tuple[str, int]] | None:
+    """A table page's filters as (facet, key) pairs when each picks a facet value the archive has."""
+    chosen = facet_filters(pairs)
+    keyed = [(facet, keys.key(facet, value)) for facet, value in chosen or ()]
+    return None if chosen is None or any(key is None for _, key in keyed) else keyed
 
 
 def search_page_filters(pairs) -> dict[str, str] | None:
-    """A table search's other filters as the search page's parameters; None when one has no
-    counterpart there (a city, a range, SQL…) or picks a second value for the same one."""
-    filters = {}
-    for name, value in pairs:
-        if name in NOT_FILTERS or name == "_search":
-            continue
-        page_name = SEARCH_PAGE_FILTERS.get(name.removesuffix("__exact"))
-        if page_name is None or page_name in filters:
-            return None
-        filters[page_name] = value
-    return filters
+    """A table search's other filters as the search page's parameters (FILTERS); None when one has
+    no counterpart there (a city, a range, SQL…) or picks a second value for the same facet."""
+    chosen = facet_filters([(name, value) for name, value in pairs if name != "_search"])
+    if chosen is None or any(facet not in FILTERS for facet, _ in chosen) or len({f for f, _ in chosen}) < len(chosen):
+        return None
+    return dict(chosen)
 
 
 class CountedFacet(Facet):

@@ -16,6 +16,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.request import pathname2url
 
 import sqlite_utils
 
@@ -249,10 +250,16 @@ class PreviousBuild:
     seen: dict[read.FileState, str]  # each file as this archive last saw it -> its article id
 
 
+def open_read_only(db_path: Path) -> sqlite3.Connection:
+    """A connection that can only read the SQLite file at db_path (and never creates it). The path
+    is quoted into the URI, so that a name with "?" or "#" opens that file and no other."""
+    return sqlite3.connect(f"file:{pathname2url(str(db_path))}?mode=ro", uri=True)
+
+
 def fingerprint_of(db_path: Path) -> str | None:
     """The code-and-rules fingerprint an archive was built with, or None if it is not an archive."""
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn = open_read_only(db_path)
         try:
             return dict(conn.execute("SELECT key, value FROM build_info")).get("fingerprint")
         finally:
@@ -265,7 +272,7 @@ def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
     """The existing archive at db_path, if it was built by the same code and rules; else None."""
     if not Path(db_path).exists() or fingerprint_of(db_path) != fingerprint:
         return None  # none yet, built by other rules, or not an archive of ours: build afresh
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = open_read_only(db_path)
     try:
         state = ", ".join(read.FileState._fields)
         seen = conn.execute(f"SELECT {state}, article_id FROM seen_files").fetchall()

@@ -301,6 +301,20 @@ class TestIncremental:
         assert summary.mode == "incremental" and summary.processed == 1
         assert "Pútin" in " ".join(r[0] for r in sqlite3.connect(db).execute("SELECT text FROM lines"))
 
+    @pytest.mark.parametrize("name", ["news?2024.db", "desk#2.db", "with space%20.db"])
+    def test_an_archive_named_with_url_characters_is_updated_in_place(self, tmp_path, name):
+        """The archive is opened read-only by a URI: its name must be quoted into it, or "?" and
+        "#" would cut it short and another file would be opened (and created)."""
+        folder = tmp_path / "in"
+        shutil.copytree(SEEDS, folder)
+        db = tmp_path / name
+        build([folder], db, progress=False)
+        shutil.copy(folder / sorted(p.name for p in SEEDS.glob("*.txt"))[0], folder / "again.txt")
+        (folder / "again.txt").write_text((folder / "again.txt").read_text() + "\nA new last paragraph.\n")
+        summary = build([folder], db, progress=False)
+        assert summary.mode == "incremental" and summary.processed == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in", name])
+
     def test_full_forces_a_rebuild(self, tmp_path):
         db = tmp_path / "archive.db"
         build([SEEDS], db, progress=False)

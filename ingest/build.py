@@ -250,12 +250,16 @@ def process(source: read.Source) -> tuple[str, dict[str, list[dict]] | str]:
     return source.relpath, article_rows(article, _taggers.catalogue)
 
 
-def process_all(sources: list[read.Source], workers: int):
-    """(path, rows or error) for every source, in order; in worker processes when there are many."""
+def process_all(sources: list[read.Source], workers: int, started=lambda: None):
+    """(path, rows or error) for every source, in order; in worker processes when there are many.
+    `started` is called once the workers are forked (at once without workers): a thread started
+    before the fork could leave a lock it held (SQLite's, say) locked in every worker."""
     if workers <= 1 or len(sources) < PARALLEL_THRESHOLD:
+        started()
         yield from map(process, sources)
         return
     with multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(workers) as pool:
+        started()
         yield from pool.imap(process, sources, chunksize=8)
 
 
@@ -316,6 +320,8 @@ def build(
             unique.setdefault(article_id, source)  # identical bytes under two names: one article
         to_process = [source for article_id, source in unique.items() if article_id not in known]
         summary.processed = len(to_process)
+        # An incremental build's copies are found while the archive it updates is being copied.
+        ahead = compare.AheadLinks(db_path, known - set(unique)) if previous else None
 
         global _taggers
         # Worker processes forked below inherit these instead of loading their own.
@@ -331,7 +337,7 @@ def build(
             disable=not progress or len(to_process) < PROGRESS_THRESHOLD,
         )
         failed: set[str] = set()
-        for path, rows in process_all(to_process, workers):
+        for path, rows in process_all(to_process, workers, started=ahead.start if ahead else lambda: None):
             bar.update(1)
             if isinstance(rows, str):
                 if strict:
@@ -341,8 +347,12 @@ def build(
                 continue
             for table in ARTICLE_TABLES:
                 writer.add_all(table, rows[table])
+            if ahead:
+                ahead.add(rows)
             summary.dropped += sum(json.loads(rows["articles"][0]["dropped"] or "{}").values())
         bar.close()
+        if ahead:
+            ahead.link()
 
         # Load: paths, errors, counts, indexes and full-text search.
         stored = {article_id for article_id, source in unique.items() if source.relpath not in failed}
@@ -352,7 +362,7 @@ def build(
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
         writer.replace_all("seen_files", [row for row in seen_now if row["article_id"] in stored])
         writer.set_info({"fingerprint": fingerprint})
-        compare_articles(writer, log)
+        compare_articles(writer, log, ahead)
         stats = writer.finish(log)
     except BaseException:
         writer.abort()
@@ -362,11 +372,12 @@ def build(
     return summary
 
 
-def compare_articles(writer: load.ArchiveWriter, log) -> None:
-    """Compare every article with the rest: which paragraphs are copies, which articles are rewrites."""
+def compare_articles(writer: load.ArchiveWriter, log, ahead: compare.AheadLinks | None = None) -> None:
+    """Compare every article with the rest: which paragraphs are copies (with the links found
+    ahead, if they still hold), which articles are rewrites."""
     writer.index(log, compared=False)
     with writer.small_cache():
-        compare.link_copies(writer.conn, log)
+        compare.link_copies(writer.conn, log, ahead)
         compare.score_rewrites(writer.conn, log)
 
 

@@ -9,7 +9,8 @@ alike, which keeps their answers the same however the archive was put together.
 - `link_copies()` fills `paragraph_copies` and `reports` (the reports carried by more than one
   paragraph, with how many paragraphs and articles carry each) and sets each paragraph's `report_id` (the
   paragraph that first carried the report) and `report` ("original" or "copy"). It keeps what
-  it wrote, by rowid, in `copy_state`, so that the next run writes only what differs.
+  it wrote, by rowid, in `copy_state`, so that the next run writes only what differs. An
+  incremental build finds the links beforehand with `AheadLinks`, while its archive is copied.
 - `score_rewrites()` weighs the signs each article showed on its own (found at ingest, kept in
   `rewrite_signs`) against the names of the whole archive, and sets `rewrite_score`, `rewrite_flag`, `rewrite_level` and
   `rewrite_evidence` on articles and `rewrite_score` on paragraphs.
@@ -20,43 +21,40 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import zlib
 from collections import Counter
+from contextlib import closing
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from . import copies, quotes, rewrites
-from .load import paragraph_key, sql_string, to_json, write_info
+from .load import open_read_only, paragraph_key, sql_string, to_json, write_info
 
 READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
 
 
-def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
+def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "AheadLinks | None" = None) -> int:
     """Find the paragraphs that repeat another article's report, store the links and each
-    paragraph's report; return how many paragraphs are copies."""
+    paragraph's report; return how many paragraphs are copies. With `ahead`, the links it found
+    are used when the archive holds exactly the paragraphs it linked."""
     count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
-    log(f"stage: copies over {count} paragraphs")
-    finder = copies.CopyFinder()
-    # Each paragraph's fingerprint and MinHash signature were made at ingest, beside its other
-    # rows (paragraph_prints): here they are only read, a batch at a time, in rowid order.
-    published = dict(conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"))
-    rows = conn.execute(
-        "SELECT p.rowid, p.id, p.article_id, f.print FROM paragraphs p "
-        "JOIN paragraph_prints f ON f.paragraph_id = p.id ORDER BY p.rowid"
-    )
-    rowid_batches = []
-    while batch := rows.fetchmany(READ_BATCH):
-        rowids, *columns = map(list, zip(*batch))
-        rowid_batches.append(np.asarray(rowids, dtype=np.int64))
-        finder.add_packed(*columns, published)
-    if len(finder) != count:
-        missing = conn.execute(
-            "SELECT id FROM paragraphs WHERE id NOT IN (SELECT paragraph_id FROM paragraph_prints) LIMIT 1"
-        ).fetchone()
-        raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
-    rowids = np.concatenate(rowid_batches) if rowid_batches else np.zeros(0, dtype=np.int64)
-    found = finder.link_arrays()
+    linked = ahead.result(conn) if ahead else None
+    if linked:
+        log(f"stage: copies over {count} paragraphs (found while the archive was copied)")
+        finder, rowids, found = linked
+    else:
+        log(f"stage: copies over {count} paragraphs")
+        finder = copies.CopyFinder()
+        rowids = read_prints(conn, finder)
+        if len(finder) != count:
+            missing = conn.execute(
+                "SELECT id FROM paragraphs WHERE id NOT IN (SELECT paragraph_id FROM paragraph_prints) LIMIT 1"
+            ).fetchone()
+            raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
+        found = finder.link_arrays()
     now = LinkState.of(rowids, finder.paragraph_ids, found)
     before = LinkState.read(conn, now)
     write_links(conn, finder, found, now, before)
@@ -69,6 +67,91 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None) -> int:
         "FROM paragraphs GROUP BY report_id HAVING count(*) > 1"
     )
     return len(found.copy)
+
+
+def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, where: str = "", params=()) -> np.ndarray:
+    """Add the archive's paragraphs (those `where` keeps) to the finder in rowid order, from the
+    fingerprints and MinHash signatures made at ingest (paragraph_prints), a batch at a time;
+    return their rowids."""
+    published = dict(conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"))
+    rows = conn.execute(
+        "SELECT p.rowid, p.id, p.article_id, f.print FROM paragraphs p "
+        f"JOIN paragraph_prints f ON f.paragraph_id = p.id{where} ORDER BY p.rowid",
+        params,
+    )
+    rowid_batches = [np.zeros(0, dtype=np.int64)]
+    while batch := rows.fetchmany(READ_BATCH):
+        rowids, *columns = map(list, zip(*batch))
+        rowid_batches.append(np.asarray(rowids, dtype=np.int64))
+        finder.add_packed(*columns, published)
+    return np.concatenate(rowid_batches)
+
+
+class AheadLinks:
+    """An incremental build's copies, found while the archive it updates is still being copied
+    into the build file (at a million paragraphs the copy takes seconds, the links ten more).
+
+    The paragraphs the build keeps are read from the archive being updated, in a thread (`start`);
+    the new paragraphs come from the workers' rows (`add`); `link` finds the links among them
+    all. `link_copies` uses them only if the build file holds exactly those paragraphs: the kept
+    ones where they were, the new ones after them in the order added."""
+
+    def __init__(self, base: Path, removed_articles: set[str]):
+        self.finder = copies.CopyFinder()
+        self.found: copies.Links | None = None
+        self._new: tuple[list, list, list] = ([], [], [])  # paragraph ids, their article ids, prints
+        self._published: dict[str, str] = {}
+        self._error: BaseException | None = None
+        self._reading = threading.Thread(target=self._read_base, args=(base, removed_articles), daemon=True)
+
+    def start(self) -> None:
+        """Start reading the kept paragraphs from the archive being updated."""
+        if self._reading.ident is None:  # not started yet
+            self._reading.start()
+
+    def _read_base(self, base: Path, removed_articles: set[str]) -> None:
+        """Add the kept paragraphs of the archive at `base` to the finder (in the thread)."""
+        try:
+            with closing(open_read_only(base)) as conn:
+                # New paragraphs get rowids above every old one: they are added before any is removed.
+                self.base_max = conn.execute("SELECT coalesce(max(rowid), 0) FROM paragraphs").fetchone()[0]
+                self.base_rowids = read_prints(
+                    conn, self.finder, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",
+                    (to_json(sorted(removed_articles)),),
+                )
+        except BaseException as error:  # raised in the caller's thread by link()
+            self._error = error
+
+    def add(self, rows: dict[str, list[dict]]) -> None:
+        """Take a new article's paragraphs and their prints, as a worker made its rows."""
+        prints = {row["paragraph_id"]: row["print"] for row in rows["paragraph_prints"]}
+        ids, articles, packed = self._new
+        for paragraph in rows["paragraphs"]:
+            ids.append(paragraph["id"])
+            articles.append(paragraph["article_id"])
+            packed.append(prints[paragraph["id"]])
+        self._published.update((row["id"], row["published"]) for row in rows["articles"] if row["published"])
+
+    def link(self) -> None:
+        """Find the links among the kept and the new paragraphs, once every new one is added."""
+        self.start()
+        self._reading.join()
+        if self._error:
+            raise self._error
+        self.finder.add_packed(*self._new, self._published)
+        self.found = self.finder.link_arrays()
+
+    def result(self, conn: sqlite3.Connection) -> tuple[copies.CopyFinder, np.ndarray, copies.Links] | None:
+        """The finder, every paragraph's rowid in its order and the links, if the build file at
+        `conn` holds exactly the paragraphs linked; else None."""
+        if self.found is None:
+            return None
+        kept = conn.execute("SELECT count(*) FROM paragraphs WHERE rowid <= ?", (self.base_max,)).fetchone()[0]
+        new = conn.execute("SELECT rowid, id FROM paragraphs WHERE rowid > ? ORDER BY rowid", (self.base_max,)).fetchall()
+        if kept != len(self.base_rowids) or [paragraph_id for _, paragraph_id in new] != self._new[0]:
+            return None
+        rowids = np.concatenate((self.base_rowids, np.asarray([rowid for rowid, _ in new], dtype=np.int64)))
+        return self.finder, rowids, self.found
 
 
 class LinkState(NamedTuple):

@@ -160,6 +160,52 @@ def test_an_incremental_build_links_a_new_copy_and_forgets_it_when_removed(tmp_p
     assert not rows(db, "SELECT * FROM paragraph_copies WHERE article_id = ? OR copy_of_article = ?", (new, new))
 
 
+def test_an_incremental_build_finds_its_copies_while_the_archive_is_copied(tmp_path):
+    """The links among the kept and the new paragraphs are found before the build file (a copy of
+    the archive) is ready, and are the links a full rebuild finds."""
+    folder = tmp_path / "in"
+    shutil.copytree(SEEDS, folder)
+    db = tmp_path / "archive.db"
+    build([folder], db, progress=False)
+    write_edited_copy(folder, db)
+    (folder / sorted(p.name for p in SEEDS.glob("*.txt"))[-1]).unlink()  # and one article goes
+    stages = []
+    assert build([folder], db, progress=False, log=stages.append).mode == "incremental"
+    assert any(stage.startswith("stage: copies") and "found while the archive was copied" in stage for stage in stages)
+    rebuilt = tmp_path / "rebuilt.db"
+    build([folder], rebuilt, progress=False, full=True)
+    for table in ("paragraph_copies", "reports"):
+        assert sorted(map(repr, rows(db, f"SELECT * FROM {table}"))) == sorted(map(repr, rows(rebuilt, f"SELECT * FROM {table}")))
+    assert rows(db, "SELECT id, report_id, report FROM paragraphs ORDER BY id") == \
+        rows(rebuilt, "SELECT id, report_id, report FROM paragraphs ORDER BY id")
+
+
+def test_copies_found_ahead_for_other_paragraphs_than_the_archive_holds_are_found_again(tmp_path):
+    """Links found ahead are only used for the paragraphs they were found among: when the build
+    file holds others (here one article fewer), the compare stage reads the file and links anew."""
+    import sqlite3
+
+    from ingest import compare
+
+    db = tmp_path / "archive.db"
+    build([SEEDS], db, progress=False)
+    ahead = compare.AheadLinks(db, removed_articles=set())
+    ahead.link()
+    gone = rows(db, "SELECT article_id FROM paragraph_copies LIMIT 1")[0]["article_id"]
+    shutil.copy(db, tmp_path / "expected.db")
+    conn, expected = sqlite3.connect(db), sqlite3.connect(tmp_path / "expected.db")
+    for each in (conn, expected):  # as removing an article does
+        each.execute("DELETE FROM paragraph_copies WHERE article_id = ?", (gone,))
+        each.execute("DELETE FROM paragraph_prints WHERE paragraph_id IN (SELECT id FROM paragraphs WHERE article_id = ?)", (gone,))
+        each.execute("DELETE FROM paragraphs WHERE article_id = ?", (gone,))
+    stages = []
+    assert compare.link_copies(conn, stages.append, ahead) == compare.link_copies(expected)
+    assert stages == [f"stage: copies over {conn.execute('SELECT count(*) FROM paragraphs').fetchone()[0]} paragraphs"]
+    for query in ("SELECT * FROM paragraph_copies ORDER BY paragraph_id", "SELECT id, report_id, report FROM paragraphs ORDER BY id"):
+        assert conn.execute(query).fetchall() == expected.execute(query).fetchall()
+    assert not conn.execute("SELECT count(*) FROM paragraph_copies WHERE article_id = ? OR copy_of_article = ?", (gone, gone)).fetchone()[0]
+
+
 def test_comparing_again_rewrites_no_link_or_report_that_stays_the_same(tmp_path):
     """The compare stage writes only what changed: run again over the same archive, it neither
     deletes and re-inserts a link (rowids would move) nor updates a paragraph."""

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import copies, quotes, rewrites
-from .load import open_read_only, paragraph_key, sql_string, to_json, write_info
+from .load import give_back_memory, open_read_only, paragraph_key, sql_string, to_json, write_info
 
 READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
 
@@ -119,6 +119,7 @@ class AheadLinks:
                     conn, self.finder, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",
                     (to_json(sorted(removed_articles)),),
                 )
+            self.finder.signatures()  # one array of them, made here rather than while linking
         except BaseException as error:  # raised in the caller's thread by link()
             self._error = error
 
@@ -139,6 +140,7 @@ class AheadLinks:
         if self._error:
             raise self._error
         self.finder.add_packed(*self._new, self._published)
+        give_back_memory()  # what the reading thread freed, before linking takes its most
         self.found = self.finder.link_arrays()
 
     def result(self, conn: sqlite3.Connection) -> tuple[copies.CopyFinder, np.ndarray, copies.Links] | None:
@@ -151,7 +153,9 @@ class AheadLinks:
         if kept != len(self.base_rowids) or [paragraph_id for _, paragraph_id in new] != self._new[0]:
             return None
         rowids = np.concatenate((self.base_rowids, np.asarray([rowid for rowid, _ in new], dtype=np.int64)))
-        return self.finder, rowids, self.found
+        linked = self.finder, rowids, self.found
+        self.finder = self.found = None  # handed over: freed with the compare stage's other arrays
+        return linked
 
 
 class LinkState(NamedTuple):

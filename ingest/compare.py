@@ -26,7 +26,7 @@ import zlib
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -41,24 +41,18 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
     paragraph's report; return how many paragraphs are copies. With `ahead`, the links it found
     are used when the archive holds exactly the paragraphs it linked."""
     count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
-    linked = ahead.result(conn) if ahead else None
-    if linked:
+    found_ahead = ahead.result(conn) if ahead else None
+    if found_ahead:
         log(f"stage: copies over {count} paragraphs (found while the archive was copied)")
-        finder, rowids, found = linked
+        linked, rowids = found_ahead
     else:
         log(f"stage: copies over {count} paragraphs")
-        finder = copies.CopyFinder()
-        rowids = read_prints(conn, finder)
-        if len(finder) != count:
-            missing = conn.execute(
-                "SELECT id FROM paragraphs WHERE id NOT IN (SELECT paragraph_id FROM paragraph_prints) LIMIT 1"
-            ).fetchone()
-            raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
-        found = finder.link_arrays()
-    now = LinkState.of(rowids, finder.paragraph_ids, found)
+        linked, rowids = link_archive(conn, count)
+    found = linked.found
+    now = LinkState.of(rowids, linked.ids, found)
     before = LinkState.read(conn, now)
-    write_links(conn, finder, found, now, before)
-    write_reports(conn, finder.paragraph_ids, now, before)
+    write_links(conn, linked, now, before)
+    write_reports(conn, linked.ids, now, before)
     now.write(conn)
     # Reports carried by more than one paragraph, counted once, so pages need not count copies.
     conn.execute("DELETE FROM reports")
@@ -67,6 +61,34 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
         "FROM paragraphs GROUP BY report_id HAVING count(*) > 1"
     )
     return len(found.copy)
+
+
+class Linked(NamedTuple):
+    """The links found among some paragraphs, with what writing them needs of the paragraphs, in
+    the order they were linked: their ids, and their articles' (as CopyFinder keeps them)."""
+
+    ids: list[str]
+    article_ids: list[str]
+    article_of: Sequence[int]  # each paragraph's index into article_ids
+    found: copies.Links
+
+    @classmethod
+    def of(cls, finder: copies.CopyFinder) -> "Linked":
+        """Link the finder's paragraphs. Only these lists outlive the finder: its signatures and
+        sentence keys (~250 MB at a million paragraphs) are not needed to write the links."""
+        return cls(finder.paragraph_ids, finder.article_ids, finder.article_index, finder.link_arrays())
+
+
+def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarray]:
+    """The links among all the archive's paragraphs, and the paragraphs' rowids in their order."""
+    finder = copies.CopyFinder()
+    rowids = read_prints(conn, finder)
+    if len(finder) != count:
+        missing = conn.execute(
+            "SELECT id FROM paragraphs WHERE id NOT IN (SELECT paragraph_id FROM paragraph_prints) LIMIT 1"
+        ).fetchone()
+        raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
+    return Linked.of(finder), rowids
 
 
 def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, where: str = "", params=()) -> np.ndarray:
@@ -84,6 +106,9 @@ def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, where: str 
         rowids, *columns = map(list, zip(*batch))
         rowid_batches.append(np.asarray(rowids, dtype=np.int64))
         finder.add_packed(*columns, published)
+    # The signatures as one array, and the batches' memory given back before linking takes its most.
+    finder.signatures()
+    give_back_memory()
     return np.concatenate(rowid_batches)
 
 
@@ -98,7 +123,7 @@ class AheadLinks:
 
     def __init__(self, base: Path, removed_articles: set[str]):
         self.finder = copies.CopyFinder()
-        self.found: copies.Links | None = None
+        self.linked: Linked | None = None
         self._new: tuple[list, list, list] = ([], [], [])  # paragraph ids, their article ids, prints
         self._published: dict[str, str] = {}
         self._error: BaseException | None = None
@@ -119,7 +144,6 @@ class AheadLinks:
                     conn, self.finder, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",
                     (to_json(sorted(removed_articles)),),
                 )
-            self.finder.signatures()  # one array of them, made here rather than while linking
         except BaseException as error:  # raised in the caller's thread by link()
             self._error = error
 
@@ -139,23 +163,24 @@ class AheadLinks:
         self._reading.join()
         if self._error:
             raise self._error
+        new_ids = self._new[0]
         self.finder.add_packed(*self._new, self._published)
+        self._new = (new_ids, [], [])
         give_back_memory()  # what the reading thread freed, before linking takes its most
-        self.found = self.finder.link_arrays()
+        self.linked, self.finder = Linked.of(self.finder), None
 
-    def result(self, conn: sqlite3.Connection) -> tuple[copies.CopyFinder, np.ndarray, copies.Links] | None:
-        """The finder, every paragraph's rowid in its order and the links, if the build file at
-        `conn` holds exactly the paragraphs linked; else None."""
-        if self.found is None:
+    def result(self, conn: sqlite3.Connection) -> tuple[Linked, np.ndarray] | None:
+        """The links and every paragraph's rowid in their order, if the build file at `conn`
+        holds exactly the paragraphs linked; else None."""
+        if self.linked is None:
             return None
         kept = conn.execute("SELECT count(*) FROM paragraphs WHERE rowid <= ?", (self.base_max,)).fetchone()[0]
         new = conn.execute("SELECT rowid, id FROM paragraphs WHERE rowid > ? ORDER BY rowid", (self.base_max,)).fetchall()
         if kept != len(self.base_rowids) or [paragraph_id for _, paragraph_id in new] != self._new[0]:
             return None
         rowids = np.concatenate((self.base_rowids, np.asarray([rowid for rowid, _ in new], dtype=np.int64)))
-        linked = self.finder, rowids, self.found
-        self.finder = self.found = None  # handed over: freed with the compare stage's other arrays
-        return linked
+        linked, self.linked = self.linked, None  # handed over: freed with the compare stage's other arrays
+        return linked, rowids
 
 
 class LinkState(NamedTuple):
@@ -215,12 +240,11 @@ def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_v
     return same
 
 
-def write_links(conn: sqlite3.Connection, finder: copies.CopyFinder, found: copies.Links, now: LinkState,
-                before: LinkState | None) -> None:
+def write_links(conn: sqlite3.Connection, linked: Linked, now: LinkState, before: LinkState | None) -> None:
     """Make paragraph_copies hold exactly the links found, writing only the rows that differ from
     the stored state: after adding one article to a big archive, almost none do. Without a state,
     every row is written again."""
-    ids, articles, article_of = finder.paragraph_ids, finder.article_ids, finder.article_index
+    ids, articles, article_of, found = linked
     if before is None:
         conn.execute("DELETE FROM paragraph_copies")
         write = np.ones(len(now.copy), dtype=bool)

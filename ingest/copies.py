@@ -258,7 +258,7 @@ def _containment(part, whole, keys, paragraph, size, present, words) -> np.ndarr
 
 
 class CopyFinder:
-    """Collects paragraphs with `add()`, then finds the copies among them with `links()`."""
+    """Collects paragraphs with `add()`, then finds the copies among them, once, with `links()`."""
 
     def __init__(
         self,
@@ -298,7 +298,7 @@ class CopyFinder:
         self.unit_paragraph = array("l")
         self.unit_words = array("l")
         # MinHash signatures, 16 bits per value, computed in batches.
-        self._signatures: list[np.ndarray] = []
+        self._signatures: list[np.ndarray] | None = []  # None once linked
         self._pending_tokens: list[int] = []
         self._pending_starts: list[int] = []
 
@@ -394,6 +394,8 @@ class CopyFinder:
 
     def signatures(self) -> np.ndarray:
         """The MinHash signatures of all paragraphs added so far, one row each."""
+        if self._signatures is None:
+            raise RuntimeError("this CopyFinder has linked its paragraphs and let their signatures go: it links once")
         self._flush()
         if not self._signatures:
             return np.zeros((0, self.num_perm), dtype=np.uint16)
@@ -543,17 +545,21 @@ class CopyFinder:
         if not len(self.unit_keys):
             return empty, empty, np.zeros(0)
         n = len(self.paragraph_ids)
-        keys = np.frombuffer(self.unit_keys, dtype=np.int64)
-        paragraph = np.asarray(self.unit_paragraph, dtype=np.int64)
-        size = np.asarray(self.unit_words, dtype=np.int64)
-        keep = candidates[paragraph]
-        keys, paragraph, size = keys[keep], paragraph[keep], size[keep]
+        # Every array here has an entry per sentence (2.5 million at a million paragraphs): each is
+        # dropped once used, and paragraph numbers and sizes are 32-bit, to keep the peak low.
+        paragraph = np.frombuffer(self.unit_paragraph, dtype=np.dtype(self.unit_paragraph.typecode))
+        keep = np.flatnonzero(candidates[paragraph])
+        keys = np.frombuffer(self.unit_keys, dtype=np.int64)[keep]
+        paragraph = paragraph[keep].astype(np.int32)
+        size = np.frombuffer(self.unit_words, dtype=np.dtype(self.unit_words.typecode))[keep].astype(np.int32)
         # One entry per sentence and paragraph, in paragraph order.
         order = np.lexsort((keys, paragraph))
         keys, paragraph, size = keys[order], paragraph[order], size[order]
+        del keep, order
         new = np.ones(len(keys), dtype=bool)
         new[1:] = (keys[1:] != keys[:-1]) | (paragraph[1:] != paragraph[:-1])
         keys, paragraph, size = keys[new], paragraph[new], size[new]
+        del new
         # Sentences found in more than one paragraph, and candidate pairs among their paragraphs.
         by_key = np.argsort(keys, kind="stable")
         sorted_keys = keys[by_key]
@@ -562,10 +568,11 @@ class CopyFinder:
         shared[1:] |= same
         shared[:-1] |= same
         entries = by_key[shared]
+        del by_key, sorted_keys, same, shared
         if not len(entries):
             return empty, empty, np.zeros(0)
         words = np.asarray(self.word_counts, dtype=np.int64)
-        member = paragraph[entries]
+        member = paragraph[entries].astype(np.int64)
         fullest = np.lexsort((rank[member], -words[member]))  # within a sentence, fullest first
         member, member_keys = member[fullest], keys[entries][fullest]
         buckets = self._buckets(member_keys)
@@ -610,6 +617,8 @@ class CopyFinder:
         eligible = np.asarray(self.word_counts, dtype=np.int64) >= self.min_words
         exact_copy, exact_original, representative = self._exact_pairs(eligible, rank, article)
         near_copy, near_original, near_similarity = self._near_pairs(representative, rank, article)
+        # Nothing after this needs the signatures (128 MB at a million paragraphs): a finder links once.
+        self._signatures = None
         linked = np.zeros(n, dtype=bool)
         linked[exact_copy] = linked[near_copy] = True
         excerpt_copy, excerpt_original, excerpt_similarity = self._excerpt_pairs(representative, rank, article, linked)

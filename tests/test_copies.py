@@ -289,3 +289,14 @@ def test_signatures_made_at_ingest_give_the_same_links_as_sketching_here():
     stored = copies.pack(copies.fingerprint(WIRE), copies.signatures_of([copies.fingerprint(WIRE)])[0])
     with pytest.raises(ValueError, match="x:1: its packed print is not 32 values"):
         CopyFinder(num_perm=32, bands=8).add_packed(["x:1"], ["x"], [stored])
+
+
+def test_a_finder_links_once_and_says_so_when_asked_again():
+    """Linking lets the signatures go (128 MB at a million paragraphs, not needed to write the
+    links): asking the same finder again is an error that says why, not a wrong answer."""
+    finder = CopyFinder()
+    for paragraph_id, article_id, text in [("a:1", "a", WIRE), ("b:1", "b", WIRE.replace("BEIJING — ", ""))]:
+        finder.add(paragraph_id, article_id, text)
+    assert finder.links()
+    with pytest.raises(RuntimeError, match="links once"):
+        finder.links()

@@ -124,7 +124,10 @@ class AheadLinks:
     def __init__(self, base: Path, removed_articles: set[str]):
         self.finder = copies.CopyFinder()
         self.linked: Linked | None = None
-        self._new: tuple[list, list, list] = ([], [], [])  # paragraph ids, their article ids, prints
+        # The new paragraphs' ids, their articles' ids and their packed prints, in the order added.
+        self._new_ids: list[str] = []
+        self._new_articles: list[str] = []
+        self._new_prints: list[bytes] = []
         self._published: dict[str, str] = {}
         self._error: BaseException | None = None
         self._reading = threading.Thread(target=self._read_base, args=(base, removed_articles), daemon=True)
@@ -150,11 +153,10 @@ class AheadLinks:
     def add(self, rows: dict[str, list[dict]]) -> None:
         """Take a new article's paragraphs and their prints, as a worker made its rows."""
         prints = {row["paragraph_id"]: row["print"] for row in rows["paragraph_prints"]}
-        ids, articles, packed = self._new
         for paragraph in rows["paragraphs"]:
-            ids.append(paragraph["id"])
-            articles.append(paragraph["article_id"])
-            packed.append(prints[paragraph["id"]])
+            self._new_ids.append(paragraph["id"])
+            self._new_articles.append(paragraph["article_id"])
+            self._new_prints.append(prints[paragraph["id"]])
         self._published.update((row["id"], row["published"]) for row in rows["articles"] if row["published"])
 
     def link(self) -> None:
@@ -163,9 +165,8 @@ class AheadLinks:
         self._reading.join()
         if self._error:
             raise self._error
-        new_ids = self._new[0]
-        self.finder.add_packed(*self._new, self._published)
-        self._new = (new_ids, [], [])
+        self.finder.add_packed(self._new_ids, self._new_articles, self._new_prints, self._published)
+        self._new_articles = self._new_prints = []
         give_back_memory()  # what the reading thread freed, before linking takes its most
         self.linked, self.finder = Linked.of(self.finder), None
 
@@ -176,7 +177,7 @@ class AheadLinks:
             return None
         kept = conn.execute("SELECT count(*) FROM paragraphs WHERE rowid <= ?", (self.base_max,)).fetchone()[0]
         new = conn.execute("SELECT rowid, id FROM paragraphs WHERE rowid > ? ORDER BY rowid", (self.base_max,)).fetchall()
-        if kept != len(self.base_rowids) or [paragraph_id for _, paragraph_id in new] != self._new[0]:
+        if kept != len(self.base_rowids) or [paragraph_id for _, paragraph_id in new] != self._new_ids:
             return None
         rowids = np.concatenate((self.base_rowids, np.asarray([rowid for rowid, _ in new], dtype=np.int64)))
         linked, self.linked = self.linked, None  # handed over: freed with the compare stage's other arrays

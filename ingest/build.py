@@ -41,6 +41,8 @@ class Summary:
 
     def line(self) -> str:
         incremental = f" ({self.mode}: {self.processed} files processed)" if self.mode != "full" else ""
+        if self.mode == "unchanged":
+            incremental = " (unchanged: no file to add, remove or record)"
         dropped = f", {self.dropped} blocks of page chrome dropped" if self.dropped else ""
         return (
             f"{self.articles} articles, {self.paragraphs} paragraphs, {self.other_lines} other lines"
@@ -263,6 +265,11 @@ def process_all(sources: list[read.Source], workers: int, started=lambda: None):
         yield from pool.imap(process, sources, chunksize=8)
 
 
+def article_paths(identified: list[tuple[read.Source, str]], stored: set[str]) -> list[tuple[str, str]]:
+    """(article id, path) of every file found whose article the archive holds, sorted."""
+    return sorted({(article_id, source.relpath) for source, article_id in identified if article_id in stored})
+
+
 def build(
     paths: list[Path],
     db_path: Path,
@@ -289,37 +296,45 @@ def build(
     known = previous.article_ids if previous else set()
     seen = previous.seen if previous else {}
     summary.mode = "incremental" if previous else "full"
-    # An incremental build starts from a copy of the archive, made while the files are read.
+
+    # Read: hash every file, so that its content says whether it is new, an old friend or a
+    # copy; a file the archive saw last time, unchanged since, keeps the id it had.
+    sources, problems = read.find_sources(paths)
+    summary.errors.extend(problems)
+    identified: list[tuple[read.Source, str]] = []
+    seen_now: dict[read.FileState, str] = {}
+    # A file written in the last seconds could be written again within one tick of its clock
+    # without its ctime (set by every write) showing it: it is hashed again next time.
+    settled = time.time_ns() - RECENT_NS
+    for source in sources:
+        state = read.file_state(source)
+        try:
+            article_id = seen.get(state) or read.identify(source)
+        except read.ReadError as error:
+            summary.errors.append((source.relpath, str(error)))
+            continue
+        identified.append((source, article_id))
+        if state and state.ctime_ns < settled:
+            seen_now[state] = article_id
+    if strict and summary.errors:
+        raise read.ReadError("{}: {}".format(*summary.errors[0]))
+
+    log(f"stage: read {len(identified)} files")
+    unique: dict[str, read.Source] = {}
+    for source, article_id in identified:
+        unique.setdefault(article_id, source)  # identical bytes under two names: one article
+    to_process = [source for article_id, source in unique.items() if article_id not in known]
+    summary.processed = len(to_process)
+    if previous and not to_process and previous.holds(article_paths(identified, set(unique)), summary.errors, seen_now):
+        # Nothing to add, remove or record: the archive stays as it is (not copied, not rewritten).
+        summary.mode = "unchanged"
+        summary.articles, summary.paragraphs, summary.other_lines = load.archive_counts(db_path)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    # An incremental build starts from a copy of the archive, made while the new files are processed.
     writer = load.ArchiveWriter(db_path, base=db_path if previous else None)
     try:
-        # Read: hash every file, so that its content says whether it is new, an old friend or a
-        # copy; a file the archive saw last time, unchanged since, keeps the id it had.
-        sources, problems = read.find_sources(paths)
-        summary.errors.extend(problems)
-        identified: list[tuple[read.Source, str]] = []
-        seen_now = []
-        # A file written in the last seconds could be written again within one tick of its clock
-        # without its ctime (set by every write) showing it: it is hashed again next time.
-        settled = time.time_ns() - RECENT_NS
-        for source in sources:
-            state = read.file_state(source)
-            try:
-                article_id = seen.get(state) or read.identify(source)
-            except read.ReadError as error:
-                summary.errors.append((source.relpath, str(error)))
-                continue
-            identified.append((source, article_id))
-            if state and state.ctime_ns < settled:
-                seen_now.append({**state._asdict(), "article_id": article_id})
-        if strict and summary.errors:
-            raise read.ReadError("{}: {}".format(*summary.errors[0]))
-
-        log(f"stage: read {len(identified)} files")
-        unique: dict[str, read.Source] = {}
-        for source, article_id in identified:
-            unique.setdefault(article_id, source)  # identical bytes under two names: one article
-        to_process = [source for article_id, source in unique.items() if article_id not in known]
-        summary.processed = len(to_process)
         # An incremental build's copies are found while the archive it updates is being copied.
         ahead = compare.AheadLinks(db_path, known - set(unique)) if previous else None
 
@@ -357,10 +372,9 @@ def build(
         # Load: paths, errors, counts, indexes and full-text search.
         stored = {article_id for article_id, source in unique.items() if source.relpath not in failed}
         writer.remove_articles(known - stored)
-        paths = sorted({(article_id, source.relpath) for source, article_id in identified if article_id in stored})
-        writer.replace_all("article_paths", [{"article_id": a, "path": p} for a, p in paths])
+        writer.replace_all("article_paths", [{"article_id": a, "path": p} for a, p in article_paths(identified, stored)])
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
-        writer.replace_all("seen_files", [row for row in seen_now if row["article_id"] in stored])
+        writer.replace_all("seen_files", [{**state._asdict(), "article_id": a} for state, a in seen_now.items() if a in stored])
         writer.set_info({"fingerprint": fingerprint})
         compare_articles(writer, log, ahead)
         stats = writer.finish(log)

@@ -13,7 +13,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import pathname2url
@@ -248,6 +248,13 @@ class PreviousBuild:
 
     article_ids: set[str]
     seen: dict[read.FileState, str]  # each file as this archive last saw it -> its article id
+    paths: list[tuple[str, str]]  # (article id, path) of every file of its articles, sorted
+    errors: list[tuple[str, str]]  # (path, error) of the files it could not ingest, sorted
+
+    def holds(self, paths: list[tuple[str, str]], errors: list[tuple[str, str]], seen: dict) -> bool:
+        """Whether a build finding these files, errors and file states, with no file to process,
+        would leave this archive exactly as it is."""
+        return paths == self.paths and sorted(errors) == self.errors and seen == self.seen
 
 
 def open_read_only(db_path: Path) -> sqlite3.Connection:
@@ -277,9 +284,25 @@ def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
         state = ", ".join(read.FileState._fields)
         seen = conn.execute(f"SELECT {state}, article_id FROM seen_files").fetchall()
         return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")},
-                             {read.FileState(*row[:-1]): row[-1] for row in seen})
+                             {read.FileState(*row[:-1]): row[-1] for row in seen},
+                             conn.execute("SELECT article_id, path FROM article_paths ORDER BY article_id, path").fetchall(),
+                             conn.execute("SELECT path, error FROM ingest_errors ORDER BY path, error").fetchall())
     finally:
         conn.close()
+
+
+def counts(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """The archive's articles, paragraphs and other lines (as the build's summary reports them)."""
+    return conn.execute(
+        "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM paragraphs), "
+        "(SELECT count(*) FROM lines WHERE kind != 'paragraph')"
+    ).fetchone()
+
+
+def archive_counts(db_path: Path) -> tuple[int, int, int]:
+    """`counts` of the archive at db_path."""
+    with closing(open_read_only(db_path)) as conn:
+        return counts(conn)
 
 
 def remove_abandoned_builds(target: Path) -> None:
@@ -524,10 +547,7 @@ class ArchiveWriter:
         else:
             self.db["quotes"].enable_fts(["quote", "speaker"], tokenize="porter")
         self.conn.commit()
-        stats = self.conn.execute(
-            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM paragraphs), "
-            "(SELECT count(*) FROM lines WHERE kind != 'paragraph')"
-        ).fetchone()
+        stats = counts(self.conn)
         self.conn.close()
         log("stage: replace")
         os.replace(self.building, self.target)

@@ -259,6 +259,37 @@ class TestIncremental:
         build([SEEDS], db, progress=False)
         assert build([SEEDS], db, progress=False).processed == 0
 
+    def test_nothing_changed_leaves_the_archive_file_as_it_was(self, tmp_path):
+        """With nothing to add, remove or record, the archive is neither copied nor replaced: a
+        scheduled rebuild of a million paragraphs costs a walk of the folders, not a rewrite."""
+        folder = tmp_path / "in"
+        self.aged_copy_of_seeds(folder)
+        db = tmp_path / "archive.db"
+        first = build([folder], db, progress=False)
+        before = os.stat(db)
+        summary = build([folder], db, progress=False)
+        assert summary.mode == "unchanged" and summary.processed == 0
+        assert (summary.articles, summary.paragraphs, summary.other_lines) == (first.articles, first.paragraphs, first.other_lines)
+        after = os.stat(db)
+        assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+
+    def test_a_renamed_file_or_a_new_unreadable_one_still_updates_the_archive(self, tmp_path):
+        """No article changes, but what the archive records does: the paths and the errors."""
+        folder = tmp_path / "in"
+        self.aged_copy_of_seeds(folder)
+        db = tmp_path / "archive.db"
+        build([folder], db, progress=False)
+        first = sorted(p.name for p in folder.iterdir())[0]
+        (folder / first).rename(folder / "renamed.txt")
+        summary = build([folder], db, progress=False)
+        assert summary.mode == "incremental" and summary.processed == 0
+        paths = [row[0] for row in sqlite3.connect(db).execute("SELECT path FROM article_paths")]
+        assert "renamed.txt" in paths and first not in paths
+        (folder / "empty.txt").write_text("")
+        summary = build([folder], db, progress=False)
+        assert summary.mode == "incremental" and summary.errors == [("empty.txt", "empty file")]
+        assert table_rows(db, "ingest_errors") == [("empty.txt", "empty file")]
+
     @staticmethod
     def aged_copy_of_seeds(folder):
         """The seeds, copied with modification times an hour old, and not written in the last

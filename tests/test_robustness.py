@@ -193,6 +193,30 @@ class TestIncremental:
         build([folder], rebuilt, progress=False, full=True)
         assert_same_archive(db, rebuilt)
 
+    def test_worker_processes_build_and_update_the_archive_one_process_would(self, tmp_path, monkeypatch):
+        """Many files go to worker processes (forked; an incremental build then starts reading the
+        old archive in a thread): full and incremental builds in workers equal one process's."""
+        from ingest import build as build_module
+
+        monkeypatch.setattr(build_module, "PARALLEL_THRESHOLD", 2)  # the seeds' dozen files are "many"
+        folder = tmp_path / "in"
+        write_corpus(folder, 12)
+        db, alone = tmp_path / "archive.db", tmp_path / "alone.db"
+        assert build([folder], db, progress=False, workers=2).mode == "full"
+        build([folder], alone, progress=False, workers=1)
+        assert_same_archive(db, alone)
+
+        (folder / "copy-0003.txt").unlink()
+        for name in ("added-1.txt", "added-2.txt", "added-3.txt"):
+            text = (folder / "copy-0001.txt").read_text()
+            (folder / name).write_text(text + f"\nA closing line that only {name} has, to make it new.\n")
+        stages = []
+        summary = build([folder], db, progress=False, workers=2, log=stages.append)
+        assert summary.mode == "incremental" and summary.processed == 3
+        assert any("found while the archive was copied" in stage for stage in stages)
+        build([folder], alone, progress=False, workers=1, full=True)
+        assert_same_archive(db, alone)
+
     def test_removing_files_alone_matches_a_full_rebuild(self, tmp_path):
         """Counts kept per meeting, topic and report change with articles that go, not only with
         articles that come."""

@@ -23,7 +23,6 @@ import json
 import os
 import shlex
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -34,6 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import OUT, PYTHON, ROOT, load_average, machine  # noqa: E402
 import corpus as corpus_module  # noqa: E402
+
+from ingest.load import open_read_only  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -107,7 +108,7 @@ def measure(command: list[str], timeout: float) -> Run:
 
 
 def paragraph_count(db_path: Path) -> int:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = open_read_only(db_path)
     try:
         return conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
     finally:

@@ -31,7 +31,6 @@ import http.client
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -42,6 +41,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import Datasette, load_average, machine, percentile  # noqa: E402
+
+from ingest.load import open_read_only  # noqa: E402
 
 # Words too common to be what anyone searches for; the common term is a content word.
 MIN_COMMON_LETTERS = 5
@@ -88,7 +89,7 @@ def pick_queries(db_path: Path, phrase: str, prefix: str, rare: str | None, comm
     at hand a candidate term is kept only if ripgrep finds it as a word in about
     as many lines as the index finds paragraphs: both sides then search the same thing.
     """
-    conn = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
+    conn = open_read_only(db_path, immutable=True)
     try:
         conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, 'paragraphs_fts', 'row')")
         total = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
@@ -217,7 +218,7 @@ def ripgrep(rg: str, args: list[str], corpus: Path, runs: int, timeout: float) -
 
 def busiest_values(db_path: Path) -> tuple[str, str]:
     """The outlet with the most paragraphs and the topic tagged on most: what a reader clicks first."""
-    conn = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
+    conn = open_read_only(db_path, immutable=True)
     try:
         outlet = conn.execute("SELECT outlet FROM paragraphs WHERE outlet IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()
         topic = conn.execute("SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()

@@ -257,10 +257,13 @@ class PreviousBuild:
         return paths == self.paths and sorted(errors) == self.errors and seen == self.seen
 
 
-def open_read_only(db_path: Path) -> sqlite3.Connection:
-    """A connection that can only read the SQLite file at db_path (and never creates it). The path
-    is quoted into the URI, so that a name with "?" or "#" opens that file and no other."""
-    return sqlite3.connect(f"file:{pathname2url(str(db_path))}?mode=ro", uri=True)
+def open_read_only(db_path: Path, immutable: bool = False) -> sqlite3.Connection:
+    """A connection that can only read the SQLite file at db_path (and never creates it); with
+    `immutable`, one that also trusts the file never to change (no locks, as Datasette reads an
+    immutable archive). The path is quoted into the URI, so that a name with "?" or "#" opens that
+    file and no other."""
+    mode = "immutable=1" if immutable else "mode=ro"
+    return sqlite3.connect(f"file:{pathname2url(str(db_path))}?{mode}", uri=True)
 
 
 def fingerprint_of(db_path: Path) -> str | None:

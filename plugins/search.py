@@ -16,7 +16,6 @@ import re
 import sqlite3
 import threading
 from urllib.parse import parse_qsl, urlencode
-from urllib.request import pathname2url
 
 import numpy as np
 from datasette import hookimpl
@@ -27,6 +26,8 @@ from datasette.plugins import pm
 from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import AsgiStream, Response
 from markupsafe import Markup, escape
+
+from ingest.load import open_read_only
 
 PAGE_SIZE = 20
 CSV_MAX_ROWS = 1_000_000
@@ -196,8 +197,7 @@ def file_key(path) -> tuple | None:
 
 def read_only_connection(db) -> sqlite3.Connection:
     """A connection of our own to a Datasette database's file, read-only as Datasette reads it."""
-    mode = "mode=ro" if db.is_mutable else "immutable=1"
-    return sqlite3.connect(f"file:{pathname2url(str(db.path))}?{mode}", uri=True)
+    return open_read_only(db.path, immutable=not db.is_mutable)
 
 
 def start_reading_facet_keys(db) -> concurrent.futures.Future | None:

@@ -27,7 +27,7 @@ from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, pat
 from datasette.utils.asgi import AsgiStream, Response
 from markupsafe import Markup, escape
 
-from ingest.load import open_read_only
+from ingest.load import SEARCH_FACETS, open_read_only
 
 PAGE_SIZE = 20
 CSV_MAX_ROWS = 1_000_000
@@ -161,8 +161,9 @@ class FacetKeys:
         return max(1, len(self.present) - 1)
 
 
-# Facet -> its column in paragraph_facets (built by ingest/load.py build_search_tables).
-KEY_COLUMNS = {"meeting": "meeting", "outlet": "outlet", "year": "year", "city": "city", "report": "report", "topic": "topics"}
+# Facet -> its column in paragraph_facets, as the build makes that table (ingest/load.py
+# build_search_tables): one column per facet of SEARCH_FACETS, named after it, and the topics' bits.
+KEY_COLUMNS = {**{facet: facet for facet in SEARCH_FACETS}, "topic": "topics"}
 
 
 def read_facet_keys(conn) -> FacetKeys | None:
@@ -667,8 +668,8 @@ def render_cell(value):
 # from facet_values, counted when the archive was built; filtered by facet values (or searched), from
 # every paragraph's keys held in memory; filtered otherwise, they run SQL as Datasette's own facets
 # do, with the topics array counted from paragraph_topics (indexed) rather than json_each.
-COUNTED_COLUMNS = {"meeting_year": "year", "meeting_city": "city", "outlet": "outlet", "report": "report",
-                   "meeting_id": "meeting", "topics": "topic"}
+# paragraphs column -> facet, from the build's own facet definitions.
+COUNTED_COLUMNS = {**{column: facet for facet, (column, _) in SEARCH_FACETS.items()}, "topics": "topic"}
 # Table page arguments that do not choose rows: paging, sorting, shapes, facets, time limits.
 NOT_FILTERS = {"_facet", "_facet_array", "_facet_date", "_facet_size", "_sort", "_sort_desc", "_size", "_next",
                "_nocount", "_nofacet", "_nosuggest", "_shape", "_json", "_json_infinity", "_labels", "_nolabels",

@@ -390,9 +390,9 @@ def compare_articles(writer: load.ArchiveWriter, log, ahead: compare.AheadLinks 
     """Compare every article with the rest: which paragraphs are copies (with the links found
     ahead, if they still hold), which articles are rewrites."""
     writer.index(log, compared=False)
-    with writer.small_cache():
-        compare.link_copies(writer.conn, log, ahead)
-        compare.score_rewrites(writer.conn, log)
+    writer.release_memory()
+    compare.link_copies(writer.conn, log, ahead)
+    compare.score_rewrites(writer.conn, log)
 
 
 def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summary:

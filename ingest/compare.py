@@ -67,7 +67,7 @@ class Linked(NamedTuple):
     """The links found among some paragraphs, with what writing them needs of the paragraphs, in
     the order they were linked: their ids, and their articles' (as CopyFinder keeps them)."""
 
-    ids: list[str]
+    ids: copies.PackedStrings
     article_ids: list[str]
     article_of: Sequence[int]  # each paragraph's index into article_ids
     found: copies.Links
@@ -199,9 +199,9 @@ class LinkState(NamedTuple):
     method: np.ndarray
 
     @classmethod
-    def of(cls, rowids: np.ndarray, ids: list[str], found: copies.Links) -> "LinkState":
+    def of(cls, rowids: np.ndarray, ids: copies.PackedStrings, found: copies.Links) -> "LinkState":
         """The state of links found among paragraphs listed in rowid order."""
-        id_sum = np.fromiter((zlib.crc32(i.encode()) for i in ids), dtype=np.uint32, count=len(ids))
+        id_sum = np.fromiter(map(zlib.crc32, ids.encoded().tolist()), dtype=np.uint32, count=len(ids))
         root = rowids[copies.report_roots(found, len(rowids))]
         return cls(rowids, id_sum, root, rowids[found.copy], rowids[found.original],
                    found.similarity.astype(np.float64), found.method.astype(np.int8))
@@ -267,7 +267,7 @@ def write_links(conn: sqlite3.Connection, linked: Linked, now: LinkState, before
     )
 
 
-def write_reports(conn: sqlite3.Connection, ids: list[str], now: LinkState, before: LinkState | None) -> None:
+def write_reports(conn: sqlite3.Connection, ids: copies.PackedStrings, now: LinkState, before: LinkState | None) -> None:
     """Set each paragraph's report_id (the first paragraph of its chain of copies) and report
     ("copy" when that is another paragraph, else "original") where they differ from the stored
     state: paragraphs that are new, or whose chain now starts elsewhere."""

@@ -300,3 +300,20 @@ def test_a_finder_links_once_and_says_so_when_asked_again():
     assert finder.links()
     with pytest.raises(RuntimeError, match="links once"):
         finder.links()
+
+
+def test_paragraph_ids_kept_packed_read_back_as_given(monkeypatch):
+    """A finder keeps its paragraph ids packed as UTF-8 bytes, a batch at a time: read back by
+    index or in order, across batches and with any characters, they are the ids given."""
+    from ingest.copies import PackedStrings
+
+    monkeypatch.setattr(PackedStrings, "PACK_EVERY", 3)
+    given = ["a:1", "Über-002", "", "中文:7", "x" * 40, "b:2", "c"]
+    packed = PackedStrings(given[:2])
+    for paragraph_id in given[2:]:
+        packed.append(paragraph_id)
+    assert len(packed) == len(given)
+    assert list(packed) == given
+    assert [packed[i] for i in range(len(given))] == given and packed[-1] == "c"
+    packed.extend(["d:1"])
+    assert list(packed) == given + ["d:1"] and len(packed) == len(given) + 1

@@ -259,8 +259,8 @@ def _containment(part, whole, keys, paragraph, size, present, words) -> np.ndarr
 
 class PackedStrings:
     """A list of strings kept as UTF-8 in numpy byte arrays: a finder's million paragraph ids
-    take 20 MB so, 77 MB as Python strings. Appended and read back by index or in order; a
-    string must not end with a NUL character (numpy's byte strings drop them)."""
+    take 20 MB this way, 77 MB as Python strings. Appended, and read back by index or in order;
+    a string must not end with a NUL character (numpy's byte strings drop trailing NULs)."""
 
     PACK_EVERY = 10_000
 

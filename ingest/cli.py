@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import click
 
 from . import build as pipeline
 from . import read
+
+
+# A build still running after this many seconds names each stage as it starts: after the
+# progress bar, a million paragraphs take another minute or two to index, compare and load.
+STAGES_AFTER_SECONDS = 2.0
+
+
+def stage_reporter(verbose: bool, quiet: bool):
+    """Where the build's stage messages go, with the time since it started: all of them with
+    --verbose; by default those of a build that has run a while (a short one stays quiet);
+    none with --quiet."""
+    started = time.perf_counter()
+
+    def report(message: str) -> None:
+        elapsed = time.perf_counter() - started
+        if verbose or (not quiet and elapsed >= STAGES_AFTER_SECONDS):
+            click.echo(f"{message}, at {elapsed:.1f} s", err=True)
+
+    return report
 
 
 class DefaultGroup(click.Group):
@@ -48,7 +68,8 @@ def cli():
 )
 @click.option("--workers", type=click.IntRange(1, 64), help="Processes that segment and tag articles (default: one per core).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line; errors are still reported.")
-@click.option("--verbose", "-v", is_flag=True, help="Also name each stage of the build as it starts.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Name every stage of the build as it starts (by default only once a build has run a few seconds).")
 def build(paths, db_path, strict, full, workers, quiet, verbose):
     """Build the archive from article files (.txt) and folders of them.
 
@@ -64,7 +85,7 @@ def build(paths, db_path, strict, full, workers, quiet, verbose):
     try:
         summary = pipeline.build(
             list(paths), db_path, progress=not quiet, strict=strict, full=full, workers=workers,
-            log=(lambda message: click.echo(message, err=True)) if verbose else (lambda message: None),
+            log=stage_reporter(verbose, quiet),
         )
     except read.ReadError as error:
         click.echo(f"error: {error} (nothing was written; {db_path} is unchanged)", err=True)

@@ -493,7 +493,7 @@ class ArchiveWriter:
         """Write what is buffered and build the indexes that are missing (after the bulk load);
         before the compare stage (`compared` false), not yet those on what it writes."""
         self.flush()
-        log("stage: index")
+        log("stage: index links, reports and counts" if compared else "stage: index")
         for table, columns in INDEXES + (COMPARED_INDEXES if compared else []):
             self.db[table].create_index(columns, if_not_exists=True)
         for name, target in EXPRESSION_INDEXES.items() if compared else ():

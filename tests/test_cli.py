@@ -1,5 +1,6 @@
 """The ingest command as a user runs it: `python -m ingest PATH... --db FILE`."""
 
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -55,3 +56,26 @@ def test_explain_shows_line_kinds_meeting_evidence_and_topics():
     assert "Lines" in out and "boilerplate" in out and "paragraph" in out
     assert "Meeting: 2023-03-moscow" in out
     assert "topics:" in out
+
+
+def test_a_long_build_names_its_stages_after_the_progress_bar_and_a_short_one_stays_quiet(tmp_path, monkeypatch):
+    """At a million paragraphs the build runs a minute or two after its progress bar: it says
+    which stage it is in. A build of a few files says nothing but its summary."""
+    from click.testing import CliRunner
+
+    from ingest import cli
+
+    short = CliRunner().invoke(cli.cli, [str(SEEDS), "--db", str(tmp_path / "short.db")])
+    assert short.exit_code == 0, short.output
+    assert "stage:" not in short.output
+
+    monkeypatch.setattr(cli, "STAGES_AFTER_SECONDS", 0)  # as if every stage came late in a long build
+    long = CliRunner().invoke(cli.cli, [str(SEEDS), "--db", str(tmp_path / "long.db")])
+    assert long.exit_code == 0, long.output
+    stages = [line for line in long.output.splitlines() if line.startswith("stage:")]
+    assert any(line.startswith("stage: copies over") for line in stages)
+    assert any(line.startswith("stage: full-text index") for line in stages)
+    assert all(re.search(r", at \d+\.\d s$", line) for line in stages)  # the time since the build began
+
+    quiet = CliRunner().invoke(cli.cli, [str(SEEDS), "--db", str(tmp_path / "quiet.db"), "--quiet"])
+    assert quiet.exit_code == 0 and "stage:" not in quiet.output

@@ -40,9 +40,10 @@ class Summary:
     dropped: int = 0  # blocks of web-page chrome left out (scripts, menus, ads…)
 
     def line(self) -> str:
-        incremental = f" ({self.mode}: {self.processed} files processed)" if self.mode != "full" else ""
-        if self.mode == "unchanged":
-            incremental = " (unchanged: no file to add, remove or record)"
+        incremental = {
+            "full": "",
+            "unchanged": " (unchanged: no file to add, remove or record)",
+        }.get(self.mode, f" ({self.mode}: {self.processed} files processed)")
         dropped = f", {self.dropped} blocks of page chrome dropped" if self.dropped else ""
         return (
             f"{self.articles} articles, {self.paragraphs} paragraphs, {self.other_lines} other lines"

@@ -270,9 +270,7 @@ class PackedStrings:
         self.extend(strings)
 
     def append(self, string: str) -> None:
-        self._pending.append(string)
-        if len(self._pending) >= self.PACK_EVERY:
-            self._pack()
+        self.extend((string,))
 
     def extend(self, strings) -> None:
         self._pending.extend(strings)

@@ -21,7 +21,6 @@ import numpy as np
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
-from datasette.filters import FilterArguments
 from datasette.plugins import pm
 from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import AsgiStream, Response
@@ -621,21 +620,6 @@ def safe_table_search_args(args: list[tuple[str, str]]) -> list[tuple[str, str]]
 @hookimpl
 def register_routes():
     return [(r"^/-/search(\.(?P<format>json|csv))?$", search_view)]
-
-
-@hookimpl
-def filters_from_request(request, database, table, datasette):
-    """`_topic=SLUG` on the paragraphs table: the paragraphs tagged with that topic, found through
-    paragraph_topics' index. (`topics__arraycontains=SLUG` reads every paragraph's JSON array:
-    1.5 s at a million paragraphs.) The topics facet links to it."""
-    if table != "paragraphs" or "_topic" not in request.args:
-        return None
-    wheres, params, descriptions = [], {}, []
-    for number, slug in enumerate(request.args.getlist("_topic")):
-        wheres.append(f"id IN (SELECT paragraph_id FROM paragraph_topics WHERE topic = :_topic_{number})")
-        params[f"_topic_{number}"] = slug
-        descriptions.append(f'topic is "{slug}"')
-    return FilterArguments(wheres, params, descriptions)
 
 
 @hookimpl

@@ -124,7 +124,6 @@ class Planner:
     """Rewrites one immutable archive's set queries (searches, topics) to their quicker plans."""
 
     def __init__(self, db):
-        self.db = db
         self.execute = db.execute  # Datasette's own, which runs what it is given
         self.shape: tuple[int, str, set] | None = None  # (paragraphs, id index, usable sets), read once
         self.counts: OrderedDict[tuple, int] = OrderedDict()

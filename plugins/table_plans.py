@@ -27,8 +27,14 @@ the same queries get the same answers from plans that touch fewer rows:
   or walking it asking of each row whether it is a member (most; never for a
   prefix query, where each question costs the index milliseconds).
 
-Any other query — other filters, another sort, a mutable database — runs as
-Datasette wrote it.
+The same holds with filters on indexed columns besides the set (`outlet=…`,
+`meeting_year=…`, as Datasette writes them) and on every page after the first
+(`_next`): the rows of one value are walked in id order through the column's
+(column, id) index, and the count walks that index keeping the listed members
+when that reads less than looking up every member.
+
+Any other query — other kinds of filter, two sets, another sort, a mutable
+database — runs as Datasette wrote it.
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ from datasette import hookimpl
 from datasette.filters import FilterArguments
 
 # Rough costs in microseconds, measured at a million paragraphs (bench/README.md, "Table plans"):
-# a member looked up and sorted; a member listed, an id index entry walked past.
+# a member looked up and sorted; a member listed, an index entry walked past.
 SORT_PER_MEMBER = 0.7
 LIST_PER_MEMBER, WALK_PER_ENTRY = 0.2, 0.1
+ROW_PER_ENTRY = 1.0  # an index entry whose row must be read (to check a second column filter)
 KEPT_COUNTS = 256
 
 
@@ -93,31 +100,67 @@ TOPIC = ParagraphSet(
     other_forms=(("""{arg} in (select value from json_each("paragraphs"."topics"))""", r":p\d+"),),
 )
 SETS = (SEARCH, TOPIC)
-COUNT_SQL = [(kind, re.compile(rf"select count\(\*\) from paragraphs where {clause}\s*"))
-             for kind in SETS for clause in kind.clauses()]
-PAGE_SQL = [(kind, re.compile(rf"select (?P<columns>.+?) from paragraphs where {clause} "
-                              r"(?:and (?P<after>\(id > :p\d+\)) )?order by id limit (?P<limit>\d+)\s*", re.S))
-            for kind in SETS for clause in kind.clauses()]
+SET_CLAUSES = [(kind, re.compile(clause)) for kind in SETS for clause in kind.clauses()]
+# A filter on one value of a column, as Datasette writes `column=value` or `column__exact=value`.
+EQUALS = re.compile(r'"(?P<column>\w+)" = (?P<param>:p\d+)')
+# The page after the last row's id, as Datasette writes `_next` for a table keyed by id.
+AFTER = re.compile(r"\(\(id > :p\d+\)\)")
+PAGE_SQL = re.compile(r"select (?P<columns>.+?) from paragraphs where (?P<where>.+) order by id limit (?P<limit>\d+)\s*", re.S)
+COUNT_SQL = re.compile(r"select count\(\*\) from paragraphs where (?P<where>.+?)\s*", re.S)
 
 
-def choose_plan(members: int, paragraphs: int, limit: int, ask_cost: float | None) -> str:
-    """The cheapest plan for a page of `limit` rows in id order out of `members` of `paragraphs`:
-    "sort", "list" or "ask"."""
+class Where(NamedTuple):
+    """A where clause of the shape planned: one set, filters on column values, maybe a page's start."""
+
+    atoms: list[str]  # its conditions, as Datasette wrote them, in order
+    set_at: int  # which condition is the set
+    kind: ParagraphSet
+    arg: str
+    equals: list[tuple[str, str]]  # (column, param) of each column filter
+
+
+def parse_where(where: str) -> Where | None:
+    """The where clause as one set, column filters and a page start; None for any other clause.
+
+    A clause is split at " and " only if every piece is a whole condition of these kinds, none
+    of which holds an " or ": the pieces are then exactly the clause's top-level conjunction."""
+    atoms, set_at, kind, arg, equals = where.split(" and "), None, None, None, []
+    for number, atom in enumerate(atoms):
+        if AFTER.fullmatch(atom):
+            continue
+        if found := EQUALS.fullmatch(atom):
+            equals.append((found["column"], found["param"]))
+            continue
+        matched = next(((k, m) for k, pattern in SET_CLAUSES if (m := pattern.fullmatch(atom))), None)
+        if matched is None or set_at is not None:
+            return None  # another kind of condition, or a second set
+        set_at, (kind, found) = number, matched
+        arg = found["arg"]
+    return None if set_at is None else Where(atoms, set_at, kind, arg, equals)
+
+
+def choose_plan(members: int, walkable: int, expected: float, limit: int, ask_cost: float | None) -> str:
+    """The cheapest plan for a page of `limit` rows in id order, of `expected` rows found among a
+    set's `members` and the `walkable` entries of the index walked in id order: "sort", "list" or "ask"."""
     if members == 0:
         return "sort"
-    walked = min(paragraphs, limit * paragraphs / members)  # id index entries passed before the page is full
+    walked = min(walkable, limit * walkable / max(expected, 1))  # entries passed before the page is full
     costs = {"sort": SORT_PER_MEMBER * members, "list": LIST_PER_MEMBER * members + WALK_PER_ENTRY * walked}
     if ask_cost is not None:
         costs["ask"] = ask_cost * walked
     return min(costs, key=costs.get)
 
 
-def page_sql(plan: str, kind: ParagraphSet, columns: str, arg: str, after: str | None, limit: int, id_index: str) -> str:
-    """A page of a set's members in id order, as Datasette's own query finds it, by the given plan."""
-    condition = (kind.ask if plan == "ask" else kind.member).format(arg=arg)
-    where = " and ".join([condition, *([after] if after else [])])
-    walk = f" indexed by {id_index}" if plan in ("list", "ask") else ""
-    return f"select {columns} from paragraphs{walk} where {where} order by id limit {limit}"
+def planned_where(plan: str, where: Where) -> str:
+    """The where clause with its set asked about row by row ("ask") or as Datasette wrote it."""
+    condition = (where.kind.ask if plan == "ask" else where.kind.member).format(arg=where.arg)
+    return " and ".join(condition if n == where.set_at else atom for n, atom in enumerate(where.atoms))
+
+
+def page_sql(plan: str, where: Where, columns: str, limit: int, walk_index: str) -> str:
+    """A page of rows in id order, as Datasette's own query finds it, by the given plan."""
+    walk = f" indexed by {walk_index}" if plan in ("list", "ask") else ""
+    return f"select {columns} from paragraphs{walk} where {planned_where(plan, where)} order by id limit {limit}"
 
 
 class Planner:
@@ -125,7 +168,7 @@ class Planner:
 
     def __init__(self, db):
         self.execute = db.execute  # Datasette's own, which runs what it is given
-        self.shape: tuple[int, str, set] | None = None  # (paragraphs, id index, usable sets), read once
+        self.shape: tuple[int, str, set, dict] | None = None  # read once: see read_shape
         self.counts: OrderedDict[tuple, int] = OrderedDict()
 
     async def planned_execute(self, sql, params=None, *args, **kwargs):
@@ -136,24 +179,49 @@ class Planner:
 
     async def rewrite(self, sql: str, params: dict) -> str | None:
         """The quicker SQL for a set's count or page, or None for any other query."""
-        for kind, pattern in COUNT_SQL:
-            if (count := pattern.fullmatch(sql)) and kind in (await self.read_shape())[2]:
-                # The page, which Datasette asks for first, has counted the set already.
-                return f"select {int(await self.members(kind, count['arg'], params))}"
-        for kind, pattern in PAGE_SQL:
-            if (page := pattern.fullmatch(sql)) and kind in (await self.read_shape())[2]:
-                paragraphs, id_index, _ = self.shape
-                members = await self.members(kind, page["arg"], params)
-                limit = int(page["limit"])
-                plan = choose_plan(members, paragraphs, limit, kind.ask_cost(params))
-                return page_sql(plan, kind, page["columns"], page["arg"], page["after"], limit, id_index)
-        return None
+        page = PAGE_SQL.fullmatch(sql)
+        count = None if page else COUNT_SQL.fullmatch(sql)
+        where = parse_where((page or count)["where"]) if page or count else None
+        if where is None:
+            return None
+        paragraphs, id_index, usable, column_indexes = await self.read_shape()
+        if where.kind not in usable or any(column not in column_indexes for column, _ in where.equals):
+            return None
+        members = await self.count(where.kind.count.format(arg=where.arg), params)
+        # Walk the index of the filtered column with the fewest rows (in id order within the value),
+        # or with no filter the id index; expect the filters to keep as many members as rows.
+        walkable, walk_index, expected = paragraphs, id_index, float(members)
+        for column, param in where.equals:
+            rows = await self.count(f'select count(*) from paragraphs where "{column}" = {param}', params)
+            expected *= rows / max(paragraphs, 1)
+            if rows < walkable:
+                walkable, walk_index = rows, column_indexes[column]
+        if count and not where.equals:
+            # Counted by the set's index already (for the page, which Datasette asks for first).
+            return f"select {int(members)}"
+        if count:
+            # Datasette's count looks up each member; walking the filtered column's index and keeping
+            # the members listed reads the index alone (unless a second filter needs the row).
+            listed = LIST_PER_MEMBER * members + (WALK_PER_ENTRY + (ROW_PER_ENTRY if len(where.equals) > 1 else 0)) * walkable
+            if listed >= SORT_PER_MEMBER * members:
+                return None
+            return f"select count(*) from paragraphs indexed by {walk_index} where {planned_where('list', where)}"
+        limit = int(page["limit"])
+        plan = choose_plan(members, walkable, expected, limit, where.kind.ask_cost(params))
+        return page_sql(plan, where, page["columns"], limit, walk_index)
 
-    async def read_shape(self) -> tuple[int, str, set]:
-        """How many paragraphs, the id index's name, and the sets whose shortcuts hold (read once)."""
+    async def read_shape(self) -> tuple[int, str, set, dict]:
+        """How many paragraphs, the id index's name, the sets whose shortcuts hold, and for each
+        column an index of (column, id) that walks its values' rows in id order (read once)."""
         if self.shape is None:
-            indexes = await self.execute("select name from pragma_index_list('paragraphs') where origin = 'pk'")
-            id_index = next((row[0] for row in indexes), None)
+            indexes = await self.execute("select name, origin from pragma_index_list('paragraphs')")
+            id_index, column_indexes = None, {}
+            for name, origin in [tuple(row) for row in indexes]:
+                columns = [row[0] for row in await self.execute("select name from pragma_index_info(:n) order by seqno", {"n": name})]
+                if origin == "pk" and columns == ["id"]:
+                    id_index = name
+                elif len(columns) == 2 and columns[1] == "id" and columns[0]:
+                    column_indexes[columns[0]] = name
             usable = set()
             if id_index:
                 for kind in SETS:
@@ -162,16 +230,15 @@ class Planner:
                     if found and re.fullmatch(pattern, str(found[0])):
                         usable.add(kind)
             paragraphs = (await self.execute("select max(rowid) from paragraphs")).first()[0] or 0
-            self.shape = (paragraphs, id_index, usable)
+            self.shape = (paragraphs, id_index, usable, column_indexes)
         return self.shape
 
-    async def members(self, kind: ParagraphSet, arg: str, params: dict) -> int:
-        """How many paragraphs are in the set, counted by its index once."""
-        names = re.findall(r":(\w+)", arg)
-        values = {name: params.get(name) for name in names}
-        key = (kind.count, arg, tuple(sorted(values.items())))
+    async def count(self, sql: str, params: dict) -> int:
+        """What a count query returns, counted once (the file never changes)."""
+        values = {name: params.get(name) for name in re.findall(r":(\w+)", sql)}
+        key = (sql, tuple(sorted(values.items(), key=lambda item: item[0])))
         if key not in self.counts:
-            self.counts[key] = (await self.execute(kind.count.format(arg=arg), values)).first()[0]
+            self.counts[key] = (await self.execute(sql, values)).first()[0]
             if len(self.counts) > KEPT_COUNTS:
                 self.counts.popitem(last=False)
         self.counts.move_to_end(key)

@@ -20,11 +20,25 @@ SEARCHES = [
 ]
 
 
+def filtered(db_path) -> list[dict]:
+    """Searches and topics with column filters (the busiest outlet and year), alone and together."""
+    busiest = rows(db_path, "SELECT outlet, meeting_year FROM paragraphs GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1")[0]
+    topic = rows(db_path, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
+    return [{"_search": "the", "outlet": busiest["outlet"]},
+            {"_search": "China", "outlet__exact": busiest["outlet"], "meeting_year": busiest["meeting_year"]},
+            {"_search": "sanction*", "_searchmode": "raw", "meeting_year": busiest["meeting_year"]},
+            {"_search": "gas", "meeting_city": "Moscow"},
+            {"_topic": topic, "outlet": busiest["outlet"]},
+            {"topics__arraycontains": topic, "meeting_year": busiest["meeting_year"]}]
+
+
 def topic_browses(db_path) -> list[dict]:
     """Browses by the busiest topic, the least busy, and one no paragraph has."""
     topics = [r["topic"] for r in rows(db_path, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC")]
     return [{"_topic": topics[0]}, {"_topic": topics[-1]}, {"_topic": "no-such-topic"},
             {"topics__arraycontains": topics[0]}, {"topics__arraycontains": topics[-1]}]
+
+
 COLUMNS = "id, article_id, position, text, outlet, meeting_id, meeting_year, meeting_city, topics"
 
 
@@ -44,51 +58,83 @@ async def every_page(datasette, params: dict) -> tuple[list, int, list[str]]:
 
 @pytest.mark.asyncio
 async def test_searches_and_topics_on_the_served_archive_answer_as_datasettes_own_queries(seeds_db):
-    """Served immutable (as `make serve` serves it) a table search or a topic's paragraphs run
-    quicker SQL; served mutable, Datasette's own: rows, order, pages and counts are the same."""
+    """Served immutable (as `make serve` serves it) a table search or a topic's paragraphs, alone or
+    with column filters, run quicker SQL; served mutable, Datasette's own: rows, order, pages and
+    counts are the same."""
     served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True})
     plain = make_datasette(seeds_db, settings={"trace_debug": True})
-    for params in SEARCHES + topic_browses(seeds_db):
+    ran = {}
+    for params in SEARCHES + topic_browses(seeds_db) + filtered(seeds_db):
         quick_rows, quick_count, quick_sql = await every_page(served, params)
         own_rows, own_count, own_sql = await every_page(plain, params)
         assert quick_rows == own_rows, params
         assert quick_count == own_count == len(own_rows), params
         assert any("select count(*) from paragraphs where" in s for s in own_sql)
-        # The count is the set's own, not a lookup of every member in the table.
-        assert not any("select count(*) from paragraphs where" in s for s in quick_sql), params
-    assert len((await every_page(served, {"_search": "the"}))[0]) > 100
+        ran[tuple(params.items())] = quick_sql
+    # A set alone is counted by its own index, not by looking up every member in the table...
+    for params in SEARCHES + topic_browses(seeds_db):
+        assert not any("select count(*) from paragraphs where" in s for s in ran[tuple(params.items())]), params
+    # ...and a word in most paragraphs is paged through by walking an index, every page of it,
+    # with a column filter counted from that column's index.
+    common, with_outlet = ran[(("_search", "the"),)], ran[tuple(filtered(seeds_db)[0].items())]
+    pages = [s for s in common if " order by id limit " in s]
+    assert len(pages) > 10 and all(" indexed by " in s for s in pages)
+    assert any(s.startswith("select count(*) from paragraphs indexed by idx_paragraphs_outlet_id") for s in with_outlet)
 
 
 @pytest.mark.parametrize("plan", ["sort", "list", "ask"])
 @pytest.mark.parametrize("limit", [1, 8, 200])
 def test_every_plan_finds_the_page_datasettes_query_finds(seeds_db, plan, limit):
+    """Each plan's SQL, by the id index or by a filtered column's index, gives the rows of
+    Datasette's own where clause: a set alone, with column filters, from a page's start."""
     table_plans = plugin("table_plans")
     conn = sqlite3.connect(seeds_db)
     conn.create_function("escape_fts", 1, escape_fts)
-    id_index = conn.execute("select name from pragma_index_list('paragraphs') where origin = 'pk'").fetchone()[0]
+    indexes = {columns: name for name, columns in
+               conn.execute("select il.name, group_concat(ii.name) from pragma_index_list('paragraphs') il, "
+                            "pragma_index_info(il.name) ii group by il.name")}
+    busiest = rows(seeds_db, "SELECT outlet, meeting_year FROM paragraphs GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1")[0]
     middle = rows(seeds_db, "SELECT id FROM paragraphs ORDER BY id LIMIT 1 OFFSET 60")[0]["id"]
-    sets = [(table_plans.SEARCH, ":search" if p.get("_searchmode") == "raw" else "escape_fts(:search)", {"search": p["_search"]})
-            for p in SEARCHES]
-    sets += [(table_plans.TOPIC, ":_topic_0", {"_topic_0": p["_topic"]}) for p in topic_browses(seeds_db) if "_topic" in p]
-    for kind, arg, values in sets:
-        for after in (None, "(id > :p1)"):
-            values = {**values, "p1": middle}
-            own = conn.execute(f"select {COLUMNS} from paragraphs where {kind.member.format(arg=arg)} "
-                               f"{'and ' + after + ' ' if after else ''}order by id limit {limit}", values).fetchall()
-            quick = conn.execute(table_plans.page_sql(plan, kind, COLUMNS, arg, after, limit, id_index), values).fetchall()
-            assert quick == own, (plan, values, after)
+    sets = [(table_plans.SEARCH.member.format(arg=":search" if p.get("_searchmode") == "raw" else "escape_fts(:search)"),
+             {"search": p["_search"]}) for p in SEARCHES]
+    sets += [(table_plans.TOPIC.member.format(arg=":_topic_0"), {"_topic_0": p["_topic"]})
+             for p in topic_browses(seeds_db) if "_topic" in p]
+    values = {"p0": busiest["outlet"], "p1": busiest["meeting_year"], "p2": middle}
+    for member, set_values in sets:
+        for filters, walk in [([], indexes["id"]), (['"outlet" = :p0'], indexes["outlet,id"]),
+                              (['"outlet" = :p0', '"meeting_year" = :p1'], indexes["meeting_year,id"])]:
+            for after in ([], ["((id > :p2))"]):
+                where = " and ".join([*filters, member, *after])
+                own = conn.execute(f"select {COLUMNS} from paragraphs where {where} order by id limit {limit}",
+                                   {**values, **set_values}).fetchall()
+                parsed = table_plans.parse_where(where)
+                assert parsed is not None, where
+                quick = conn.execute(table_plans.page_sql(plan, parsed, COLUMNS, limit, walk), {**values, **set_values}).fetchall()
+                assert quick == own, (plan, where, set_values)
+
+
+def test_only_a_conjunction_of_known_conditions_is_planned():
+    parse = plugin("table_plans").parse_where
+    search = "rowid in (select rowid from paragraphs_fts where paragraphs_fts match escape_fts(:search))"
+    assert parse(f'"outlet" = :p0 and {search} and ((id > :p1))').equals == [("outlet", ":p0")]
+    assert parse('"outlet" = :p0') is None  # no set: Datasette's own indexes serve it
+    assert parse(f"{search} and {search}") is None  # two sets
+    assert parse(f'{search} and "outlet" = :p0 or 1') is None  # not a plain conjunction
+    assert parse(f"{search} and position > :p0") is None  # a condition of another kind
 
 
 def test_plans_suit_how_many_paragraphs_are_in_the_set():
     table_plans = plugin("table_plans")
     choose, word_cost = table_plans.choose_plan, table_plans.search_ask_cost
     million = 1_000_000
-    assert choose(40, million, 101, word_cost({"search": "rare"})) == "sort"  # a few: sort them
-    assert choose(100_000, million, 101, word_cost({"search": "sanction*"})) == "list"  # many: walk the ids, keep the listed
-    assert choose(550_000, million, 101, word_cost({"search": "russia"})) == "ask"  # most: walk the ids, ask of each
+    assert choose(40, million, 40, 101, word_cost({"search": "rare"})) == "sort"  # a few: sort them
+    assert choose(100_000, million, 100_000, 101, word_cost({"search": "sanction*"})) == "list"  # many: walk the ids, keep the listed
+    assert choose(550_000, million, 550_000, 101, word_cost({"search": "russia"})) == "ask"  # most: walk the ids, ask of each
+    # A common word in one year's paragraphs: walk that year's rows in id order, asking of each.
+    assert choose(550_000, 280_000, 150_000, 101, word_cost({"search": "russia"})) == "ask"
     # A prefix query is never asked row by row: each question costs it milliseconds.
     assert word_cost({"search": "sanction*"}) is None
-    assert choose(900_000, million, 101, None) != "ask"
+    assert choose(900_000, million, 900_000, 101, None) != "ask"
 
 
 @pytest.mark.asyncio

@@ -182,8 +182,13 @@ INDEXES = [
     ("lines", ["paragraph_id"]),
     ("paragraph_topics", ["topic", "paragraph_id"]),
     ("articles", ["rewrite_level"]),
+    # The quotes table's facets (speaker, meeting, outlet, verb) each count from an index, not from
+    # every quotation's row (outlet and verb: ~250 ms at 1M paragraphs); by meeting, paragraph
+    # and number is also the order "What did someone say" lists them in, read without a sort.
     ("quotes", ["speaker"]),
-    ("quotes", ["meeting_id"]),
+    ("quotes", ["meeting_id", "paragraph_id", "number"]),
+    ("quotes", ["outlet"]),
+    ("quotes", ["verb"]),
     ("quotes", ["article_id"]),
     ("meeting_topics", ["topic"]),
 ]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import make_datasette, plugin, rows
+from conftest import ROOT, make_datasette, plugin, rows
 
 
 def test_paragraph_facets_hold_every_paragraphs_keys(seeds_db):
@@ -263,6 +263,27 @@ def test_a_facet_values_first_page_is_read_in_order_not_sorted(seeds_db, tmp_pat
         plan = " ".join(r[3] for r in conn.execute(
             f"EXPLAIN QUERY PLAN SELECT * FROM paragraphs WHERE {column} = ? ORDER BY id LIMIT 101", ("x",)))
         assert "TEMP B-TREE" not in plan and f"({column}=?)" in plan, (column, plan)
+
+
+def test_the_quotes_facets_and_what_someone_said_read_indexes_not_every_quotation(seeds_db, tmp_path):
+    """The quotes table's default facets count from an index each, and the "what did someone
+    say" query lists quotations in its order from an index, with no sort of every match."""
+    import shutil
+    import sqlite3
+
+    import yaml
+
+    metadata = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["archive"]
+    copy = shutil.copy(seeds_db, tmp_path / "large.db")
+    conn = sqlite3.connect(copy)
+    conn.execute("DELETE FROM sqlite_stat1")  # the planner sees an archive of unknown, large size
+    conn.commit()
+    for facet in metadata["tables"]["quotes"]["facets"]:
+        plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN SELECT {facet}, count(*) FROM quotes GROUP BY {facet}"))
+        assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan, (facet, plan)
+    said = metadata["queries"]["quotes_by_speaker"]["sql"]
+    plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + said, {"speaker": "Putin", "topic": "", "meeting": ""}))
+    assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
 def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recall_any(datasette, seeds_db, tmp_path):

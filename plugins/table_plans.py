@@ -203,9 +203,9 @@ class Planner:
             # Datasette's count looks up each member; walking the filtered column's index and keeping
             # the members listed reads the index alone (unless a second filter needs the row).
             listed = LIST_PER_MEMBER * members + (WALK_PER_ENTRY + (ROW_PER_ENTRY if len(where.equals) > 1 else 0)) * walkable
-            if listed >= SORT_PER_MEMBER * members:
-                return None
-            return f"select count(*) from paragraphs indexed by {walk_index} where {planned_where('list', where)}"
+            walk = f" indexed by {walk_index}" if listed < SORT_PER_MEMBER * members else ""
+            # (The set as its member clause: for topics__arraycontains, paragraph_topics, not JSON.)
+            return f"select count(*) from paragraphs{walk} where {planned_where('list', where)}"
         limit = int(page["limit"])
         plan = choose_plan(members, walkable, expected, limit, where.kind.ask_cost(params))
         return page_sql(plan, where, page["columns"], limit, walk_index)

@@ -266,8 +266,9 @@ def test_a_facet_values_first_page_is_read_in_order_not_sorted(seeds_db, tmp_pat
 
 
 def test_the_quotes_facets_and_what_someone_said_read_indexes_not_every_quotation(seeds_db, tmp_path):
-    """The quotes table's default facets count from an index each, and the "what did someone
-    say" query lists quotations in its order from an index, with no sort of every match."""
+    """The quotes table's default facets count from an index each, a facet value's first page is
+    read in the table's order, and the "what did someone say" query lists quotations in its order
+    from an index, with no sort of every match."""
     import shutil
     import sqlite3
 
@@ -281,6 +282,10 @@ def test_the_quotes_facets_and_what_someone_said_read_indexes_not_every_quotatio
     for facet in metadata["tables"]["quotes"]["facets"]:
         plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN SELECT {facet}, count(*) FROM quotes GROUP BY {facet}"))
         assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan, (facet, plan)
+        # A value's first page, in the table's own order (its primary key).
+        plan = " ".join(r[3] for r in conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT * FROM quotes WHERE {facet} = ? ORDER BY paragraph_id, number LIMIT 101", ("x",)))
+        assert "TEMP B-TREE" not in plan and f"({facet}=?)" in plan, (facet, plan)
     said = metadata["queries"]["quotes_by_speaker"]["sql"]
     plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + said, {"speaker": "Putin", "topic": "", "meeting": ""}))
     assert "TEMP B-TREE FOR ORDER BY" not in plan, plan

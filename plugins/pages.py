@@ -69,17 +69,17 @@ TIMELINE_DAYS = 14
 
 def timeline(conn, meeting_ids=None) -> dict:
     """Articles per meeting by days from its first day, one series per meeting (from publication dates)."""
+    # Only the meetings asked for are counted: a meeting page need not group every article.
+    chosen = "" if meeting_ids is None else f"AND a.meeting_id IN ({', '.join('?' * len(meeting_ids))}) "
     found = rows(
         conn,
         "SELECT a.meeting_id, m.label, m.start, a.days_from_meeting AS day, count(*) AS n FROM articles a "
-        "JOIN meetings m ON m.id = a.meeting_id WHERE a.days_from_meeting BETWEEN ? AND ? "
+        f"JOIN meetings m ON m.id = a.meeting_id WHERE a.days_from_meeting BETWEEN ? AND ? {chosen}"
         "GROUP BY a.meeting_id, a.days_from_meeting ORDER BY m.start, day",
-        [-TIMELINE_DAYS, TIMELINE_DAYS],
+        [-TIMELINE_DAYS, TIMELINE_DAYS, *sorted(meeting_ids or ())],
     )
     series: dict[str, dict] = {}
     for row in found:
-        if meeting_ids is not None and row["meeting_id"] not in meeting_ids:
-            continue
         entry = series.setdefault(row["meeting_id"], {"id": row["meeting_id"], "label": row["label"], "points": {}})
         entry["points"][row["day"]] = row["n"]
     for i, entry in enumerate(series.values()):
@@ -197,6 +197,11 @@ def same_reports(conn, article_id: str) -> dict[str, dict]:
 RECALLED_BY_SQL = "SELECT count(*) FROM paragraphs p, json_each(p.mentions) j WHERE p.mentions != '[]' AND j.value = ?"
 
 
+# A meeting page lists this many of its articles by title and links to the rest: at a million
+# paragraphs a summit has ~12,000 articles, a page of megabytes that took half a second to render.
+MEETING_ARTICLES_LISTED = 200
+
+
 def meeting_page(conn, meeting_id: str) -> dict:
     """A meeting's facts, the articles covering it, and its topic counts."""
     meeting = first(conn, "SELECT * FROM meetings WHERE id = ?", [meeting_id])
@@ -210,7 +215,7 @@ def meeting_page(conn, meeting_id: str) -> dict:
     articles = rows(
         conn,
         "SELECT id, title, outlet, paragraph_count, meeting_confidence, published, days_from_meeting, rewrite_level "
-        "FROM articles WHERE meeting_id = ? ORDER BY title",
+        f"FROM articles WHERE meeting_id = ? ORDER BY title LIMIT {MEETING_ARTICLES_LISTED}",
         [meeting_id],
     )
     topics = topic_colours(conn)

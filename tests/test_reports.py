@@ -1,12 +1,14 @@
 """Who said what and who copied whom, through the whole build and Datasette: the quotes table,
 paragraph copies and report ids, rewrite scores on articles, and the pages that show them."""
 
+import html
+import re
 import shutil
 
 import pytest
 import yaml
 
-from conftest import SEEDS, make_datasette, rows
+from conftest import SEEDS, make_datasette, plugin, rows
 from ingest.build import build
 from quote_eval import ANNOTATION, normal, same_speaker
 
@@ -328,6 +330,24 @@ async def test_coverage_is_charted_by_days_from_the_meeting(tmp_path):
     assert "day +2: 1 article" in home and "day -1: 1 article" in home
     meeting = (await ds.client.get("/archive/meetings/2023-03-moscow")).text
     assert "day -1: 1 article" in meeting and "day +2" not in meeting
+
+
+@pytest.mark.asyncio
+async def test_a_meeting_page_lists_its_first_articles_and_links_to_all(datasette, seeds_db, monkeypatch):
+    """A summit with thousands of articles lists the first few by title and links to the table
+    of all of them, which lists as many as the meeting counts."""
+    meeting = rows(seeds_db, "SELECT id, article_count FROM meetings ORDER BY article_count DESC LIMIT 1")[0]
+    titles = [r["title"] for r in rows(seeds_db, "SELECT title FROM articles WHERE meeting_id = ? ORDER BY title", [meeting["id"]])]
+    assert meeting["article_count"] == len(titles) >= 2
+    whole = (await datasette.client.get(f"/archive/meetings/{meeting['id']}")).text
+    assert all(title in whole for title in titles) and "in the articles table" not in whole
+    monkeypatch.setattr(plugin("pages"), "MEETING_ARTICLES_LISTED", 1)
+    page = (await datasette.client.get(f"/archive/meetings/{meeting['id']}")).text
+    assert titles[0] in page and not any(title in page for title in titles[1:])
+    link = re.search(r'<a href="([^"]*)">all (\d+) in the articles table', page)
+    assert link and int(link[2]) == len(titles)
+    listed = (await datasette.client.get(html.unescape(link[1]).replace("/articles?", "/articles.json?"))).json()
+    assert listed["filtered_table_rows_count"] == len(titles)
 
 
 @pytest.mark.asyncio

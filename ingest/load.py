@@ -178,6 +178,7 @@ INDEXES = [
     ("paragraphs", ["outlet", "id"]),
     ("articles", ["meeting_id"]),
     ("articles", ["outlet"]),
+    ("articles", ["outlet_source"]),
     ("lines", ["kind"]),
     ("lines", ["paragraph_id"]),
     ("paragraph_topics", ["topic", "paragraph_id"]),
@@ -201,6 +202,8 @@ COMPARED_INDEXES = [
     # 0.2 s at a million paragraphs instead of 2.8 s looking up every row.
     ("paragraphs", ["report_id", "article_id"]),
     ("paragraph_copies", ["copy_of"]),
+    # The table's method facet, and a method's first page in the table's order (0.3 s at 1M without).
+    ("paragraph_copies", ["method", "paragraph_id"]),
     # Datasette's row pages count the rows pointing at them, one query per foreign key.
     ("paragraph_copies", ["article_id"]),
     ("paragraph_copies", ["copy_of_article"]),

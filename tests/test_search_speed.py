@@ -251,12 +251,14 @@ def planned_as_large(seeds_db, tmp_path):
     """A connection to a copy of the seeds archive whose planner sees it as of unknown, large size."""
     import shutil
     import sqlite3
+    from contextlib import closing
 
     copy = shutil.copy(seeds_db, tmp_path / "large.db")
-    conn = sqlite3.connect(copy)
-    conn.execute("DELETE FROM sqlite_stat1")
-    conn.commit()
-    return conn
+    with closing(sqlite3.connect(copy)) as conn:
+        conn.execute("DELETE FROM sqlite_stat1")
+        conn.commit()
+    # A new connection: one reads the statistics when it opens and keeps them.
+    return sqlite3.connect(copy)
 
 
 def test_a_facet_values_first_page_is_read_in_order_not_sorted(seeds_db, tmp_path):
@@ -306,18 +308,12 @@ def test_a_quote_facets_first_page_and_what_someone_said_are_read_in_order(seeds
 def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recall_any(datasette, seeds_db, tmp_path):
     """The meeting page's "recalled by N paragraphs" reads the partial index of paragraphs that
     recall some meeting, not every paragraph's JSON, and counts what json_each over all counts."""
-    import shutil
-    import sqlite3
-
     pages = plugin("pages")
     recalled = rows(seeds_db, "SELECT j.value AS meeting, count(*) AS n FROM paragraphs p, json_each(p.mentions) j GROUP BY 1")
     assert recalled
     for row in recalled:
         assert rows(seeds_db, pages.RECALLED_BY_SQL, (row["meeting"],))[0]["count(*)"] == row["n"]
-    copy = shutil.copy(seeds_db, tmp_path / "large.db")
-    conn = sqlite3.connect(copy)
-    conn.execute("DELETE FROM sqlite_stat1")  # the planner sees an archive of unknown, large size
-    conn.commit()
+    conn = planned_as_large(seeds_db, tmp_path)
     plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + pages.RECALLED_BY_SQL, ("x",)))
     assert "idx_paragraphs_mentions" in plan, plan
 
@@ -341,18 +337,10 @@ async def test_topics_by_meeting_counts_each_meetings_tagged_paragraphs(datasett
 def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, seeds_db, tmp_path):
     """The article page asks, for each paragraph, where else its report ran (originals first):
     with the ingest's index that is a walk of the first few copies, not a sort of all of them."""
-    import shutil
-    import sqlite3
-
     pages = plugin("pages")
     # Five articles are quicker to sort than to walk; without the seeds' statistics the
     # planner sees an archive of unknown, large size, as with 100,000 paragraphs.
-    copy = shutil.copy(seeds_db, tmp_path / "large.db")
-    conn = sqlite3.connect(copy)
-    conn.execute("DELETE FROM sqlite_stat1")
-    conn.commit()
-    conn.close()
-    conn = sqlite3.connect(copy)
+    conn = planned_as_large(seeds_db, tmp_path)
     plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + pages.ALSO_IN_SQL, ("x", "y", 5)))
     assert "report_id=?" in plan and "TEMP B-TREE" not in plan, plan
     # And it still puts the original first: every shared report's first listed copy, seen from

@@ -293,8 +293,7 @@ class PackedStrings:
         return sum(map(len, self._chunks)) + len(self._pending)
 
     def __getitem__(self, index: int) -> str:
-        whole = self._chunks[0] if len(self._chunks) == 1 and not self._pending else self.encoded()
-        return whole[index].decode()
+        return self.encoded()[index].decode()  # packed once; later reads index the one array
 
     def __iter__(self):
         return (string.decode() for string in self.encoded().tolist())

@@ -25,7 +25,12 @@ the same queries get the same answers from plans that touch fewer rows:
   paragraphs in the set: Datasette's own (sort the members: best for a few),
   walking the id index in order keeping the rows in the list of members (many),
   or walking it asking of each row whether it is a member (most; never for a
-  prefix query, where each question costs the index milliseconds).
+  prefix query, where each question costs the index milliseconds);
+- a set of up to ORDERED_MAX members that is being paged through (a `_next`
+  page, or a page of a thousand rows or more, as a streamed CSV export asks
+  for) is put in id order once and kept: each of its pages is then the next
+  members' rows, read by rowid (a CSV of 10,000 results at a million
+  paragraphs: its ten pages' SQL ~220 → ~75 ms).
 
 The same holds with filters on indexed columns besides the set (`outlet=…`,
 `meeting_year=…`, as Datasette writes them) and on every page after the first
@@ -43,6 +48,7 @@ import re
 from collections import OrderedDict
 from typing import Callable, NamedTuple
 
+import numpy as np
 from datasette import hookimpl
 from datasette.filters import FilterArguments
 
@@ -52,6 +58,11 @@ SORT_PER_MEMBER = 0.7
 LIST_PER_MEMBER, WALK_PER_ENTRY = 0.2, 0.1
 ROW_PER_ENTRY = 1.0  # an index entry whose row must be read (to check a second column filter)
 KEPT_COUNTS = 256
+# Sets kept in id order: at most this many members each, and this many in all (~30 bytes a member).
+ORDERED_MAX, KEPT_ORDERED_MEMBERS = 100_000, 500_000
+# A first page this large is one of many a reader is streaming through (Datasette's CSV asks for
+# max_returned_rows + 1 a page): worth putting its set in order.
+STREAMED_PAGE = 1000
 
 
 def search_ask_cost(params: dict) -> float | None:
@@ -104,7 +115,7 @@ SET_CLAUSES = [(kind, re.compile(clause)) for kind in SETS for clause in kind.cl
 # A filter on one value of a column, as Datasette writes `column=value` or `column__exact=value`.
 EQUALS = re.compile(r'"(?P<column>\w+)" = (?P<param>:p\d+)')
 # The page after the last row's id, as Datasette writes `_next` for a table keyed by id.
-AFTER = re.compile(r"\(\(id > :p\d+\)\)")
+AFTER = re.compile(r"\(\(id > :(?P<param>p\d+)\)\)")
 PAGE_SQL = re.compile(r"select (?P<columns>.+?) from paragraphs where (?P<where>.+) order by id limit (?P<limit>\d+)\s*", re.S)
 COUNT_SQL = re.compile(r"select count\(\*\) from paragraphs where (?P<where>.+?)\s*", re.S)
 
@@ -117,6 +128,7 @@ class Where(NamedTuple):
     kind: ParagraphSet
     arg: str
     equals: list[tuple[str, str]]  # (column, param) of each column filter
+    after: str | None = None  # the param of the page's start (the last id of the page before)
 
 
 def parse_where(where: str) -> Where | None:
@@ -124,9 +136,10 @@ def parse_where(where: str) -> Where | None:
 
     A clause is split at " and " only if every piece is a whole condition of these kinds, none
     of which holds an " or ": the pieces are then exactly the clause's top-level conjunction."""
-    atoms, set_at, kind, arg, equals = where.split(" and "), None, None, None, []
+    atoms, set_at, kind, arg, equals, after = where.split(" and "), None, None, None, [], None
     for number, atom in enumerate(atoms):
-        if AFTER.fullmatch(atom):
+        if found := AFTER.fullmatch(atom):
+            after = found["param"]
             continue
         if found := EQUALS.fullmatch(atom):
             equals.append((found["column"], found["param"]))
@@ -136,7 +149,7 @@ def parse_where(where: str) -> Where | None:
             return None  # another kind of condition, or a second set
         set_at, (kind, found) = number, matched
         arg = found["arg"]
-    return None if set_at is None else Where(atoms, set_at, kind, arg, equals)
+    return None if set_at is None else Where(atoms, set_at, kind, arg, equals, after)
 
 
 def choose_plan(members: int, walkable: int, expected: float, limit: int, ask_cost: float | None) -> str:
@@ -163,6 +176,27 @@ def page_sql(plan: str, where: Where, columns: str, limit: int, walk_index: str)
     return f"select {columns} from paragraphs{walk} where {planned_where(plan, where)} order by id limit {limit}"
 
 
+class Ordered(NamedTuple):
+    """A set's members in id order: their ids (UTF-8, as SQLite compares text) and rowids."""
+
+    ids: np.ndarray
+    rowids: np.ndarray
+
+    def page_sql(self, where: Where, params: dict, columns: str, limit: int) -> str | None:
+        """The page of a set with no column filter, as the rows of the next `limit` members after
+        the page's start; None if the start is not an id."""
+        start = 0
+        if where.after:
+            after = params.get(where.after)
+            if not isinstance(after, str):
+                return None
+            start = int(np.searchsorted(self.ids, after.encode(), side="right"))
+        rowids = ",".join(map(str, self.rowids[start:start + limit].tolist()))
+        # The set's own condition is how the list was made: its members by rowid stand for it.
+        atoms = [f"rowid in ({rowids})" if n == where.set_at else atom for n, atom in enumerate(where.atoms)]
+        return f"select {columns} from paragraphs where {' and '.join(atoms)} order by id limit {limit}"
+
+
 class Planner:
     """Rewrites one immutable archive's set queries (searches, topics) to their quicker plans."""
 
@@ -170,6 +204,7 @@ class Planner:
         self.execute = db.execute  # Datasette's own, which runs what it is given
         self.shape: tuple[int, str, set, dict] | None = None  # read once: see read_shape
         self.counts: OrderedDict[tuple, int] = OrderedDict()
+        self.orders: OrderedDict[tuple, Ordered] = OrderedDict()
 
     async def planned_execute(self, sql, params=None, *args, **kwargs):
         """Database.execute, running a set's count or page by its quicker plan."""
@@ -207,6 +242,10 @@ class Planner:
             # (The set as its member clause: for topics__arraycontains, paragraph_topics, not JSON.)
             return f"select count(*) from paragraphs{walk} where {planned_where('list', where)}"
         limit = int(page["limit"])
+        if not where.equals and limit < members <= ORDERED_MAX and (where.after or limit >= STREAMED_PAGE):
+            ordered = await self.ordered(where, params)
+            if (sql := ordered.page_sql(where, params, page["columns"], limit)) is not None:
+                return sql
         plan = choose_plan(members, walkable, expected, limit, where.kind.ask_cost(params))
         return page_sql(plan, where, page["columns"], limit, walk_index)
 
@@ -233,16 +272,34 @@ class Planner:
             self.shape = (paragraphs, id_index, usable, column_indexes)
         return self.shape
 
+    async def ordered(self, where: Where, params: dict) -> Ordered:
+        """The set's members in id order, listed once and kept (the file never changes)."""
+        sql = f"select id, rowid from paragraphs where {where.kind.member.format(arg=where.arg)} order by id"
+        key, values = kept_key(sql, params)
+        if key not in self.orders:
+            found = (await self.execute(sql, values)).rows
+            self.orders[key] = Ordered(np.array([row[0].encode() for row in found], dtype=bytes),
+                                       np.array([row[1] for row in found], dtype=np.int64))
+            while sum(len(kept.ids) for kept in self.orders.values()) > KEPT_ORDERED_MEMBERS:
+                self.orders.popitem(last=False)
+        self.orders.move_to_end(key)
+        return self.orders[key]
+
     async def count(self, sql: str, params: dict) -> int:
         """What a count query returns, counted once (the file never changes)."""
-        values = {name: params.get(name) for name in re.findall(r":(\w+)", sql)}
-        key = (sql, tuple(sorted(values.items(), key=lambda item: item[0])))
+        key, values = kept_key(sql, params)
         if key not in self.counts:
             self.counts[key] = (await self.execute(sql, values)).first()[0]
             if len(self.counts) > KEPT_COUNTS:
                 self.counts.popitem(last=False)
         self.counts.move_to_end(key)
         return self.counts[key]
+
+
+def kept_key(sql: str, params: dict) -> tuple[tuple, dict]:
+    """What identifies a query's answer, and the params it names."""
+    values = {name: params.get(name) for name in re.findall(r":(\w+)", sql)}
+    return (sql, tuple(sorted(values.items(), key=lambda item: item[0]))), values
 
 
 @hookimpl

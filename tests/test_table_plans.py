@@ -1,5 +1,6 @@
 """The paragraphs table searched or browsed by topic on the immutable archive: the same answers, by quicker plans."""
 
+import re
 import sqlite3
 
 import pytest
@@ -64,11 +65,14 @@ async def every_page(datasette, params: dict) -> tuple[list, int, list[str]]:
 
 
 @pytest.mark.asyncio
-async def test_searches_and_topics_on_the_served_archive_answer_as_datasettes_own_queries(seeds_db):
+@pytest.mark.parametrize("kept_in_order", [True, False])
+async def test_searches_and_topics_on_the_served_archive_answer_as_datasettes_own_queries(seeds_db, monkeypatch, kept_in_order):
     """Served immutable (as `make serve` serves it) a table search or a topic's paragraphs, alone or
     with column filters, run quicker SQL; served mutable, Datasette's own: rows, order, pages and
-    counts are the same."""
+    counts are the same. So they are with no set kept in id order (every page planned anew)."""
     served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True})
+    if not kept_in_order:
+        monkeypatch.setattr(plugin("table_plans"), "ORDERED_MAX", 0)
     plain = make_datasette(seeds_db, settings={"trace_debug": True})
     ran = {}
     for params in SEARCHES + topic_browses(seeds_db) + filtered(seeds_db):
@@ -81,11 +85,15 @@ async def test_searches_and_topics_on_the_served_archive_answer_as_datasettes_ow
     # A set alone is counted by its own index, not by looking up every member in the table...
     for params in SEARCHES + topic_browses(seeds_db):
         assert not any("select count(*) from paragraphs where" in s for s in ran[tuple(params.items())]), params
-    # ...and a word in most paragraphs is paged through by walking an index, every page of it,
-    # with a column filter counted from that column's index.
+    # ...and a word in most paragraphs is paged through by walking an index, or once its set is kept
+    # in id order, read by rowid after the first page; a column filter is counted from its index.
     common, with_outlet = ran[(("_search", "the"),)], ran[tuple(filtered(seeds_db)[0].items())]
     pages = [s for s in common if " order by id limit " in s]
-    assert len(pages) > 10 and all(" indexed by " in s for s in pages)
+    assert len(pages) > 10 and " indexed by " in pages[0]
+    if kept_in_order:
+        assert all(re.search(r"from paragraphs where rowid in \([\d,]+\) and \(\(id > :p\d+\)\)", s) for s in pages[1:])
+    else:
+        assert all(" indexed by " in s for s in pages)
     assert any(s.startswith("select count(*) from paragraphs indexed by idx_paragraphs_outlet_id") for s in with_outlet)
 
 
@@ -102,12 +110,8 @@ def test_every_plan_finds_the_page_datasettes_query_finds(seeds_db, plan, limit)
                             "pragma_index_info(il.name) ii group by il.name")}
     busy = busiest(seeds_db)
     middle = rows(seeds_db, "SELECT id FROM paragraphs ORDER BY id LIMIT 1 OFFSET 60")[0]["id"]
-    sets = [(table_plans.SEARCH.member.format(arg=":search" if p.get("_searchmode") == "raw" else "escape_fts(:search)"),
-             {"search": p["_search"]}) for p in SEARCHES]
-    sets += [(table_plans.TOPIC.member.format(arg=":_topic_0"), {"_topic_0": p["_topic"]})
-             for p in topic_browses(seeds_db) if "_topic" in p]
     values = {"p0": busy["outlet"], "p1": busy["meeting_year"], "p2": middle}
-    for member, set_values in sets:
+    for member, set_values in every_set(seeds_db):
         for filters, walk in [([], indexes["id"]), (['"outlet" = :p0'], indexes["outlet,id"]),
                               (['"outlet" = :p0', '"meeting_year" = :p1'], indexes["meeting_year,id"])]:
             for after in ([], ["((id > :p2))"]):
@@ -118,6 +122,56 @@ def test_every_plan_finds_the_page_datasettes_query_finds(seeds_db, plan, limit)
                 assert parsed is not None, where
                 quick = conn.execute(table_plans.page_sql(plan, parsed, COLUMNS, limit, walk), {**values, **set_values}).fetchall()
                 assert quick == own, (plan, where, set_values)
+
+
+def every_set(db_path) -> list[tuple[str, dict]]:
+    """Each search and topic as the where clause Datasette writes for it, with its values."""
+    table_plans = plugin("table_plans")
+    sets = [(table_plans.SEARCH.member.format(arg=":search" if p.get("_searchmode") == "raw" else "escape_fts(:search)"),
+             {"search": p["_search"]}) for p in SEARCHES]
+    sets += [(table_plans.TOPIC.member.format(arg=":_topic_0"), {"_topic_0": p["_topic"]})
+             for p in topic_browses(db_path) if "_topic" in p]
+    return sets
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("limit", [1, 8, 200])
+async def test_a_set_kept_in_id_order_gives_the_pages_datasettes_query_gives(seeds_db, limit):
+    """From any start — the last id of a page, or any other string a `_next` may hold — the page
+    read from a set kept in id order is the page of Datasette's own query."""
+    served = make_datasette(seeds_db, immutable=True)
+    await served.invoke_startup()
+    planner, table_plans = served.get_database("archive").table_planner, plugin("table_plans")
+    conn = sqlite3.connect(seeds_db)
+    conn.create_function("escape_fts", 1, escape_fts)
+    ids = [r["id"] for r in rows(seeds_db, "SELECT id FROM paragraphs ORDER BY id")]
+    starts = [None, ids[0], ids[60], ids[-1], ids[60][:-1], ids[60] + "z", ids[60] + "\x00", "", "~", "é"]
+    for member, set_values in every_set(seeds_db):
+        for start in starts:
+            where = member if start is None else f"{member} and ((id > :p2))"
+            params = {**set_values, "p2": start}
+            parsed = table_plans.parse_where(where)
+            ordered = await planner.ordered(parsed, params)
+            quick = conn.execute(ordered.page_sql(parsed, params, COLUMNS, limit), params).fetchall()
+            own = conn.execute(f"select {COLUMNS} from paragraphs where {where} order by id limit {limit}", params).fetchall()
+            assert quick == own, (where, params)
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_csv_export_of_a_set_is_datasettes_own(seeds_db, monkeypatch):
+    """Streamed a page of ten at a time, every search and topic gives Datasette's own CSV, with its
+    set kept in id order from the first page."""
+    settings = {"max_returned_rows": 10}
+    served = make_datasette(seeds_db, immutable=True, settings=settings)
+    plain = make_datasette(seeds_db, settings=settings)
+    monkeypatch.setattr(plugin("table_plans"), "STREAMED_PAGE", 10)
+    for params in SEARCHES + topic_browses(seeds_db):
+        query = {**params, "_stream": "on", "_size": "max"}
+        quick = await served.client.get("/archive/paragraphs.csv", params=query, headers={"cache-control": "no-cache"})
+        own = await plain.client.get("/archive/paragraphs.csv", params=query)
+        assert quick.status_code == own.status_code == 200
+        assert quick.text == own.text, params
+    assert served.get_database("archive").table_planner.orders
 
 
 def test_only_a_conjunction_of_known_conditions_is_planned():

@@ -28,9 +28,10 @@ the same queries get the same answers from plans that touch fewer rows:
   prefix query, where each question costs the index milliseconds);
 - a set of up to ORDERED_MAX members that is being paged through (a `_next`
   page, or a page of a thousand rows or more, as a streamed CSV export asks
-  for) is put in id order once and kept: each of its pages is then the next
-  members' rows, read by rowid (a CSV of 10,000 results at a million
-  paragraphs: its ten pages' SQL ~220 → ~75 ms).
+  for) is put in id order once and kept, when that costs less than the pages
+  to come would (the whole stream's, or else the next two): each of its pages
+  is then the next members' rows, read by rowid (a CSV of 10,000 results at a
+  million paragraphs: its ten pages' SQL ~220 → ~75 ms).
 
 The same holds with filters on indexed columns besides the set (`outlet=…`,
 `meeting_year=…`, as Datasette writes them) and on every page after the first
@@ -59,10 +60,11 @@ LIST_PER_MEMBER, WALK_PER_ENTRY = 0.2, 0.1
 ROW_PER_ENTRY = 1.0  # an index entry whose row must be read (to check a second column filter)
 KEPT_COUNTS = 256
 # Sets kept in id order: at most this many members each, and this many in all (~30 bytes a member).
-ORDERED_MAX, KEPT_ORDERED_MEMBERS = 100_000, 500_000
-# A first page this large is one of many a reader is streaming through (Datasette's CSV asks for
-# max_returned_rows + 1 a page): worth putting its set in order.
+ORDERED_MAX, KEPT_ORDERED_MEMBERS = 250_000, 1_000_000
+# A page this large is one of a stream that will read the whole set (Datasette's CSV asks for
+# max_returned_rows + 1 a page); of smaller pages, a reader paging on is expected to read two more.
 STREAMED_PAGE = 1000
+PAGES_AHEAD = 2
 
 
 def search_ask_cost(params: dict) -> float | None:
@@ -152,16 +154,30 @@ def parse_where(where: str) -> Where | None:
     return None if set_at is None else Where(atoms, set_at, kind, arg, equals, after)
 
 
-def choose_plan(members: int, walkable: int, expected: float, limit: int, ask_cost: float | None) -> str:
-    """The cheapest plan for a page of `limit` rows in id order, of `expected` rows found among a
-    set's `members` and the `walkable` entries of the index walked in id order: "sort", "list" or "ask"."""
-    if members == 0:
-        return "sort"
+def plan_costs(members: int, walkable: int, expected: float, limit: int, ask_cost: float | None) -> dict[str, float]:
+    """Microseconds for a page of `limit` rows in id order, of `expected` rows found among a set's
+    `members` and the `walkable` entries of the index walked in id order, by each plan."""
     walked = min(walkable, limit * walkable / max(expected, 1))  # entries passed before the page is full
     costs = {"sort": SORT_PER_MEMBER * members, "list": LIST_PER_MEMBER * members + WALK_PER_ENTRY * walked}
     if ask_cost is not None:
         costs["ask"] = ask_cost * walked
+    return costs
+
+
+def choose_plan(members: int, walkable: int, expected: float, limit: int, ask_cost: float | None) -> str:
+    """The cheapest plan for a page (see plan_costs): "sort", "list" or "ask"."""
+    if members == 0:
+        return "sort"
+    costs = plan_costs(members, walkable, expected, limit, ask_cost)
     return min(costs, key=costs.get)
+
+
+def worth_ordering(members: int, paragraphs: int, limit: int, page_cost: float) -> bool:
+    """Whether listing a set in id order once (the cheaper of sorting its members and walking
+    the id index) costs less than the pages still to come would by `page_cost` each."""
+    listing = min(plan_costs(members, paragraphs, members, members, None).values())
+    pages_ahead = members / limit if limit >= STREAMED_PAGE else PAGES_AHEAD
+    return listing <= pages_ahead * page_cost
 
 
 def planned_where(plan: str, where: Where) -> str:
@@ -188,9 +204,12 @@ class Ordered(NamedTuple):
         start = 0
         if where.after:
             after = params.get(where.after)
-            if not isinstance(after, str):
+            try:
+                # (numpy cuts a longer start to the ids' width; ids equal to the cut start sort before the
+                # start itself, so side="right" still finds the first id after it.)
+                start = int(np.searchsorted(self.ids, after.encode(), side="right"))
+            except (AttributeError, UnicodeEncodeError):  # not text, or not encodable: Datasette's SQL decides
                 return None
-            start = int(np.searchsorted(self.ids, after.encode(), side="right"))
         rowids = ",".join(map(str, self.rowids[start:start + limit].tolist()))
         # The set's own condition is how the list was made: its members by rowid stand for it.
         atoms = [f"rowid in ({rowids})" if n == where.set_at else atom for n, atom in enumerate(where.atoms)]
@@ -242,12 +261,23 @@ class Planner:
             # (The set as its member clause: for topics__arraycontains, paragraph_topics, not JSON.)
             return f"select count(*) from paragraphs{walk} where {planned_where('list', where)}"
         limit = int(page["limit"])
-        if not where.equals and limit < members <= ORDERED_MAX and (where.after or limit >= STREAMED_PAGE):
+        plan = choose_plan(members, walkable, expected, limit, where.kind.ask_cost(params))
+        if self.read_in_order(where, params, members, limit):
             ordered = await self.ordered(where, params)
             if (sql := ordered.page_sql(where, params, page["columns"], limit)) is not None:
                 return sql
-        plan = choose_plan(members, walkable, expected, limit, where.kind.ask_cost(params))
         return page_sql(plan, where, page["columns"], limit, walk_index)
+
+    def read_in_order(self, where: Where, params: dict, members: int, limit: int) -> bool:
+        """Whether a page of a set with no column filter, being paged through, is read from the set
+        kept in id order: it is kept already, or keeping it costs less than the pages to come."""
+        if where.equals or not limit < members <= ORDERED_MAX or not (where.after or limit >= STREAMED_PAGE):
+            return False
+        if set_key(where, params)[0] in self.orders:
+            return True
+        paragraphs = self.shape[0]  # (read by rewrite)
+        page_cost = min(plan_costs(members, paragraphs, members, limit, where.kind.ask_cost(params)).values())
+        return worth_ordering(members, paragraphs, limit, page_cost)
 
     async def read_shape(self) -> tuple[int, str, set, dict]:
         """How many paragraphs, the id index's name, the sets whose shortcuts hold, and for each
@@ -274,10 +304,14 @@ class Planner:
 
     async def ordered(self, where: Where, params: dict) -> Ordered:
         """The set's members in id order, listed once and kept (the file never changes)."""
-        sql = f"select id, rowid from paragraphs where {where.kind.member.format(arg=where.arg)} order by id"
-        key, values = kept_key(sql, params)
+        key, values = set_key(where, params)
         if key not in self.orders:
-            found = (await self.execute(sql, values)).rows
+            paragraphs, id_index, _, _ = await self.read_shape()
+            members = await self.count(where.kind.count.format(arg=where.arg), params)
+            # Listed as a page of every member: sorted, or walked from the id index, whichever is cheaper.
+            listing = choose_plan(members, paragraphs, members, members, None)
+            the_set = Where([where.atoms[where.set_at]], 0, where.kind, where.arg, [])
+            found = (await self.execute(page_sql(listing, the_set, "id, rowid", members, id_index), values)).rows
             self.orders[key] = Ordered(np.array([row[0].encode() for row in found], dtype=bytes),
                                        np.array([row[1] for row in found], dtype=np.int64))
             while sum(len(kept.ids) for kept in self.orders.values()) > KEPT_ORDERED_MEMBERS:
@@ -300,6 +334,11 @@ def kept_key(sql: str, params: dict) -> tuple[tuple, dict]:
     """What identifies a query's answer, and the params it names."""
     values = {name: params.get(name) for name in re.findall(r":(\w+)", sql)}
     return (sql, tuple(sorted(values.items(), key=lambda item: item[0]))), values
+
+
+def set_key(where: Where, params: dict) -> tuple[tuple, dict]:
+    """What identifies a where clause's set (its count's SQL and values), and those values."""
+    return kept_key(where.kind.count.format(arg=where.arg), params)
 
 
 @hookimpl

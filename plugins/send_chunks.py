@@ -38,6 +38,8 @@ def sending_in_chunks(app, chunk_bytes: int | None = None):
         async def chunking_send(message):
             nonlocal size
             if message["type"] != "http.response.body":
+                if waiting:  # keep the order: what came before goes first
+                    await flush(True)
                 return await send(message)
             waiting.append(message.get("body", b""))
             size += len(waiting[-1])

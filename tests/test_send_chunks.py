@@ -83,3 +83,23 @@ async def test_what_a_failing_stream_made_still_reaches_the_client(seeds_db):
         await sending_in_chunks(failing_export, chunk_bytes=1 << 20)({"type": "http"}, None, send)
     assert [m.get("body") for m in bodies(sent)] == [b"id,text\r\n1,first\r\n"]
     assert bodies(sent)[-1]["more_body"] is True  # unfinished, as the app left it
+
+
+@pytest.mark.asyncio
+async def test_a_message_of_another_kind_keeps_its_place_after_the_body_before_it(seeds_db):
+    make_datasette(seeds_db)  # loads the plugins
+    sending_in_chunks = plugin("send_chunks").sending_in_chunks
+
+    async def with_trailers(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await send({"type": "http.response.trailers", "headers": [(b"x-rows", b"1")], "more_trailers": False})
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await sending_in_chunks(with_trailers, chunk_bytes=1 << 20)({"type": "http"}, None, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body", "http.response.trailers"]
+    assert sent[1]["body"] == b"part"

@@ -164,20 +164,22 @@ def plan_costs(members: int, walkable: int, expected: float, limit: int, ask_cos
     return costs
 
 
-def choose_plan(members: int, walkable: int, expected: float, limit: int, ask_cost: float | None) -> str:
-    """The cheapest plan for a page (see plan_costs): "sort", "list" or "ask"."""
-    if members == 0:
-        return "sort"
-    costs = plan_costs(members, walkable, expected, limit, ask_cost)
-    return min(costs, key=costs.get)
+def cheapest(costs: dict[str, float], members: int) -> str:
+    """The plan of least cost ("sort" for an empty set, where every plan reads nothing)."""
+    return min(costs, key=costs.get) if members else "sort"
+
+
+def listing_costs(members: int, paragraphs: int) -> dict[str, float]:
+    """What listing a whole set in id order costs by sorting its members or walking the id index:
+    a page of every member, with no filter (no row asked about: asking never lists cheaper)."""
+    return plan_costs(members, paragraphs, members, members, None)
 
 
 def worth_ordering(members: int, paragraphs: int, limit: int, page_cost: float) -> bool:
-    """Whether listing a set in id order once (the cheaper of sorting its members and walking
-    the id index) costs less than the pages still to come would by `page_cost` each."""
-    listing = min(plan_costs(members, paragraphs, members, members, None).values())
+    """Whether listing a set in id order once costs less than the pages still to come would by
+    `page_cost` each."""
     pages_ahead = members / limit if limit >= STREAMED_PAGE else PAGES_AHEAD
-    return listing <= pages_ahead * page_cost
+    return min(listing_costs(members, paragraphs).values()) <= pages_ahead * page_cost
 
 
 def planned_where(plan: str, where: Where) -> str:
@@ -261,23 +263,21 @@ class Planner:
             # (The set as its member clause: for topics__arraycontains, paragraph_topics, not JSON.)
             return f"select count(*) from paragraphs{walk} where {planned_where('list', where)}"
         limit = int(page["limit"])
-        plan = choose_plan(members, walkable, expected, limit, where.kind.ask_cost(params))
-        if self.read_in_order(where, params, members, limit):
+        costs = plan_costs(members, walkable, expected, limit, where.kind.ask_cost(params))
+        plan = cheapest(costs, members)
+        if self.read_in_order(where, params, members, paragraphs, limit, costs[plan]):
             ordered = await self.ordered(where, params)
             if (sql := ordered.page_sql(where, params, page["columns"], limit)) is not None:
                 return sql
         return page_sql(plan, where, page["columns"], limit, walk_index)
 
-    def read_in_order(self, where: Where, params: dict, members: int, limit: int) -> bool:
+    def read_in_order(self, where: Where, params: dict, members: int, paragraphs: int, limit: int, page_cost: float) -> bool:
         """Whether a page of a set with no column filter, being paged through, is read from the set
-        kept in id order: it is kept already, or keeping it costs less than the pages to come."""
+        kept in id order: it is kept already, or keeping it costs less than the pages to come (each
+        costing what this one would by its own plan)."""
         if where.equals or not limit < members <= ORDERED_MAX or not (where.after or limit >= STREAMED_PAGE):
             return False
-        if set_key(where, params)[0] in self.orders:
-            return True
-        paragraphs = self.shape[0]  # (read by rewrite)
-        page_cost = min(plan_costs(members, paragraphs, members, limit, where.kind.ask_cost(params)).values())
-        return worth_ordering(members, paragraphs, limit, page_cost)
+        return set_key(where, params)[0] in self.orders or worth_ordering(members, paragraphs, limit, page_cost)
 
     async def read_shape(self) -> tuple[int, str, set, dict]:
         """How many paragraphs, the id index's name, the sets whose shortcuts hold, and for each
@@ -309,7 +309,7 @@ class Planner:
             paragraphs, id_index, _, _ = await self.read_shape()
             members = await self.count(where.kind.count.format(arg=where.arg), params)
             # Listed as a page of every member: sorted, or walked from the id index, whichever is cheaper.
-            listing = choose_plan(members, paragraphs, members, members, None)
+            listing = cheapest(listing_costs(members, paragraphs), members)
             the_set = Where([where.atoms[where.set_at]], 0, where.kind, where.arg, [])
             found = (await self.execute(page_sql(listing, the_set, "id, rowid", members, id_index), values)).rows
             self.orders[key] = Ordered(np.array([row[0].encode() for row in found], dtype=bytes),

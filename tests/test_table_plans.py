@@ -188,7 +188,11 @@ def test_only_a_conjunction_of_known_conditions_is_planned():
 
 def test_plans_suit_how_many_paragraphs_are_in_the_set():
     table_plans = plugin("table_plans")
-    choose, word_cost = table_plans.choose_plan, table_plans.search_ask_cost
+    word_cost = table_plans.search_ask_cost
+
+    def choose(members, walkable, expected, limit, ask_cost):
+        return table_plans.cheapest(table_plans.plan_costs(members, walkable, expected, limit, ask_cost), members)
+
     million = 1_000_000
     assert choose(40, million, 40, 101, word_cost({"search": "rare"})) == "sort"  # a few: sort them
     assert choose(100_000, million, 100_000, 101, word_cost({"search": "sanction*"})) == "list"  # many: walk the ids, keep the listed

@@ -454,17 +454,27 @@ class CopyFinder:
         docstring; smaller is more original), computed once for all paragraphs so that comparing
         two of them is an array lookup."""
         n = len(self.paragraph_ids)
-        article = np.asarray(self.article_index, dtype=np.int64)
+        article = np.frombuffer(self.article_index, dtype=np.dtype(self.article_index.typecode))
+        words = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode))
+        # The order is by date, then elisions (article-level: one code an article), then more
+        # words first, then article id. One int64 key packs all four, so one sort does it: at
+        # a million paragraphs a quarter of the memory of sorting four columns.
         date = np.unique(np.array([d or "9999" for d in self.article_dates]), return_inverse=True)[1]
-        name = np.unique(np.array(self.article_ids), return_inverse=True)[1]
-        elides = np.asarray(self.article_elides, dtype=np.int64)
-        columns = (name[article], -np.asarray(self.word_counts, dtype=np.int64), elides[article], date[article])
-        order = np.lexsort(columns)
-        # Ties on all of these (paragraphs of one article with as many words) go by paragraph id.
-        tied = np.ones(n - 1, dtype=bool)
-        for column in columns:
-            ordered = column[order]
-            tied &= ordered[1:] == ordered[:-1]
+        dated = date.reshape(-1) * 2 + np.asarray(self.article_elides, dtype=np.int64)
+        name = np.unique(np.array(self.article_ids), return_inverse=True)[1].reshape(-1).astype(np.int32)
+        most = int(words.max(initial=0))
+        if (int(dated.max(initial=0)) + 1) * (most + 1) * (len(name) + 1) >= 2**63:
+            raise ValueError("too many articles and words to rank in one 64-bit key")
+        key = dated[article]
+        key *= most + 1
+        key += most - words
+        key *= len(name)
+        key += name[article]
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        # Ties (paragraphs of one article with as many words) go by paragraph id.
+        tied = key[1:] == key[:-1]
+        del key
         if tied.any():
             starts = np.flatnonzero(np.concatenate(([True], ~tied)))
             ends = np.append(starts[1:], n)

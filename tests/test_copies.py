@@ -317,3 +317,25 @@ def test_paragraph_ids_kept_packed_read_back_as_given(monkeypatch):
     assert [packed[i] for i in range(len(given))] == given and packed[-1] == "c"
     packed.extend(["d:1"])
     assert list(packed) == given + ["d:1"] and len(packed) == len(given) + 1
+
+
+def test_the_rank_of_originality_is_the_documented_order_over_many_articles():
+    """Ranks pack date, elisions, length and article into one sort key: over random articles
+    (dated or not, eliding or not, paragraphs of equal and differing lengths) the order is that
+    of sorting by the documented rules one after another."""
+    generator = random.Random(7)
+    finder = CopyFinder()
+    documented = {}
+    for number in range(40):
+        article = f"art{generator.randrange(1000):03d}-{number}"
+        published = generator.choice([None, "2019-06-05", "2023-03-21", "2024-05-16"])
+        elides = generator.random() < 0.3
+        for position in range(generator.randrange(1, 9)):
+            size = generator.choice([8, 9, 12, 40])
+            text = " ".join(f"w{generator.randrange(50)}" for _ in range(size)) + (" […] end" if elides else "")
+            paragraph_id = f"{article}:{position}"
+            finder.add(paragraph_id, article, text, published)
+            documented[paragraph_id] = (published or "9999", elides, -finder.word_counts[-1], article, paragraph_id)
+    rank = finder._ranks()
+    by_rank = sorted(range(len(finder)), key=rank.__getitem__)
+    assert [finder.paragraph_ids[i] for i in by_rank] == sorted(documented, key=documented.__getitem__)

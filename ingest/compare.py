@@ -106,8 +106,7 @@ def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, where: str 
         rowids, *columns = map(list, zip(*batch))
         rowid_batches.append(np.asarray(rowids, dtype=np.int64))
         finder.add_packed(*columns, published)
-    # The signatures as one array, and the batches' memory given back before linking takes its most.
-    finder.signatures()
+    # The batches' memory given back before linking takes its most.
     give_back_memory()
     return np.concatenate(rowid_batches)
 

@@ -341,8 +341,8 @@ class CopyFinder:
         self.unit_keys = array("q")
         self.unit_paragraph = array("i")
         self.unit_words = array("i")
-        # MinHash signatures, 16 bits per value, computed in batches.
-        self._signatures: list[np.ndarray] | None = []  # None once linked
+        # MinHash signatures, 16 bits per value, one row a paragraph, computed in batches.
+        self._signatures: np.ndarray | None = np.zeros((0, num_perm), dtype=np.uint16)  # None once linked
         self._pending_tokens: list[int] = []
         self._pending_starts: list[int] = []
 
@@ -410,7 +410,7 @@ class CopyFinder:
                                (self.word_counts, words), (self.unit_keys, units["key"][kept]),
                                (self.unit_paragraph, owner[kept]), (self.unit_words, units["words"][kept])):
             column.frombytes(values.astype(column.typecode).tobytes())  # no Python int for each value
-        self._signatures.append(signatures.reshape(-1, self.num_perm).astype(np.uint16))
+        self._keep_signatures(signatures.reshape(-1, self.num_perm))
 
     def _register(self, paragraph_id: str, article_id: str, print_: Fingerprint, published: str | None) -> None:
         """Everything but the signature: ids, article, words, exact key and sentence units."""
@@ -433,19 +433,28 @@ class CopyFinder:
     def _flush(self) -> None:
         """Sketch the queued paragraphs' signatures in one numpy pass."""
         if self._pending_starts:
-            self._signatures.append(sketch(self._pending_tokens, self._pending_starts, self.num_perm))
+            self._keep_signatures(sketch(self._pending_tokens, self._pending_starts, self.num_perm))
             self._pending_tokens, self._pending_starts = [], []
+
+    def _keep_signatures(self, rows: np.ndarray) -> None:
+        """Append signature rows to the one array that holds them all, grown in place: numpy's
+        resize reallocates, and the C library has the kernel move a large block rather than copy
+        it, so the array never needs twice its size (128 MB more at a million paragraphs), as
+        joining batches at the end would."""
+        have = len(self._signatures)
+        try:
+            self._signatures.resize((have + len(rows), self.num_perm), refcheck=True)
+        except ValueError:  # a view of it is held elsewhere (signatures() was asked): copy instead
+            self._signatures = np.concatenate((self._signatures, rows.astype(np.uint16)))
+            return
+        self._signatures[have:] = rows
 
     def signatures(self) -> np.ndarray:
         """The MinHash signatures of all paragraphs added so far, one row each."""
         if self._signatures is None:
             raise RuntimeError("this CopyFinder has linked its paragraphs and let their signatures go: it links once")
         self._flush()
-        if not self._signatures:
-            return np.zeros((0, self.num_perm), dtype=np.uint16)
-        if len(self._signatures) > 1:
-            self._signatures = [np.concatenate(self._signatures)]
-        return self._signatures[0]
+        return self._signatures
 
     # -- finding copies
 

@@ -339,3 +339,15 @@ def test_the_rank_of_originality_is_the_documented_order_over_many_articles():
     rank = finder._ranks()
     by_rank = sorted(range(len(finder)), key=rank.__getitem__)
     assert [finder.paragraph_ids[i] for i in by_rank] == sorted(documented, key=documented.__getitem__)
+
+
+def test_signatures_handed_out_stay_as_they_were_while_more_paragraphs_come():
+    """The finder grows its signature array in place; one it has handed out (signatures()) must
+    not be resized under its holder: later paragraphs go into a new array."""
+    finder = CopyFinder(batch_size=1)
+    finder.add("a:1", "a", WIRE)
+    held = finder.signatures()
+    before = held.copy()
+    finder.add("b:1", "b", OTHER)
+    assert len(held) == 1 and (held == before).all()
+    assert len(finder.signatures()) == 2 and (finder.signatures()[0] == before[0]).all()

@@ -46,3 +46,62 @@ def test_release_memory_gives_back_the_bulk_loads_page_cache(tmp_path, monkeypat
         assert writer.conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0] == 20_000
     finally:
         writer.abort()
+
+
+def packed_paragraphs(count: int):
+    """`count` paragraphs' ids, articles and packed prints, as the archive keeps them."""
+    from ingest import copies
+
+    prints = [copies.fingerprint(f"Xi Jinping and Vladimir Putin met for talks number {k} in Moscow.") for k in range(50)]
+    stored = [copies.pack(print_, signature) for print_, signature in zip(prints, copies.signatures_of(prints))]
+    return ([f"a{k // 20}:{k % 20}" for k in range(count)], [f"a{k // 20}" for k in range(count)],
+            [stored[k % len(stored)] for k in range(count)])
+
+
+def traced_peak_above_start(work) -> tuple[int, int]:
+    """What numpy and Python allocated at most while `work()` ran, beyond what they held before,
+    and what they held beyond it after."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        work()
+        now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - start, now - start
+
+
+def test_a_finder_reading_in_batches_never_holds_its_signatures_twice():
+    """The compare stage reads a million paragraphs' signatures 10,000 at a time (128 MB in all):
+    they go straight into one array grown in place, not into batches joined at the end, which
+    would need them twice at once."""
+    from ingest import copies
+
+    ids, articles, prints = packed_paragraphs(100_000)
+    finder = copies.CopyFinder()
+
+    def read():
+        for start in range(0, len(ids), 1_000):
+            finder.add_packed(ids[start:start + 1_000], articles[start:start + 1_000], prints[start:start + 1_000])
+        finder.signatures()
+
+    peak, held = traced_peak_above_start(read)
+    signatures = finder.signatures().nbytes
+    assert signatures == 100_000 * copies.NUM_PERM * 2
+    assert held > signatures
+    assert peak - held < signatures / 4
+
+
+def test_ranking_a_million_paragraphs_takes_a_few_dozen_bytes_each():
+    """Ranking is one sort of a 64-bit key a paragraph: its memory is a few arrays of the
+    paragraphs' size, not one for each of the rules it sorts by."""
+    from ingest import copies
+
+    ids, articles, prints = packed_paragraphs(200_000)
+    finder = copies.CopyFinder()
+    finder.add_packed(ids, articles, prints, {article: "2024-05-16" for article in articles[::3]})
+    finder.paragraph_ids.encoded()  # packed once, as reading the archive leaves them
+    peak, _ = traced_peak_above_start(finder._ranks)
+    assert peak < 48 * len(ids)

@@ -79,6 +79,7 @@ UNIT_BREAK = re.compile(r"[.!?;:][\"”’')\]]*\s+|\[\s*(?:…|\.\.\.)\s*\]|\(\
 METHODS = ("exact", "near", "excerpt")  # strongest first; a method's number in Links.method
 NUM_PERM = 64  # MinHash values per paragraph
 PAIR_CHUNK = 200_000  # excerpt candidate pairs measured at once (bounds the memory it takes)
+COMPARE_CHUNK = 25_000  # near candidate pairs compared at once: their two signatures take 6.4 MB
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
@@ -572,8 +573,8 @@ class CopyFinder:
             # Only pairs that could give a copy a more original original are compared.
             keep = (rank[original] < best[copy]) & (article[copy] != article[original])
             copy, original = copy[keep], original[keep]
-            for chunk in range(0, len(copy), 100_000):
-                c, o = copy[chunk : chunk + 100_000], original[chunk : chunk + 100_000]
+            for chunk in range(0, len(copy), COMPARE_CHUNK):
+                c, o = copy[chunk : chunk + COMPARE_CHUNK], original[chunk : chunk + COMPARE_CHUNK]
                 # np.take gathers rows about twice as fast as fancy indexing
                 same = np.count_nonzero(np.take(sig, c, axis=0) == np.take(sig, o, axis=0), axis=1)
                 ok = same >= need
@@ -646,22 +647,26 @@ class CopyFinder:
         member, member_keys = member[fullest], keys[entries][fullest]
         buckets = self._buckets(member_keys)
 
-        def shorter_in_another_article(part, whole):
-            return (words[part] < words[whole]) & (article[part] != article[whole])
-
-        part, whole = self._pairs(buckets, member, self.heads, range(1, 2), self.heads, keep=shorter_in_another_article)
-        if self.window > 1:
-            more = self._pairs(buckets, member, 0, range(2, self.window + 1), self.heads, ~linked,
-                               keep=shorter_in_another_article)
-            part, whole = np.concatenate((part, more[0])), np.concatenate((whole, more[1]))
         # Direction: the earlier article when both have dates that differ, else the fuller text.
         date = np.unique(np.array([d or "" for d in self.article_dates]), return_inverse=True)[1].astype(np.int32)
         undated = np.array([not d for d in self.article_dates])
-        dp, dw = date[article[part]], date[article[whole]]
-        flip = ~undated[article[part]] & ~undated[article[whole]] & (dp < dw)
-        copy = np.where(flip, whole, part)
-        keep = ~linked[copy]
-        codes = np.unique(part[keep] * n + whole[keep])
+
+        def part_is_earlier(part, whole):
+            dated = ~undated[article[part]] & ~undated[article[whole]]
+            return dated & (date[article[part]] < date[article[whole]])
+
+        def worth_measuring(part, whole):
+            # A shorter paragraph of another article, whose copy (by the direction) has no
+            # stronger link: sifted as the pairs are made, most never are held.
+            keep = (words[part] < words[whole]) & (article[part] != article[whole])
+            return keep & ~linked[np.where(part_is_earlier(part, whole), whole, part)]
+
+        part, whole = self._pairs(buckets, member, self.heads, range(1, 2), self.heads, keep=worth_measuring)
+        if self.window > 1:
+            more = self._pairs(buckets, member, 0, range(2, self.window + 1), self.heads, ~linked,
+                               keep=worth_measuring)
+            part, whole = np.concatenate((part, more[0])), np.concatenate((whole, more[1]))
+        codes = np.unique(part * n + whole)
         part, whole = codes // n, codes % n
         # Count the shorter one's words in sentences that the longer one has too: a chunk of pairs
         # at a time, as each pair unfolds into one entry per sentence of the shorter paragraph.
@@ -672,8 +677,7 @@ class CopyFinder:
         ])
         ok = containment >= self.excerpt_threshold
         part, whole, containment = part[ok], whole[ok], containment[ok]
-        dp, dw = date[article[part]], date[article[whole]]
-        flip = ~undated[article[part]] & ~undated[article[whole]] & (dp < dw)
+        flip = part_is_earlier(part, whole)
         return np.where(flip, whole, part), np.where(flip, part, whole), containment
 
     def link_arrays(self) -> "Links":

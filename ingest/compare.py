@@ -34,6 +34,7 @@ from . import copies, quotes, rewrites
 from .load import give_back_memory, open_read_only, paragraph_key, sql_string, to_json, write_info
 
 READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
+ROWS_AT_ONCE = 50_000  # values made Python objects at once when writing: a million hold ~40 MB a column
 
 
 def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "AheadLinks | None" = None) -> int:
@@ -200,7 +201,7 @@ class LinkState(NamedTuple):
     @classmethod
     def of(cls, rowids: np.ndarray, ids: copies.PackedStrings, found: copies.Links) -> "LinkState":
         """The state of links found among paragraphs listed in rowid order."""
-        id_sum = np.fromiter(map(zlib.crc32, ids.encoded().tolist()), dtype=np.uint32, count=len(ids))
+        id_sum = np.fromiter((zlib.crc32(id_) for (id_,) in rows_of(ids.encoded())), dtype=np.uint32, count=len(ids))
         root = rowids[copies.report_roots(found, len(rowids))]
         return cls(rowids, id_sum, root, rowids[found.copy], rowids[found.original],
                    found.similarity.astype(np.float64), found.method.astype(np.int8))
@@ -240,6 +241,13 @@ def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_v
     return same
 
 
+def rows_of(*columns: np.ndarray):
+    """The columns' values side by side as tuples of Python values, made a slice at a time (a
+    whole column's tolist() at a million paragraphs would hold ~40 MB while it is written)."""
+    for start in range(0, len(columns[0]), ROWS_AT_ONCE):
+        yield from zip(*(column[start:start + ROWS_AT_ONCE].tolist() for column in columns))
+
+
 def write_links(conn: sqlite3.Connection, linked: Linked, now: LinkState, before: LinkState | None) -> None:
     """Make paragraph_copies hold exactly the links found, writing only the rows that differ from
     the stored state: after adding one article to a big archive, almost none do. Without a state,
@@ -260,8 +268,8 @@ def write_links(conn: sqlite3.Connection, linked: Linked, now: LinkState, before
         "VALUES (?, ?, ?, ?, ?, ?)",
         (
             (ids[c], ids[o], similarity, copies.METHODS[method], articles[article_of[c]], articles[article_of[o]])
-            for c, o, similarity, method in zip(found.copy[write].tolist(), found.original[write].tolist(),
-                                                found.similarity[write].tolist(), found.method[write].tolist())
+            for c, o, similarity, method in rows_of(found.copy[write], found.original[write],
+                                                    found.similarity[write], found.method[write])
         ),
     )
 
@@ -278,7 +286,7 @@ def write_reports(conn: sqlite3.Connection, ids: copies.PackedStrings, now: Link
         "UPDATE paragraphs SET report_id = ?, report = ? WHERE rowid = ?",
         (
             (ids[f], "copy" if f != i else "original", rowid)
-            for i, f, rowid in zip(index.tolist(), first.tolist(), now.rowid[index].tolist())
+            for i, f, rowid in rows_of(index, first, now.rowid[index])
         ),
     )
 

@@ -342,8 +342,13 @@ class CopyFinder:
         self.unit_keys = array("q")
         self.unit_paragraph = array("i")
         self.unit_words = array("i")
-        # MinHash signatures, 16 bits per value, one row a paragraph, computed in batches.
+        # MinHash signatures, 16 bits per value, computed in batches: a row for each paragraph
+        # long enough to link, but exact copies (a syndicated archive's most common paragraphs)
+        # share the row of the first with the same signature; signature_row says which is whose.
         self._signatures: np.ndarray | None = np.zeros((0, num_perm), dtype=np.uint16)  # None once linked
+        self.signature_row = array("i")
+        self._keyed_keys = np.zeros(0, dtype=np.int64)  # exact keys with a row, ascending
+        self._keyed_rows = np.zeros(0, dtype=np.int32)  # and the row of the first of each
         self._pending_tokens: list[int] = []
         self._pending_starts: list[int] = []
 
@@ -438,7 +443,39 @@ class CopyFinder:
             self._pending_tokens, self._pending_starts = [], []
 
     def _keep_signatures(self, rows: np.ndarray) -> None:
-        """Append signature rows to the one array that holds them all, grown in place: numpy's
+        """Keep the signatures of the paragraphs added last (one row each, in order): a row of
+        their own for those long enough to link, except where an exact copy already kept the
+        very same signature, whose row they share."""
+        count = len(rows)
+        keys = np.frombuffer(self.exact_keys, dtype=np.int64)[len(self.exact_keys) - count:]
+        words = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode))[len(self.word_counts) - count:]
+        row = np.full(count, -1, dtype=np.int32)
+        wanted = np.flatnonzero(words >= self.min_words)  # shorter paragraphs are never compared
+        # An exact copy of a paragraph added before, with the same signature: its row.
+        at, seen = lookup(self._keyed_keys, keys[wanted])
+        earlier, there = wanted[seen], self._keyed_rows[at[seen]]
+        same = (self._signatures[there] == rows[earlier]).all(axis=1)
+        row[earlier[same]] = there[same]
+        fresh = wanted[row[wanted] < 0]
+        # Among the rest, the first of each exact text in this batch has a row of its own, and so
+        # has any with a signature unlike that first one's (texts equal but for, say, a "`"
+        # inside a word); the others share the first one's.
+        unique_keys, first, which = np.unique(keys[fresh], return_index=True, return_inverse=True)
+        which = which.reshape(-1)
+        leader = fresh[first][which]
+        own = (fresh == leader) | (rows[fresh] != rows[leader]).any(axis=1)
+        row[fresh[own]] = len(self._signatures) + np.arange(np.count_nonzero(own), dtype=np.int32)
+        row[fresh[~own]] = row[leader[~own]]
+        self._append_signatures(rows[fresh[own]])
+        self.signature_row.frombytes(row.tobytes())
+        # Exact texts seen for the first time are looked up by later batches.
+        new = ~lookup(self._keyed_keys, unique_keys)[1]
+        place = np.searchsorted(self._keyed_keys, unique_keys[new])
+        self._keyed_keys = np.insert(self._keyed_keys, place, unique_keys[new])
+        self._keyed_rows = np.insert(self._keyed_rows, place, row[fresh[first][new]])
+
+    def _append_signatures(self, rows: np.ndarray) -> None:
+        """Append rows to the one array that holds every kept signature, grown in place: numpy's
         resize reallocates, and the C library has the kernel move a large block rather than copy
         it, so the array never needs twice its size (128 MB more at a million paragraphs), as
         joining batches at the end would."""
@@ -451,7 +488,8 @@ class CopyFinder:
         self._signatures[have:] = rows
 
     def signatures(self) -> np.ndarray:
-        """The MinHash signatures of all paragraphs added so far, one row each."""
+        """The MinHash signatures kept of the paragraphs added so far: paragraph i's is row
+        `signature_row[i]` (-1 for a paragraph too short to link, which has none)."""
         if self._signatures is None:
             raise RuntimeError("this CopyFinder has linked its paragraphs and let their signatures go: it links once")
         self._flush()
@@ -560,6 +598,7 @@ class CopyFinder:
         the bucket and the one before it, then, for those still without one, the `window` before
         it."""
         sig = self.signatures()
+        row = np.frombuffer(self.signature_row, dtype=np.dtype(self.signature_row.typecode))  # every candidate has one
         n = len(self.paragraph_ids)
         index = np.flatnonzero(candidates)
         index = index[np.argsort(rank[index])]  # most original first, within every bucket
@@ -576,7 +615,7 @@ class CopyFinder:
             for chunk in range(0, len(copy), COMPARE_CHUNK):
                 c, o = copy[chunk : chunk + COMPARE_CHUNK], original[chunk : chunk + COMPARE_CHUNK]
                 # np.take gathers rows about twice as fast as fancy indexing
-                same = np.count_nonzero(np.take(sig, c, axis=0) == np.take(sig, o, axis=0), axis=1)
+                same = np.count_nonzero(np.take(sig, row[c], axis=0) == np.take(sig, row[o], axis=0), axis=1)
                 ok = same >= need
                 c, o, same = c[ok], o[ok], same[ok]
                 np.minimum.at(best, c, rank[o])
@@ -587,8 +626,8 @@ class CopyFinder:
 
         def band_keys(band):
             if wide is not None:  # a band's 4 values side by side are one 64-bit key
-                return wide[index, band]
-            cols = sig[index, band * self.rows : (band + 1) * self.rows].astype(np.uint64)
+                return wide[row[index], band]
+            cols = sig[row[index], band * self.rows : (band + 1) * self.rows].astype(np.uint64)
             key = np.zeros(len(index), dtype=np.uint64)
             for r in range(self.rows):
                 key |= cols[:, r] << np.uint64(16 * r)
@@ -693,8 +732,8 @@ class CopyFinder:
         eligible = np.asarray(self.word_counts, dtype=np.int64) >= self.min_words
         exact_copy, exact_original, representative = self._exact_pairs(eligible, rank, article)
         near_copy, near_original, near_similarity = self._near_pairs(representative, rank, article)
-        # Nothing after this needs the signatures (128 MB at a million paragraphs): a finder links once.
-        self._signatures = None
+        # Nothing after this needs the signatures (up to 128 MB at a million paragraphs): a finder links once.
+        self._signatures, self.signature_row, self._keyed_keys, self._keyed_rows = None, array("i"), None, None
         linked = np.zeros(n, dtype=bool)
         linked[exact_copy] = linked[near_copy] = True
         excerpt_copy, excerpt_original, excerpt_similarity = self._excerpt_pairs(representative, rank, article, linked)

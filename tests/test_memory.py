@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import _sqlite3
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,14 +49,19 @@ def test_release_memory_gives_back_the_bulk_loads_page_cache(tmp_path, monkeypat
         writer.abort()
 
 
-def packed_paragraphs(count: int):
-    """`count` paragraphs' ids, articles and packed prints, as the archive keeps them."""
+def packed_paragraphs(count: int, texts: int | None = None):
+    """`count` paragraphs' ids, articles and packed prints, as the archive keeps them: of `texts`
+    different texts (each its own by default), with 20 words and a random signature each."""
+    from array import array
+
     from ingest import copies
 
-    prints = [copies.fingerprint(f"Xi Jinping and Vladimir Putin met for talks number {k} in Moscow.") for k in range(50)]
-    stored = [copies.pack(print_, signature) for print_, signature in zip(prints, copies.signatures_of(prints))]
+    generator = np.random.default_rng(5)
+    texts = texts or count
+    signatures = generator.integers(0, 1 << 16, size=(texts, copies.NUM_PERM), dtype=np.uint16)
+    stored = [copies.pack(copies.Fingerprint(k + 1, 20, False, (), array("L")), signatures[k]) for k in range(texts)]
     return ([f"a{k // 20}:{k % 20}" for k in range(count)], [f"a{k // 20}" for k in range(count)],
-            [stored[k % len(stored)] for k in range(count)])
+            [stored[k % texts] for k in range(count)])
 
 
 def traced_peak_above_start(work) -> tuple[int, int]:

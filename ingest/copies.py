@@ -529,7 +529,7 @@ class CopyFinder:
             ids = self.paragraph_ids
             for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
                 order[start:end] = sorted(order[start:end].tolist(), key=ids.__getitem__)
-        rank = np.empty(n, dtype=np.int64)
+        rank = np.empty(n, dtype=np.int32)
         rank[order] = np.arange(n)
         return rank
 
@@ -602,8 +602,8 @@ class CopyFinder:
         n = len(self.paragraph_ids)
         index = np.flatnonzero(candidates)
         index = index[np.argsort(rank[index])]  # most original first, within every bucket
-        best = np.full(n, n, dtype=np.int64)  # rank of the best original so far; n: none
-        agree = np.zeros(n, dtype=np.int64)  # signature values it shares with that original
+        best = np.full(n, n, dtype=np.int32)  # rank of the best original so far; n: none
+        agree = np.zeros(n, dtype=np.uint8)  # signature values it shares with that original
         need = int(np.ceil(self.near_threshold * self.num_perm - 1e-9))
         if len(index) < 2:
             return index[:0], index[:0], np.zeros(0)
@@ -661,6 +661,9 @@ class CopyFinder:
         keys = np.frombuffer(self.unit_keys, dtype=np.int64)[keep]
         paragraph = paragraph[keep].astype(np.int32)
         size = np.frombuffer(self.unit_words, dtype=np.dtype(self.unit_words.typecode))[keep].astype(np.int32)
+        # The candidates' sentences are copied out: the finder's own (40 MB at a million
+        # paragraphs) are not needed again, as it links once.
+        self.unit_keys, self.unit_paragraph, self.unit_words = array("q"), array("i"), array("i")
         # One entry per sentence and paragraph, in paragraph order.
         order = np.lexsort((keys, paragraph))
         keys, paragraph, size = keys[order], paragraph[order], size[order]
@@ -681,7 +684,7 @@ class CopyFinder:
         if not len(entries):
             return empty, empty, np.zeros(0)
         words = np.asarray(self.word_counts, dtype=np.int64)
-        member = paragraph[entries].astype(np.int64)
+        member = paragraph[entries]  # 32-bit: the candidate pairs made of it are many
         fullest = np.lexsort((rank[member], -words[member]))  # within a sentence, fullest first
         member, member_keys = member[fullest], keys[entries][fullest]
         buckets = self._buckets(member_keys)
@@ -705,7 +708,7 @@ class CopyFinder:
             more = self._pairs(buckets, member, 0, range(2, self.window + 1), self.heads, ~linked,
                                keep=worth_measuring)
             part, whole = np.concatenate((part, more[0])), np.concatenate((whole, more[1]))
-        codes = np.unique(part * n + whole)
+        codes = np.unique(part.astype(np.int64) * n + whole)
         part, whole = codes // n, codes % n
         # Count the shorter one's words in sentences that the longer one has too: a chunk of pairs
         # at a time, as each pair unfolds into one entry per sentence of the shorter paragraph.

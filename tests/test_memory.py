@@ -111,3 +111,23 @@ def test_ranking_a_million_paragraphs_takes_a_few_dozen_bytes_each():
     finder.paragraph_ids.encoded()  # packed once, as reading the archive leaves them
     peak, _ = traced_peak_above_start(finder._ranks)
     assert peak < 48 * len(ids)
+
+
+def test_the_writer_holds_no_table_back_once_a_batch_is_full(tmp_path, monkeypatch):
+    """Rows wait in buffers to be written a batch at a time. A table with one row an article
+    (articles, their rewrite signs of ~3 KB each) fills far more slowly than the paragraphs: when
+    any batch is full every table is written, so the slow ones never hold thousands of articles."""
+    monkeypatch.setattr(load, "BATCH_ROWS", 50)
+    writer = load.ArchiveWriter(tmp_path / "archive.db")
+    try:
+        for number in range(3):
+            writer.add("articles", {"id": f"a{number}", "title": "Xi and Putin meet"})
+            writer.add("rewrite_signs", {"article_id": f"a{number}", "signs": "{}"})
+            for position in range(20):
+                writer.add("paragraphs", {"id": f"a{number}-{position:03d}", "article_id": f"a{number}",
+                                          "position": position, "text": "word " * 20})
+        assert max(map(len, writer.buffers.values())) < 50
+        assert writer.conn.execute("SELECT count(*) FROM articles").fetchone()[0] >= 2
+        assert writer.conn.execute("SELECT count(*) FROM rewrite_signs").fetchone()[0] >= 2
+    finally:
+        writer.abort()

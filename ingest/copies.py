@@ -601,7 +601,8 @@ class CopyFinder:
         row = np.frombuffer(self.signature_row, dtype=np.dtype(self.signature_row.typecode))  # every candidate has one
         n = len(self.paragraph_ids)
         index = np.flatnonzero(candidates)
-        index = index[np.argsort(rank[index])]  # most original first, within every bucket
+        # Most original first, within every bucket; 32-bit, as are the pairs made of them.
+        index = index[np.argsort(rank[index])].astype(np.int32)
         best = np.full(n, n, dtype=np.int32)  # rank of the best original so far; n: none
         agree = np.zeros(n, dtype=np.uint8)  # signature values it shares with that original
         need = int(np.ceil(self.near_threshold * self.num_perm - 1e-9))

@@ -260,11 +260,11 @@ def test_paragraphs_read_back_packed_are_remembered_as_when_fingerprinted_here()
     ids, articles = [row[0] for row in rows], [row[1] for row in rows]
     packed.add_packed(ids[:2], articles[:2], stored[:2], published)
     packed.add_packed(ids[2:], articles[2:], stored[2:], published)
+    assert (packed.signatures() == here.signatures()).all()  # sketched here once asked for
     for name in ("paragraph_ids", "article_ids", "article_dates", "article_elides", "article_index", "word_counts",
-                 "exact_keys", "unit_keys", "unit_paragraph", "unit_words"):
+                 "exact_keys", "unit_keys", "unit_paragraph", "unit_words", "signature_row"):
         assert list(getattr(packed, name)) == list(getattr(here, name)), name
     assert packed.article_elides == [True, False, False]
-    assert (packed.signatures() == here.signatures()).all()
 
 
 def test_signatures_made_at_ingest_give_the_same_links_as_sketching_here():

@@ -49,19 +49,17 @@ def test_release_memory_gives_back_the_bulk_loads_page_cache(tmp_path, monkeypat
         writer.abort()
 
 
-def packed_paragraphs(count: int, texts: int | None = None):
-    """`count` paragraphs' ids, articles and packed prints, as the archive keeps them: of `texts`
-    different texts (each its own by default), with 20 words and a random signature each."""
+def packed_paragraphs(count: int):
+    """`count` paragraphs' ids, articles and packed prints, as the archive keeps them: each its own
+    text, with 20 words and a random signature."""
     from array import array
 
     from ingest import copies
 
     generator = np.random.default_rng(5)
-    texts = texts or count
-    signatures = generator.integers(0, 1 << 16, size=(texts, copies.NUM_PERM), dtype=np.uint16)
-    stored = [copies.pack(copies.Fingerprint(k + 1, 20, False, (), array("L")), signatures[k]) for k in range(texts)]
+    signatures = generator.integers(0, 1 << 16, size=(count, copies.NUM_PERM), dtype=np.uint16)
     return ([f"a{k // 20}:{k % 20}" for k in range(count)], [f"a{k // 20}" for k in range(count)],
-            [stored[k % texts] for k in range(count)])
+            [copies.pack(copies.Fingerprint(k + 1, 20, False, (), array("L")), signatures[k]) for k in range(count)])
 
 
 def traced_peak_above_start(work) -> tuple[int, int]:
@@ -100,7 +98,7 @@ def test_a_finder_reading_in_batches_never_holds_its_signatures_twice():
     assert peak - held < signatures / 4
 
 
-def test_ranking_a_million_paragraphs_takes_a_few_dozen_bytes_each():
+def test_ranking_paragraphs_takes_a_few_dozen_bytes_each():
     """Ranking is one sort of a 64-bit key a paragraph: its memory is a few arrays of the
     paragraphs' size, not one for each of the rules it sorts by."""
     from ingest import copies

@@ -247,6 +247,7 @@ def test_every_foreign_key_a_row_page_counts_is_indexed(seeds_db):
     assert not scans
 
 
+@pytest.fixture
 def planned_as_large(seeds_db, tmp_path):
     """A connection to a copy of the seeds archive whose planner sees it as of unknown, large size."""
     import shutil
@@ -258,26 +259,27 @@ def planned_as_large(seeds_db, tmp_path):
         conn.execute("DELETE FROM sqlite_stat1")
         conn.commit()
     # A new connection: one reads the statistics when it opens and keeps them.
-    return sqlite3.connect(copy)
+    with closing(sqlite3.connect(copy)) as conn:
+        yield conn
 
 
-def test_a_facet_values_first_page_is_read_in_order_not_sorted(seeds_db, tmp_path):
+def test_a_facet_values_first_page_is_read_in_order_not_sorted(planned_as_large):
     """Datasette lists a table by id: for a facet value (a year, an outlet, a report…) the first
     page is read from an index in id order, not sorted out of every paragraph with that value."""
-    conn = planned_as_large(seeds_db, tmp_path)
+    conn = planned_as_large
     for column in ("meeting_id", "meeting_year", "meeting_city", "outlet", "report"):
         plan = " ".join(r[3] for r in conn.execute(
             f"EXPLAIN QUERY PLAN SELECT * FROM paragraphs WHERE {column} = ? ORDER BY id LIMIT 101", ("x",)))
         assert "TEMP B-TREE" not in plan and f"({column}=?)" in plan, (column, plan)
 
 
-def test_every_default_facet_counts_from_an_index_not_every_row(seeds_db, tmp_path):
+def test_every_default_facet_counts_from_an_index_not_every_row(planned_as_large):
     """Each table's default facets (metadata.yml) count from an index; the paragraphs' own are
     counted from keys held in memory (plugins/search.py) and are left out here."""
     import yaml
 
     tables = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["archive"]["tables"]
-    conn = planned_as_large(seeds_db, tmp_path)
+    conn = planned_as_large
     checked = []
     for table, settings in tables.items():
         for facet in settings.get("facets", []):
@@ -289,13 +291,13 @@ def test_every_default_facet_counts_from_an_index_not_every_row(seeds_db, tmp_pa
     assert ("quotes", "verb") in checked and ("paragraph_copies", "method") in checked
 
 
-def test_a_quote_facets_first_page_and_what_someone_said_are_read_in_order(seeds_db, tmp_path):
+def test_a_quote_facets_first_page_and_what_someone_said_are_read_in_order(planned_as_large):
     """A quotes facet value's first page is read in the table's order, and the "what did someone
     say" query lists quotations in its order from an index, with no sort of every match."""
     import yaml
 
     metadata = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["archive"]
-    conn = planned_as_large(seeds_db, tmp_path)
+    conn = planned_as_large
     for facet in metadata["tables"]["quotes"]["facets"]:
         plan = " ".join(r[3] for r in conn.execute(
             f"EXPLAIN QUERY PLAN SELECT * FROM quotes WHERE {facet} = ? ORDER BY paragraph_id, number LIMIT 101", ("x",)))
@@ -305,7 +307,7 @@ def test_a_quote_facets_first_page_and_what_someone_said_are_read_in_order(seeds
     assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
-def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recall_any(datasette, seeds_db, tmp_path):
+def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recall_any(datasette, seeds_db, planned_as_large):
     """The meeting page's "recalled by N paragraphs" reads the partial index of paragraphs that
     recall some meeting, not every paragraph's JSON, and counts what json_each over all counts."""
     pages = plugin("pages")
@@ -313,7 +315,7 @@ def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recal
     assert recalled
     for row in recalled:
         assert rows(seeds_db, pages.RECALLED_BY_SQL, (row["meeting"],))[0]["count(*)"] == row["n"]
-    conn = planned_as_large(seeds_db, tmp_path)
+    conn = planned_as_large
     plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + pages.RECALLED_BY_SQL, ("x",)))
     assert "idx_paragraphs_mentions" in plan, plan
 
@@ -334,13 +336,13 @@ async def test_topics_by_meeting_counts_each_meetings_tagged_paragraphs(datasett
         assert {slug: row[slug] for slug in slugs} == {slug: expected.get(row["meeting"], {}).get(slug, 0) for slug in slugs}, row["meeting"]
 
 
-def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, seeds_db, tmp_path):
+def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, seeds_db, planned_as_large):
     """The article page asks, for each paragraph, where else its report ran (originals first):
     with the ingest's index that is a walk of the first few copies, not a sort of all of them."""
     pages = plugin("pages")
     # Five articles are quicker to sort than to walk; without the seeds' statistics the
     # planner sees an archive of unknown, large size, as with 100,000 paragraphs.
-    conn = planned_as_large(seeds_db, tmp_path)
+    conn = planned_as_large
     plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + pages.ALSO_IN_SQL, ("x", "y", 5)))
     assert "report_id=?" in plan and "TEMP B-TREE" not in plan, plan
     # And it still puts the original first: every shared report's first listed copy, seen from

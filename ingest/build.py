@@ -185,10 +185,9 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
     })
     paragraph_ids = {}
     # Fingerprinted and sketched here, in the worker, so the compare stage only reads them.
-    prints = [copies.fingerprint(line.text) for line in segmented.paragraphs]
-    signatures = copies.signatures_of(prints)
-    for position, (line, hits, mentioned, quoted, print_, signature) in enumerate(
-        zip(segmented.paragraphs, article.topic_hits, article.mentions, article.quotes, prints, signatures), start=1
+    prints = copies.pack_texts([line.text for line in segmented.paragraphs])
+    for position, (line, hits, mentioned, quoted, print_) in enumerate(
+        zip(segmented.paragraphs, article.topic_hits, article.mentions, article.quotes, prints), start=1
     ):
         paragraph_id = load.paragraph_key(article_id, position)
         paragraph_ids[line.line_no] = paragraph_id
@@ -202,7 +201,7 @@ def article_rows(article: Article, catalogue: meetings.Catalogue) -> dict[str, l
             "mentions": to_json(mentioned),
             **meeting_fields,
         })
-        rows["paragraph_prints"].append({"paragraph_id": paragraph_id, "print": copies.pack(print_, signature)})
+        rows["paragraph_prints"].append({"paragraph_id": paragraph_id, "print": print_})
         for hit in hits:
             rows["paragraph_topics"].append({
                 "paragraph_id": paragraph_id,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -150,6 +151,7 @@ INTRO_WORDS = {
 }
 
 
+@lru_cache(maxsize=65536)  # names and phrases recur in every article
 def _key(text: str) -> str:
     """How names and phrases are compared: lower case, "’" as "'", no full stops, single spaces."""
     return " ".join(text.replace("’", "'").replace(".", " ").lower().split())
@@ -591,7 +593,8 @@ class QuoteFinder:
             role = starting.group(1)
             return self._role(self.speakers.roles[role], " ".join(words[: len(role.split())]))
         run = []
-        for token in TOKEN.findall(text):
+        for match in TOKEN.finditer(text):  # lazily: the run of names ends within a few tokens
+            token = match.group()
             if token[0].isupper() or token.lower() in PRONOUNS and not run:
                 run.append(token)
             elif run and token in ("and", "&") or (run and token.lower() in NAME_PARTICLES):

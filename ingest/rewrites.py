@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from .text import BoundedCache
+
 HERE = Path(__file__).parent
 DEFAULT_RULES = HERE / "rewrites.yml"
 
@@ -148,6 +150,10 @@ def load_rules(path: Path | str | None = None) -> Rules:
         phrases=phrases,
         not_names=frozenset(str(w) for w in data.get("not_names") or []),
     )
+
+
+# Paragraphs whose own signs a scorer remembers (see RewriteScorer._paragraph).
+PARAGRAPH_MEMO = 20_000
 
 
 @lru_cache(maxsize=4)
@@ -297,6 +303,8 @@ class RewriteScorer:
 
     def __init__(self, rules: Rules | None = None):
         self.rules = rules or _default_rules()
+        # What a paragraph shows on its own, by text: wire copy repeats paragraphs across articles.
+        self._seen: BoundedCache = BoundedCache(PARAGRAPH_MEMO)
 
     def _spinner_signs(self, paragraph: str) -> list[tuple[str, str, str]]:
         """(weight name, key for counting once, evidence) for each spinner sign in a paragraph."""
@@ -318,27 +326,33 @@ class RewriteScorer:
                 found.append(("pattern", means, f"“{match.group(0)}”: {means}"))
         return found
 
+    def _paragraph(self, paragraph: str) -> tuple[tuple, tuple[str, ...], int]:
+        """A paragraph's own signs, the names it uses (in order, as often as used) and its number
+        of words: looked up for a paragraph seen lately."""
+        found = self._seen.get(paragraph)
+        if found is None:
+            signs = self._spinner_signs(paragraph) + [(sign, sign, text) for sign, text in _artefacts(paragraph)]
+            names = tuple(name for name in names_in(paragraph) if name not in self.rules.not_names)
+            found = self._seen.put(paragraph, (tuple(signs), names, len(WORD.findall(paragraph))))
+        return found
+
     def signs(self, paragraphs: list[str]) -> ArticleSigns:
         """What one article shows on its own (its body paragraphs, in order): the signs of each
         paragraph, and the names it uses, for comparing with the rest of the archive later."""
-        rules = self.rules
         per_paragraph: list[list[tuple[str, str, str]]] = []
         names: dict[str, list] = {}
         lower: Counter = Counter()
         words = 0
         for i, paragraph in enumerate(paragraphs):
-            signs = self._spinner_signs(paragraph)
-            signs += [(sign, sign, text) for sign, text in _artefacts(paragraph)]
-            per_paragraph.append(signs)
-            for name in names_in(paragraph):
-                if name in rules.not_names:
-                    continue
+            signs, its_names, its_words = self._paragraph(paragraph)
+            per_paragraph.append(list(signs))
+            for name in its_names:
                 entry = names.setdefault(name, [0, []])
                 entry[0] += 1
                 if not entry[1] or entry[1][-1] != i:
                     entry[1].append(i)
             lower.update(LOWER_WORD.findall(paragraph))
-            words += len(WORD.findall(paragraph))
+            words += its_words
         # Capitalised words the article uses in lower case as often are not names ("Earlier").
         names = {name: entry for name, entry in names.items() if lower[name.lower()] < entry[0]}
         return ArticleSigns(per_paragraph, names, words)

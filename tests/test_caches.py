@@ -13,8 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import build, read  # noqa: E402
+from ingest import build, copies, read  # noqa: E402
 from ingest.meetings import MeetingDecision  # noqa: E402
+from ingest.rewrites import RewriteScorer  # noqa: E402
 from ingest.text import BoundedCache  # noqa: E402
 
 SOURCES = [p for p in sorted((ROOT / "seeds").glob("*.txt"))] + sorted((ROOT / "tests" / "fixtures" / "meetings").glob("*.txt"))[:12]
@@ -33,6 +34,7 @@ def answers(article: build.Article) -> tuple:
         [(c.meeting_id, c.score, c.evidence) for c in decision.candidates],
         [[(h.slug, h.score, h.evidence, h.suppressed) for h in hits] for hits in article.topic_hits],
         article.mentions,
+        article.rewrite_signs,
     )
 
 
@@ -58,6 +60,36 @@ def test_a_paragraph_recalls_meetings_relative_to_its_own_article_not_the_last_o
     recalled = tagger.mentions(paragraph, in_2023)
     recalled.append("changed by a caller")
     assert tagger.mentions(paragraph, in_2023) == ["2019-06-moscow"]
+
+
+def test_whether_a_capitalised_word_is_a_name_is_decided_by_its_own_article():
+    """A scorer remembers what each paragraph shows on its own; a capitalised word that the
+    article also writes in lower case is no name, and that depends on the article, not on the
+    article where the paragraph was first seen."""
+    shared = "Sterling rose as Ushakov spoke in Moskow. . the talks went well."
+    plain = [shared, "Analysts agreed with Ushakov."]
+    with_lower_case = [shared, "The pound sterling fell later."]
+    assert "Sterling" in RewriteScorer().signs(plain).names
+    assert "Sterling" not in RewriteScorer().signs(with_lower_case).names
+    for first, then in ((plain, with_lower_case), (with_lower_case, plain)):
+        scorer = RewriteScorer()
+        scorer.signs(first)
+        assert scorer.signs(then) == RewriteScorer().signs(then)
+
+
+def test_a_paragraph_packed_before_is_looked_up_with_the_bytes_of_packing_it_afresh():
+    """Workers fingerprint and sketch each paragraph for the compare stage; wire copy seen in an
+    earlier article is looked up instead, and its bytes are those of packing it alone."""
+    texts = [
+        "Xi Jinping and Vladimir Putin signed a joint statement on deepening their partnership, the Kremlin said.",
+        "Trade between the two countries reached a record $240 billion last year, customs data showed.",
+    ]
+    first = copies.pack_texts(texts)
+    again = copies.pack_texts([texts[1] + " Analysts expect more.", texts[0]])
+    assert again[1] is first[0]  # looked up, not packed again
+    for text, packed in zip(texts + [texts[1] + " Analysts expect more."], first + again[:1]):
+        print_ = copies.fingerprint(text)
+        assert packed == copies.pack(print_, copies.signatures_of([print_])[0])
 
 
 def test_a_bounded_cache_stays_within_its_limit_and_keeps_what_it_was_given():

@@ -151,7 +151,7 @@ INTRO_WORDS = {
 }
 
 
-@lru_cache(maxsize=65536)  # names and phrases recur in every article
+@lru_cache(maxsize=4096)  # names recur in every article
 def _key(text: str) -> str:
     """How names and phrases are compared: lower case, "’" as "'", no full stops, single spaces."""
     return " ".join(text.replace("’", "'").replace(".", " ").lower().split())

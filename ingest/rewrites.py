@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -332,7 +333,8 @@ class RewriteScorer:
         found = self._seen.get(paragraph)
         if found is None:
             signs = self._spinner_signs(paragraph) + [(sign, sign, text) for sign, text in _artefacts(paragraph)]
-            names = tuple(name for name in names_in(paragraph) if name not in self.rules.not_names)
+            # Interned: a few thousand names recur in every memo entry.
+            names = tuple(sys.intern(name) for name in names_in(paragraph) if name not in self.rules.not_names)
             found = self._seen.put(paragraph, (tuple(signs), names, len(WORD.findall(paragraph))))
         return found
 

@@ -246,8 +246,16 @@ PLAIN_TYPES = frozenset([str, int, float, bytes, type(None)])
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+# What that encoder writes for a string.
+_JSON_STRING = json.encoder.encode_basestring
+
+
 def to_json(value) -> str:
     """JSON as stored in the database: compact, keeping non-ASCII text readable."""
+    if type(value) is list and all(type(item) is str for item in value):
+        # Most values are lists of slugs or names: written directly, the encoder's set-up per
+        # call (7 us, ~7 calls a paragraph) is skipped.
+        return "[" + ",".join(map(_JSON_STRING, value)) + "]"
     return _JSON.encode(value)
 
 

@@ -1,4 +1,5 @@
-"""The per-process memos of the ingest give the same answers as working everything out afresh.
+"""The ingest's shortcuts (per-process memos, fast paths) give the same answers as working
+everything out afresh.
 
 A tagger that has already seen a paragraph (in this article, an earlier one, or a copy of the
 story) looks its analysis up; what an article gets must not depend on what came before it.
@@ -90,6 +91,22 @@ def test_a_paragraph_packed_before_is_looked_up_with_the_bytes_of_packing_it_afr
     for text, packed in zip(texts + [texts[1] + " Analysts expect more."], first + again[:1]):
         print_ = copies.fingerprint(text)
         assert packed == copies.pack(print_, copies.signatures_of([print_])[0])
+
+
+def test_lists_of_strings_are_stored_as_the_json_encoder_writes_them():
+    """Lists of slugs and names skip the encoder; any string, escapes and all, must come out the same."""
+    import json
+    import random
+
+    from ingest.load import to_json
+
+    rng = random.Random(8)
+    alphabet = ["a", "Z", "é", "中", '"', "\\", "\n", "\t", "\x00", "\x1f", "\u2028", "😀", "\ud800", " ", "/", "\x7f"]
+    for _ in range(5_000):
+        value = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(0, 4))]
+        assert to_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for other in ([1, "a"], ["a", None], {"a": ["b"]}, [["a"]], 3, "a"):
+        assert to_json(other) == json.dumps(other, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_a_bounded_cache_stays_within_its_limit_and_keeps_what_it_was_given():

@@ -46,8 +46,9 @@ at all: short lines ("He said.") are the same in every article without being cop
 
 Worker processes can compute `fingerprint(text)` (the costly part, about 100 µs a paragraph)
 and hand it to `CopyFinder.add_fingerprint()`, or sketch it too (`signatures_of()`) and keep both
-as `pack()` writes them, which `CopyFinder.add_packed()` reads back many at a time; `links()` then
-runs once over everything.
+as `pack()` writes them (`pack_texts()` does both for an article's paragraphs, and remembers
+recent texts: wire copy repeats them), which `CopyFinder.add_packed()` reads back many at a time;
+`links()` then runs once over everything.
 """
 
 from __future__ import annotations

@@ -153,8 +153,8 @@ def load_rules(path: Path | str | None = None) -> Rules:
     )
 
 
-# Paragraphs whose own signs a scorer remembers (see RewriteScorer._paragraph): as fast with
-# 4,000 as with 20,000 on the benchmark's archive, and 11 MB less a worker with copies' memo.
+# Paragraphs whose own signs a scorer remembers (see RewriteScorer._paragraph): 4,000 were as
+# fast as 20,000 on the benchmark's archive (with copies.PACKED_MEMO, 11 MB less a worker).
 PARAGRAPH_MEMO = 4_000
 
 

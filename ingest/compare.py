@@ -31,7 +31,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from . import copies, quotes, rewrites
-from .load import give_back_memory, open_read_only, paragraph_key, sql_string, to_json, write_info
+from .load import open_read_only, paragraph_key, sql_string, to_json, write_info
+from .memory import give_back_memory
 
 READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
 ROWS_AT_ONCE = 50_000  # values made Python objects at once when writing: a million hold ~40 MB a column

@@ -7,7 +7,6 @@ previous archive untouched and servable.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from urllib.request import pathname2url
 import sqlite_utils
 
 from . import read
+from .memory import give_back_memory
 
 # Rows are buffered and written with one prepared statement per table and batch.
 BATCH_ROWS = 5000
@@ -217,15 +217,6 @@ EXPRESSION_INDEXES = {
     # recall it from this partial index instead of reading every paragraph's JSON (0.5 s at 1M).
     "idx_paragraphs_mentions": "paragraphs (mentions) WHERE mentions != '[]'",
 }
-
-
-def give_back_memory() -> None:
-    """Return the heap's free memory to the operating system (glibc keeps it otherwise, so the
-    pages SQLite's cache just freed would still count against the build)."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows): nothing to do
-        pass
 
 
 def write_info(conn: sqlite3.Connection, info: dict) -> None:

@@ -77,13 +77,13 @@ class Linked(NamedTuple):
     @classmethod
     def of(cls, finder: copies.CopyFinder) -> "Linked":
         """Link the finder's paragraphs. Only these lists outlive the finder: its signatures and
-        sentence keys (~250 MB at a million paragraphs) are not needed to write the links."""
+        sentence keys (in its spill files) are not needed to write the links."""
         return cls(finder.paragraph_ids, finder.article_ids, finder.article_index, finder.link_arrays())
 
 
 def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarray]:
     """The links among all the archive's paragraphs, and the paragraphs' rowids in their order."""
-    finder = copies.CopyFinder()
+    finder = copies.CopyFinder(spill_dir=database_directory(conn))
     rowids = read_prints(conn, finder)
     if len(finder) != count:
         missing = conn.execute(
@@ -91,6 +91,15 @@ def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarr
         ).fetchone()
         raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
     return Linked.of(finder), rowids
+
+
+def database_directory(conn: sqlite3.Connection) -> str | None:
+    """The directory of the connection's database file (None for one in memory): the compare
+    stage spills there, on the archive's disk, rather than to a /tmp that may be memory."""
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return str(Path(file).parent)
+    return None
 
 
 def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, where: str = "", params=()) -> np.ndarray:
@@ -123,7 +132,7 @@ class AheadLinks:
     ones where they were, the new ones after them in the order added."""
 
     def __init__(self, base: Path, removed_articles: set[str]):
-        self.finder = copies.CopyFinder()
+        self.finder = copies.CopyFinder(spill_dir=Path(base).parent)
         self.linked: Linked | None = None
         # The new paragraphs' ids, their articles' ids and their packed prints, in the order added.
         self._new_ids: list[str] = []

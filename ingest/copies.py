@@ -49,6 +49,12 @@ and hand it to `CopyFinder.add_fingerprint()`, or sketch it too (`signatures_of(
 as `pack()` writes them (`pack_texts()` does both for an article's paragraphs, and remembers
 recent texts: wire copy repeats them), which `CopyFinder.add_packed()` reads back many at a time;
 `links()` then runs once over everything.
+
+Memory: the finder keeps ~20 bytes a paragraph in memory (its article, words, exact key and
+signature row) and its ids packed. The bulk, each paragraph's sentence hashes and signature
+(~160 bytes), goes to spill files (`spill.Spilled`) as it comes and is read back one LSH band,
+or one part of the sentences by hash, at a time; every pass keeps its arrays 32-bit where the
+values fit and gives the memory it freed back before the next.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .memory import give_back_memory
+from .spill import Spilled
 from .text import BoundedCache
 
 ELISION = re.compile(r"\[\s*(?:…|\.\.\.)\s*\]|\(\s*(?:…|\.\.\.)\s*\)|…|\.\.\.")
@@ -84,6 +92,13 @@ NUM_PERM = 64  # MinHash values per paragraph
 PAIR_CHUNK = 50_000  # excerpt candidate pairs measured at once: 200,000 took 20 MB more and were no faster
 COMPARE_CHUNK = 25_000  # near candidate pairs compared at once: their two signatures take 6.4 MB
 EMPTY = np.uint32(0xFFFFFFFF)
+# A sentence unit as the finder spills it: its hash, its paragraph's index, its words.
+UNIT_RECORD = np.dtype([("key", "<i8"), ("paragraph", "<i4"), ("words", "<i4")])
+PENDING_UNITS = 50_000  # units of paragraphs added one by one, written to the spill file at once
+# Sentence units sorted and paired at once by the excerpt pass, which takes the archive's in parts
+# by hash: sorting all 2.5 million of a million paragraphs at once took ~110 MB.
+EXCERPT_PART = 400_000
+UNITS_READ = 65_536  # sentence units read back from the spill file at once (1 MB)
 
 
 @dataclass(slots=True)
@@ -223,6 +238,34 @@ def signatures_of(prints: list[Fingerprint], num_perm: int = NUM_PERM) -> np.nda
     return sketch(tokens, starts, num_perm)
 
 
+def band_keys(values: np.ndarray) -> np.ndarray:
+    """Each row's values (up to four of 16 bits) packed side by side into one little-endian 64-bit
+    key, the first value lowest: a band of a signature, as LSH buckets it."""
+    key = np.zeros(len(values), dtype="<u8")
+    for lane in range(values.shape[1]):
+        key |= values[:, lane].astype(np.uint64) << np.uint64(16 * lane)
+    return key
+
+
+def zero_lanes(keys: np.ndarray, lanes: int) -> np.ndarray:
+    """How many of the first `lanes` 16-bit values packed in each 64-bit key are zero: with bit
+    arithmetic on whole keys, several times faster than comparing the values one by one."""
+    low, high = np.uint64(0x7FFF7FFF7FFF7FFF), np.uint64(0x8000800080008000)
+    # A lane's top bit ends up set exactly when the lane is zero (nothing carries between lanes).
+    zero = ~(((keys & low) + low) | keys) & high & np.uint64((1 << (16 * lanes)) - 1)
+    # One bit a zero lane, summed into the top lane by the multiplication.
+    return ((zero >> np.uint64(15)) * np.uint64(0x0001000100010001)) >> np.uint64(48)
+
+
+def signature_digests(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit digest of each signature row, to tell whether two are the same without keeping
+    either (two different signatures share one with odds of 1 in 2**64)."""
+    digest = np.zeros(len(rows), dtype=np.uint64)
+    for column in range(rows.shape[1]):
+        digest = _mix64((digest * np.uint64(0x9E3779B97F4A7C15)) ^ rows[:, column].astype(np.uint64))
+    return digest
+
+
 # Packed prints by text, kept across articles: wire copy repeats a paragraph in many articles
 # (half the paragraphs of the benchmark's archive), and its bytes depend on its text alone.
 # 4,000 texts catch as many repeats as 20,000 did (a story's copies come close together).
@@ -266,18 +309,17 @@ def lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.nd
     return at, sorted_keys[at] == keys
 
 
-def _containment(part, whole, keys, paragraph, size, present, words) -> np.ndarray:
-    """For pairs of paragraphs (part, whole), the share of part's words in sentences that whole
-    has too; `keys`, `paragraph`, `size` list every (sentence, paragraph) sorted by paragraph and
-    `present` holds their keys mixed with their paragraph, sorted."""
+def _shared_words(part, whole, keys, paragraph, size, present) -> np.ndarray:
+    """For pairs of paragraphs (part, whole), how many of part's words are in sentences that whole
+    has too, among the sentences listed: `keys`, `paragraph`, `size` list (sentence, paragraph)
+    sorted by paragraph and `present` holds their keys mixed with their paragraph, sorted."""
     first = np.searchsorted(paragraph, part)
     count = np.searchsorted(paragraph, part, side="right") - first
     pair = np.repeat(np.arange(len(part)), count)
     entry = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first, count)
     probe = keys[entry].view(np.uint64) ^ (whole[pair].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
     found = lookup(present, probe)[1]
-    common = np.bincount(pair, weights=size[entry] * found, minlength=len(part))
-    return np.minimum(1.0, common / np.maximum(1, words[part]))
+    return np.bincount(pair, weights=size[entry] * found, minlength=len(part))
 
 
 class PackedStrings:
@@ -336,6 +378,7 @@ class CopyFinder:
         heads: int = 3,
         window: int = 16,
         batch_size: int = 2000,
+        spill_dir: str | None = None,
     ):
         if num_perm % bands or num_perm > 256 or num_perm & (num_perm - 1):
             raise ValueError("num_perm must be a power of two up to 256, divisible by bands")
@@ -360,17 +403,21 @@ class CopyFinder:
         self._article_number: dict[str, int] = {}
         self.article_dates: list[str | None] = []
         self.article_elides: list[bool] = []
-        # Sentence units: hash, paragraph index, words.
-        self.unit_keys = array("q")
-        self.unit_paragraph = array("i")
-        self.unit_words = array("i")
+        # Sentence units (hash, paragraph index, words): 2.5 million at a million paragraphs, only
+        # needed by the excerpt pass, which reads them back a part at a time. Those of paragraphs
+        # added one by one wait in _pending_units until there are enough to write at once.
+        self.units = Spilled(UNIT_RECORD, spill_dir)
+        self._pending_units: list[tuple[int, int, int]] = []
         # MinHash signatures, 16 bits per value, computed in batches: a row for each paragraph
         # long enough to link, but exact copies (a syndicated archive's most common paragraphs)
         # share the row of the first with the same signature; signature_row says which is whose.
-        self._signatures: np.ndarray | None = np.zeros((0, num_perm), dtype=np.uint16)  # None once linked
+        # Spilled a band at a time (a band's values packed in one 64-bit key, as LSH buckets
+        # them): the near pass reads one band's column at once, never every signature.
+        self._bands: list[Spilled] | None = [Spilled("<u8", spill_dir) for _ in range(bands)]  # None once linked
         self.signature_row = array("i")
         self._keyed_keys = np.zeros(0, dtype=np.int64)  # exact keys with a row, ascending
         self._keyed_rows = np.zeros(0, dtype=np.int32)  # and the row of the first of each
+        self._keyed_digests = np.zeros(0, dtype=np.uint64)  # and that row's signature_digests()
         self._pending_tokens: list[int] = []
         self._pending_starts: list[int] = []
 
@@ -435,9 +482,12 @@ class CopyFinder:
         owner = np.repeat(np.arange(first, first + len(prints)), heads["units"].astype(np.int64))
         kept = words[owner - first] >= self.min_words  # as _register: short paragraphs keep no units
         for column, values in ((self.article_index, numbers), (self.exact_keys, heads["exact_key"]),
-                               (self.word_counts, words), (self.unit_keys, units["key"][kept]),
-                               (self.unit_paragraph, owner[kept]), (self.unit_words, units["words"][kept])):
+                               (self.word_counts, words)):
             column.frombytes(values.astype(column.typecode).tobytes())  # no Python int for each value
+        records = np.empty(np.count_nonzero(kept), dtype=UNIT_RECORD)
+        records["key"], records["paragraph"], records["words"] = units["key"][kept], owner[kept], units["words"][kept]
+        self._spill_units()
+        self.units.append(records)
         self._keep_signatures(signatures.reshape(-1, self.num_perm))
 
     def _register(self, paragraph_id: str, article_id: str, print_: Fingerprint, published: str | None) -> None:
@@ -451,10 +501,20 @@ class CopyFinder:
         self.exact_keys.append(print_.exact_key)
         self.word_counts.append(print_.words)
         if print_.words >= self.min_words:
-            for key, size in print_.units:
-                self.unit_keys.append(key)
-                self.unit_paragraph.append(index)
-                self.unit_words.append(size)
+            self._pending_units.extend((key, index, size) for key, size in print_.units)
+            if len(self._pending_units) >= PENDING_UNITS:
+                self._spill_units()
+
+    def _spill_units(self) -> None:
+        """Write the sentence units waiting in memory to the spill file."""
+        if self._pending_units:
+            self.units.append(np.array(self._pending_units, dtype=UNIT_RECORD))
+            self._pending_units = []
+
+    def sentence_units(self) -> np.ndarray:
+        """Every sentence unit kept so far (key, paragraph, words), in the order added."""
+        self._spill_units()
+        return self.units.read()
 
     # -- MinHash
 
@@ -476,7 +536,7 @@ class CopyFinder:
         # An exact copy of a paragraph added before, with the same signature: its row.
         at, seen = lookup(self._keyed_keys, keys[wanted])
         earlier, there = wanted[seen], self._keyed_rows[at[seen]]
-        same = (self._signatures[there] == rows[earlier]).all(axis=1)
+        same = self._keyed_digests[at[seen]] == signature_digests(rows[earlier])
         row[earlier[same]] = there[same]
         fresh = wanted[row[wanted] < 0]
         # Among the rest, the first of each exact text in this batch has a row of its own, and so
@@ -486,7 +546,7 @@ class CopyFinder:
         which = which.reshape(-1)
         leader = fresh[first][which]
         own = (fresh == leader) | (rows[fresh] != rows[leader]).any(axis=1)
-        row[fresh[own]] = len(self._signatures) + np.arange(np.count_nonzero(own), dtype=np.int32)
+        row[fresh[own]] = self._rows_kept() + np.arange(np.count_nonzero(own), dtype=np.int32)
         row[fresh[~own]] = row[leader[~own]]
         self._append_signatures(rows[fresh[own]])
         self.signature_row.frombytes(row.tobytes())
@@ -495,27 +555,47 @@ class CopyFinder:
         place = np.searchsorted(self._keyed_keys, unique_keys[new])
         self._keyed_keys = np.insert(self._keyed_keys, place, unique_keys[new])
         self._keyed_rows = np.insert(self._keyed_rows, place, row[fresh[first][new]])
+        self._keyed_digests = np.insert(self._keyed_digests, place, signature_digests(rows[fresh[first][new]]))
 
     def _append_signatures(self, rows: np.ndarray) -> None:
-        """Append rows to the one array that holds every kept signature, grown in place: numpy's
-        resize reallocates, and the C library has the kernel move a large block rather than copy
-        it, so the array never needs twice its size (128 MB more at a million paragraphs), as
-        joining batches at the end would."""
-        have = len(self._signatures)
-        try:
-            self._signatures.resize((have + len(rows), self.num_perm), refcheck=True)
-        except ValueError:  # a view of it is held elsewhere (signatures() was asked): copy instead
-            self._signatures = np.concatenate((self._signatures, rows.astype(np.uint16)))
-            return
-        self._signatures[have:] = rows
+        """Add signature rows after the others, each band's values to its own spill file."""
+        for band, spilled in enumerate(self._live_bands()):
+            spilled.append(band_keys(rows[:, band * self.rows:(band + 1) * self.rows]))
+
+    def _live_bands(self) -> list[Spilled]:
+        if self._bands is None:
+            raise RuntimeError("this CopyFinder has linked its paragraphs and let their signatures go: it links once")
+        return self._bands
+
+    def _rows_kept(self) -> int:
+        return len(self._live_bands()[0])
+
+    def _band(self, band: int) -> np.ndarray:
+        """One band's key of every signature row kept (the sketches queued made first)."""
+        self._flush()
+        return self._live_bands()[band].read()
 
     def signatures(self) -> np.ndarray:
-        """The MinHash signatures kept of the paragraphs added so far: paragraph i's is row
-        `signature_row[i]` (-1 for a paragraph too short to link, which has none)."""
-        if self._signatures is None:
-            raise RuntimeError("this CopyFinder has linked its paragraphs and let their signatures go: it links once")
+        """The MinHash signatures kept of the paragraphs added so far, read back from the spill
+        files: paragraph i's is row `signature_row[i]` (-1 for a paragraph too short to link,
+        which has none)."""
         self._flush()
-        return self._signatures
+        lanes = [self._band(band).view("<u2").reshape(-1, 4)[:, :self.rows] for band in range(self.bands)]
+        return np.hstack(lanes).astype(np.uint16) if lanes else np.zeros((0, self.num_perm), dtype=np.uint16)
+
+    def _agreement(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """For pairs of signature rows, how many values the two signatures share, counted band by
+        band (one band's column in memory at a time)."""
+        same = np.zeros(len(a), dtype=np.uint8)
+        if not len(a):
+            return same
+        for band in range(self.bands):
+            keys = self._band(band)
+            for start in range(0, len(a), COMPARE_CHUNK):
+                # np.take gathers about twice as fast as fancy indexing
+                differ = np.take(keys, a[start:start + COMPARE_CHUNK]) ^ np.take(keys, b[start:start + COMPARE_CHUNK])
+                same[start:start + COMPARE_CHUNK] += zero_lanes(differ, self.rows).astype(np.uint8)
+        return same
 
     # -- finding copies
 
@@ -531,7 +611,10 @@ class CopyFinder:
         # a million paragraphs a quarter of the memory of sorting four columns.
         date = np.unique(np.array([d or "9999" for d in self.article_dates]), return_inverse=True)[1]
         dated = date.reshape(-1) * 2 + np.asarray(self.article_elides, dtype=np.int64)
-        name = np.unique(np.array(self.article_ids), return_inverse=True)[1].reshape(-1).astype(np.int32)
+        # Each article id's place among them all, sorted in Python: as a numpy array of str, 50,000
+        # ids took 4 bytes a character, ~15 MB to sort.
+        name = np.empty(len(self.article_ids), dtype=np.int32)
+        name[sorted(range(len(self.article_ids)), key=self.article_ids.__getitem__)] = np.arange(len(name), dtype=np.int32)
         most = int(words.max(initial=0))
         if (int(dated.max(initial=0)) + 1) * (most + 1) * (len(name) + 1) >= 2**63:
             raise ValueError("too many articles and words to rank in one 64-bit key")
@@ -540,19 +623,20 @@ class CopyFinder:
         key += most - words
         key *= len(name)
         key += name[article]
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(key, kind="stable").astype(np.int32)
         key = key[order]
         # Ties (paragraphs of one article with as many words) go by paragraph id.
         tied = key[1:] == key[:-1]
         del key
         if tied.any():
-            starts = np.flatnonzero(np.concatenate(([True], ~tied)))
-            ends = np.append(starts[1:], n)
+            # Runs of ties: from where a tie begins to where the next non-tie is.
+            edges = np.flatnonzero(np.diff(tied.view(np.int8), prepend=np.int8(0), append=np.int8(0)))
             ids = self.paragraph_ids
-            for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
+            for start, end in zip(edges[0::2].tolist(), (edges[1::2] + 1).tolist()):
                 order[start:end] = sorted(order[start:end].tolist(), key=ids.__getitem__)
+        del tied
         rank = np.empty(n, dtype=np.int32)
-        rank[order] = np.arange(n)
+        rank[order] = np.arange(n, dtype=np.int32)
         return rank
 
     def _exact_pairs(self, eligible: np.ndarray, rank: np.ndarray, article: np.ndarray):
@@ -560,13 +644,16 @@ class CopyFinder:
         group's most original, and the paragraphs that stand for their group in the slower
         searches (the most original of each group, and every paragraph without an equal)."""
         keys = np.frombuffer(self.exact_keys, dtype=np.int64)
-        index = np.flatnonzero(eligible)
+        index = np.flatnonzero(eligible).astype(np.int32)  # 32-bit, as every array of positions here
         order = index[np.lexsort((rank[index], keys[index]))]
+        del index
         sorted_keys = keys[order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-        head = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
+        del sorted_keys
+        head = order[np.maximum.accumulate(np.where(first, np.arange(len(order), dtype=np.int32), np.int32(0)))]
         copy, original = order[~first], head[~first]
+        del head, order
         representative = eligible.copy()
         representative[copy] = False
         keep = article[copy] != article[original]
@@ -576,13 +663,15 @@ class CopyFinder:
     def _buckets(bucket_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions sorted by bucket key (stable, so members given most original first stay
         so), with the start of each one's bucket in that order and its offset from there."""
-        order = np.argsort(bucket_keys, kind="stable")
+        order = np.argsort(bucket_keys, kind="stable").astype(np.int32)  # 32-bit, as the rest
         sorted_keys = bucket_keys[order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-        position = np.arange(len(order))
-        start = np.maximum.accumulate(np.where(first, position, 0))
-        return order, start, position - start
+        del sorted_keys
+        position = np.arange(len(order), dtype=np.int32)
+        start = np.maximum.accumulate(np.where(first, position, np.int32(0)))
+        position -= start
+        return order, start, position
 
     @staticmethod
     def _pairs(buckets, members: np.ndarray, heads: int, distances: range, skip: int, wanted=None, keep=None):
@@ -619,7 +708,6 @@ class CopyFinder:
         the most original such paragraph among those it was compared with: the first `heads` of
         the bucket and the one before it, then, for those still without one, the `window` before
         it."""
-        sig = self.signatures()
         row = np.frombuffer(self.signature_row, dtype=np.dtype(self.signature_row.typecode))  # every candidate has one
         n = len(self.paragraph_ids)
         index = np.flatnonzero(candidates)
@@ -631,86 +719,49 @@ class CopyFinder:
         if len(index) < 2:
             return index[:0], index[:0], np.zeros(0)
 
+        def could_improve(copy, original):
+            # Only pairs that could give a copy a more original original are compared: sifted as
+            # the pairs are made (a band makes over a million at a million paragraphs).
+            return (rank[original] < best[copy]) & (article[copy] != article[original])
+
         def compare(copy, original):
-            # Only pairs that could give a copy a more original original are compared.
-            keep = (rank[original] < best[copy]) & (article[copy] != article[original])
-            copy, original = copy[keep], original[keep]
-            for chunk in range(0, len(copy), COMPARE_CHUNK):
-                c, o = copy[chunk : chunk + COMPARE_CHUNK], original[chunk : chunk + COMPARE_CHUNK]
-                # np.take gathers rows about twice as fast as fancy indexing
-                same = np.count_nonzero(np.take(sig, row[c], axis=0) == np.take(sig, row[o], axis=0), axis=1)
-                ok = same >= need
-                c, o, same = c[ok], o[ok], same[ok]
-                np.minimum.at(best, c, rank[o])
-                chosen = rank[o] == best[c]
-                agree[c[chosen]] = same[chosen]
+            same = self._agreement(row[copy], row[original])
+            ok = same >= need
+            c, o, same = copy[ok], original[ok], same[ok]
+            np.minimum.at(best, c, rank[o])
+            chosen = rank[o] == best[c]
+            agree[c[chosen]] = same[chosen]
 
-        wide = sig.view(np.uint64) if self.rows == 4 and sig.flags.c_contiguous else None
-
-        def band_keys(band):
-            if wide is not None:  # a band's 4 values side by side are one 64-bit key
-                return wide[row[index], band]
-            cols = sig[row[index], band * self.rows : (band + 1) * self.rows].astype(np.uint64)
-            key = np.zeros(len(index), dtype=np.uint64)
-            for r in range(self.rows):
-                key |= cols[:, r] << np.uint64(16 * r)
-            return key
+        def bucket_keys(band):
+            return self._band(band)[row[index]]
 
         for band in range(self.bands):
-            compare(*self._pairs(self._buckets(band_keys(band)), index, self.heads, range(1, 2), self.heads))
+            compare(*self._pairs(self._buckets(bucket_keys(band)), index, self.heads, range(1, 2), self.heads,
+                                 keep=could_improve))
         if self.window > 1:
             for band in range(self.bands):
-                pairs = self._pairs(self._buckets(band_keys(band)), index, 0, range(2, self.window + 1), self.heads, best == n)
+                pairs = self._pairs(self._buckets(bucket_keys(band)), index, 0, range(2, self.window + 1), self.heads,
+                                    best == n, keep=could_improve)
                 compare(*pairs)
-        copy = np.flatnonzero(best < n)
-        by_rank = np.empty(n, dtype=np.int64)
-        by_rank[rank] = np.arange(n)
-        return copy, by_rank[best[copy]], agree[copy] / self.num_perm
+        copy = np.flatnonzero(best < n).astype(np.int32)
+        by_rank = np.empty(n, dtype=np.int32)
+        by_rank[rank] = np.arange(n, dtype=np.int32)
+        return copy, by_rank[best[copy]], rounded([count / self.num_perm for count in range(self.num_perm + 1)])[agree[copy]]
 
     def _excerpt_pairs(self, candidates: np.ndarray, rank: np.ndarray, article: np.ndarray, linked: np.ndarray):
         """(copies, originals, similarities) where one paragraph's sentences are (nearly) all
         found in a longer one. Paragraphs that share a sentence are paired as in LSH buckets,
         each with the fullest few of them; then the share of the shorter one's words found in the
         longer one is counted over all their sentences. Pairs whose copy already has a stronger
-        link are left out."""
+        link are left out. The sentences are taken a part at a time, by hash: the pairs of a
+        sentence, and the words two paragraphs share in it, are found within its part."""
         empty = np.zeros(0, dtype=np.int64)
-        if not len(self.unit_keys):
+        self._spill_units()
+        if not len(self.units):
             return empty, empty, np.zeros(0)
         n = len(self.paragraph_ids)
-        # Every array here has an entry per sentence (2.5 million at a million paragraphs): each is
-        # dropped once used, and paragraph numbers and sizes are 32-bit, to keep the peak low.
-        paragraph = np.frombuffer(self.unit_paragraph, dtype=np.dtype(self.unit_paragraph.typecode))
-        keep = np.flatnonzero(candidates[paragraph])
-        keys = np.frombuffer(self.unit_keys, dtype=np.int64)[keep]
-        paragraph = paragraph[keep].astype(np.int32)
-        size = np.frombuffer(self.unit_words, dtype=np.dtype(self.unit_words.typecode))[keep].astype(np.int32)
-        # The candidates' sentences are copied out: the finder's own (40 MB at a million
-        # paragraphs) are not needed again, as it links once.
-        self.unit_keys, self.unit_paragraph, self.unit_words = array("q"), array("i"), array("i")
-        # One entry per sentence and paragraph, in paragraph order.
-        order = np.lexsort((keys, paragraph))
-        keys, paragraph, size = keys[order], paragraph[order], size[order]
-        del keep, order
-        new = np.ones(len(keys), dtype=bool)
-        new[1:] = (keys[1:] != keys[:-1]) | (paragraph[1:] != paragraph[:-1])
-        keys, paragraph, size = keys[new], paragraph[new], size[new]
-        del new
-        # Sentences found in more than one paragraph, and candidate pairs among their paragraphs.
-        by_key = np.argsort(keys, kind="stable")
-        sorted_keys = keys[by_key]
-        shared = np.zeros(len(keys), dtype=bool)
-        same = sorted_keys[1:] == sorted_keys[:-1]
-        shared[1:] |= same
-        shared[:-1] |= same
-        entries = by_key[shared]
-        del by_key, sorted_keys, same, shared
-        if not len(entries):
-            return empty, empty, np.zeros(0)
-        words = np.asarray(self.word_counts, dtype=np.int64)
-        member = paragraph[entries]  # 32-bit: the candidate pairs made of it are many
-        fullest = np.lexsort((rank[member], -words[member]))  # within a sentence, fullest first
-        member, member_keys = member[fullest], keys[entries][fullest]
-        buckets = self._buckets(member_keys)
+        words = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode))
+        parts = -(-len(self.units) // EXCERPT_PART)
 
         # Direction: the earlier article when both have dates that differ, else the fuller text.
         date = np.unique(np.array([d or "" for d in self.article_dates]), return_inverse=True)[1].astype(np.int32)
@@ -726,24 +777,66 @@ class CopyFinder:
             keep = (words[part] < words[whole]) & (article[part] != article[whole])
             return keep & ~linked[np.where(part_is_earlier(part, whole), whole, part)]
 
-        part, whole = self._pairs(buckets, member, self.heads, range(1, 2), self.heads, keep=worth_measuring)
-        if self.window > 1:
-            more = self._pairs(buckets, member, 0, range(2, self.window + 1), self.heads, ~linked,
-                               keep=worth_measuring)
-            part, whole = np.concatenate((part, more[0])), np.concatenate((whole, more[1]))
-        codes = np.unique(part.astype(np.int64) * n + whole)
+        codes = [empty]
+        for number in range(parts):
+            keys, paragraph, _ = self._candidate_units(candidates, parts, number)
+            part, whole = self._sharing_pairs(keys, paragraph, rank, words, linked, worth_measuring)
+            codes.append(np.unique(part.astype(np.int64) * n + whole))
+        codes = np.unique(np.concatenate(codes))
         part, whole = codes // n, codes % n
-        # Count the shorter one's words in sentences that the longer one has too: a chunk of pairs
-        # at a time, as each pair unfolds into one entry per sentence of the shorter paragraph.
-        present = np.sort(keys.view(np.uint64) ^ (paragraph.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
-        containment = np.concatenate([np.zeros(0)] + [
-            _containment(part[i:i + PAIR_CHUNK], whole[i:i + PAIR_CHUNK], keys, paragraph, size, present, words)
-            for i in range(0, len(part), PAIR_CHUNK)
-        ])
+        del codes
+        # Count the shorter one's words in sentences that the longer one has too, part by part.
+        common = np.zeros(len(part))
+        for number in range(parts):
+            keys, paragraph, size = self._candidate_units(candidates, parts, number)
+            present = np.sort(keys.view(np.uint64) ^ (paragraph.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+            for i in range(0, len(part), PAIR_CHUNK):
+                common[i:i + PAIR_CHUNK] += _shared_words(part[i:i + PAIR_CHUNK], whole[i:i + PAIR_CHUNK],
+                                                          keys, paragraph, size, present)
+        containment = np.minimum(1.0, common / np.maximum(1, words[part]))
         ok = containment >= self.excerpt_threshold
         part, whole, containment = part[ok], whole[ok], containment[ok]
         flip = part_is_earlier(part, whole)
-        return np.where(flip, whole, part), np.where(flip, part, whole), containment
+        values, which = np.unique(containment, return_inverse=True)
+        return (np.where(flip, whole, part).astype(np.int32), np.where(flip, part, whole).astype(np.int32),
+                rounded(values.tolist())[which.reshape(-1)])
+
+    def _candidate_units(self, candidates: np.ndarray, parts: int, number: int):
+        """The sentence units of part `number` of `parts` (by hash) of the `candidates`, once per
+        sentence and paragraph, sorted by paragraph: keys, paragraph indexes (32-bit), words."""
+        chosen = []
+        for batch in self.units.batches(UNITS_READ):
+            keep = candidates[batch["paragraph"]] & (batch["key"].view(np.uint64) % np.uint64(parts) == number)
+            chosen.append(batch[keep])
+        units = np.concatenate(chosen)
+        del chosen
+        order = np.lexsort((units["key"], units["paragraph"]))
+        keys, paragraph, size = units["key"][order], units["paragraph"][order], units["words"][order]
+        del units, order
+        new = np.ones(len(keys), dtype=bool)
+        new[1:] = (keys[1:] != keys[:-1]) | (paragraph[1:] != paragraph[:-1])
+        return keys[new], paragraph[new], size[new]
+
+    def _sharing_pairs(self, keys, paragraph, rank, words, linked, keep):
+        """Candidate (part, whole) pairs among the paragraphs that share a sentence of `keys`: each
+        with the fullest few of them, as `_pairs` does in a bucket; those `keep` keeps."""
+        by_key = np.argsort(keys, kind="stable")
+        sorted_keys = keys[by_key]
+        shared = np.zeros(len(keys), dtype=bool)
+        same = sorted_keys[1:] == sorted_keys[:-1]
+        shared[1:] |= same
+        shared[:-1] |= same
+        entries = by_key[shared]
+        del by_key, sorted_keys, same, shared
+        member = paragraph[entries]  # 32-bit: the candidate pairs made of it are many
+        fullest = np.lexsort((rank[member], -words[member].astype(np.int64)))  # within a sentence, fullest first
+        member, member_keys = member[fullest], keys[entries][fullest]
+        buckets = self._buckets(member_keys)
+        part, whole = self._pairs(buckets, member, self.heads, range(1, 2), self.heads, keep=keep)
+        if self.window > 1:
+            more = self._pairs(buckets, member, 0, range(2, self.window + 1), self.heads, ~linked, keep=keep)
+            part, whole = np.concatenate((part, more[0])), np.concatenate((whole, more[1]))
+        return part, whole
 
     def link_arrays(self) -> "Links":
         """Every paragraph that copies a paragraph of another article, with the one it copies, as
@@ -752,36 +845,45 @@ class CopyFinder:
         if n < 2:
             none = np.zeros(0, dtype=np.int64)
             return Links(none, none, np.zeros(0), none)
-        self.signatures()
+        self._flush()
+        # Each pass frees tens of MB of arrays at a million paragraphs, which the C library would
+        # keep (and count against the build) unless given back.
         rank = self._ranks()
+        give_back_memory()
         article = np.asarray(self.article_index, dtype=np.int32)  # compared and looked up only
-        eligible = np.asarray(self.word_counts, dtype=np.int64) >= self.min_words
+        eligible = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode)) >= self.min_words
         exact_copy, exact_original, representative = self._exact_pairs(eligible, rank, article)
+        give_back_memory()
         near_copy, near_original, near_similarity = self._near_pairs(representative, rank, article)
-        # Nothing after this needs the signatures (up to 128 MB at a million paragraphs): a finder links once.
-        self._signatures, self.signature_row, self._keyed_keys, self._keyed_rows = None, array("i"), None, None
+        # Nothing after this needs the signatures: a finder links once.
+        for spilled in self._bands:
+            spilled.close()
+        self._bands, self.signature_row, self._keyed_keys, self._keyed_rows, self._keyed_digests = None, array("i"), None, None, None
         linked = np.zeros(n, dtype=bool)
         linked[exact_copy] = linked[near_copy] = True
+        give_back_memory()
         excerpt_copy, excerpt_original, excerpt_similarity = self._excerpt_pairs(representative, rank, article, linked)
-        copy = np.concatenate((exact_copy, near_copy, excerpt_copy))
-        original = np.concatenate((exact_original, near_original, excerpt_original))
-        similarity = np.concatenate((np.ones(len(exact_copy)), near_similarity, excerpt_similarity))
-        method = np.repeat([0, 1, 2], [len(exact_copy), len(near_copy), len(excerpt_copy)])
+        self.units.close()
+        give_back_memory()
+        # 32-bit paragraph numbers, 8-bit methods, and each array reordered on its own: a million
+        # links' arrays are made again three times below.
+        links = [np.concatenate((exact_copy, near_copy, excerpt_copy)).astype(np.int32),
+                 np.concatenate((exact_original, near_original, excerpt_original)).astype(np.int32),
+                 np.concatenate((np.ones(len(exact_copy)), near_similarity, excerpt_similarity)),
+                 np.repeat(np.array([0, 1, 2], dtype=np.int8), [len(exact_copy), len(near_copy), len(excerpt_copy)])]
+        del exact_copy, exact_original, near_copy, near_original, near_similarity
+        del excerpt_copy, excerpt_original, excerpt_similarity
+        copy, original, method = 0, 1, 3  # the columns of links
         # One link a paragraph: the strongest method, then the most original.
-        order = np.lexsort((rank[original], method, copy))
-        copy, original, similarity, method = copy[order], original[order], similarity[order], method[order]
-        first = np.ones(len(copy), dtype=bool)
-        first[1:] = copy[1:] != copy[:-1]
-        copy, original, similarity, method = copy[first], original[first], similarity[first], method[first]
-        link = np.full(n, -1, dtype=np.int64)
-        link[copy] = original
-        self._break_cycles(link, copy[method == 2].tolist(), rank)
-        keep = link[copy] >= 0
-        copy, original, similarity, method = copy[keep], original[keep], similarity[keep], method[keep]
-        # Similarities take few values: round each value once (as round() does), not each link.
-        values, which = np.unique(similarity, return_inverse=True)
-        rounded = np.array([round(value, 3) for value in values.tolist()], dtype=np.float64)
-        return Links(copy, original, rounded[which.reshape(-1)], method)
+        _take(links, np.lexsort((rank[links[original]], links[method], links[copy])))
+        first = np.ones(len(links[copy]), dtype=bool)
+        first[1:] = links[copy][1:] != links[copy][:-1]
+        _take(links, first)
+        link = np.full(n, -1, dtype=np.int32)
+        link[links[copy]] = links[original]
+        self._break_cycles(link, links[copy][links[method] == 2].tolist(), rank)
+        _take(links, link[links[copy]] >= 0)
+        return Links(*links)
 
     def links(self) -> list[Copy]:
         """Every paragraph that copies a paragraph of another article, with the one it copies."""
@@ -820,6 +922,20 @@ class CopyFinder:
                 link[min(loop, key=rank.__getitem__)] = -1
             for visited in path:
                 state[visited] = 2
+
+
+def _take(columns: list[np.ndarray], which: np.ndarray) -> None:
+    """Keep the entries `which` (indexes or a mask) picks of each column, one column at a time,
+    so that only one is ever held twice."""
+    for number, column in enumerate(columns):
+        columns[number] = column[which]
+        del column
+
+
+def rounded(values: list[float]) -> np.ndarray:
+    """The values rounded to 3 decimals (as round() does), as an array to look them up in:
+    similarities take few values, so each is rounded once, not each link."""
+    return np.array([round(value, 3) for value in values], dtype=np.float64)
 
 
 def report_roots(found: Links, count: int) -> np.ndarray:

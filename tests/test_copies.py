@@ -224,6 +224,42 @@ def test_excerpts_measured_a_few_pairs_at_a_time_give_the_same_links(monkeypatch
         assert find_copies(rows) == expected
 
 
+def test_excerpts_found_a_part_of_the_sentences_at_a_time_give_the_same_links(monkeypatch):
+    """The excerpt search sorts and pairs the archive's sentences a part at a time (by hash) to
+    bound its memory; how many parts must not change what is found, though a pair's sentences
+    fall in different parts: its shared words are counted over them all."""
+    from ingest import copies
+
+    cities = ["Moscow", "Beijing", "Astana", "Kazan", "Harbin", "Vladivostok", "Shanghai", "Omsk"]
+    topics = ["gas supplies", "grain exports", "a new bridge", "payments in yuan", "arctic shipping",
+              "nuclear power", "border trade", "satellite navigation"]
+    sentences = [f"Officials in {city} spoke at length about {topic} on day {day} of the talks."
+                 for day, (city, topic) in enumerate(zip(cities + cities[::-1], topics + topics[1:] + topics[:1]))]
+    rows = [(f"wire{k}:1", f"wire{k}", " ".join(sentences[8 * k:8 * k + 8])) for k in range(2)]
+    # Aggregators keep two sentences of eight, marking the cuts; sites run three without marks.
+    rows += [(f"agg{k}:1", f"agg{k}", f"[…] {sentences[k]} […] {sentences[k + 3]} […]") for k in (0, 1, 2, 3, 4, 8, 9, 10)]
+    rows += [(f"site{k}:1", f"site{k}", " ".join(sentences[k:k + 3])) for k in (0, 3, 5, 11, 13)]
+    expected = find_copies(rows)
+    assert sum(c.method == "excerpt" for c in expected) >= 5
+    for part in (1, 2, 5):
+        monkeypatch.setattr(copies, "EXCERPT_PART", part)
+        assert find_copies(rows) == expected
+
+
+def test_equal_values_of_two_signatures_are_counted_from_their_packed_bands():
+    """Signatures are compared a band at a time, each band's values packed in one 64-bit key:
+    the count of equal values must be that of comparing them one by one, for bands of 1 to 4
+    values, values with their top bit set included."""
+    from ingest import copies
+
+    rng = np.random.default_rng(11)
+    for rows in (1, 2, 3, 4):
+        a = rng.integers(0, 4, size=(5_000, rows), dtype=np.uint16) * np.uint16(0x5555)  # many equal
+        b = rng.integers(0, 4, size=(5_000, rows), dtype=np.uint16) * np.uint16(0x5555)
+        counted = copies.zero_lanes(copies.band_keys(a) ^ copies.band_keys(b), rows)
+        assert counted.tolist() == (a == b).sum(axis=1).tolist()
+
+
 def test_the_rank_of_originality_follows_the_documented_order():
     finder = CopyFinder()
     finder.add("late:1", "late", WIRE, "2024-05-18")
@@ -262,8 +298,9 @@ def test_paragraphs_read_back_packed_are_remembered_as_when_fingerprinted_here()
     packed.add_packed(ids[2:], articles[2:], stored[2:], published)
     assert (packed.signatures() == here.signatures()).all()  # sketched here once asked for
     for name in ("paragraph_ids", "article_ids", "article_dates", "article_elides", "article_index", "word_counts",
-                 "exact_keys", "unit_keys", "unit_paragraph", "unit_words", "signature_row"):
+                 "exact_keys", "signature_row"):
         assert list(getattr(packed, name)) == list(getattr(here, name)), name
+    assert packed.sentence_units().tolist() == here.sentence_units().tolist()
     assert packed.article_elides == [True, False, False]
 
 

@@ -350,6 +350,29 @@ def rescore_where(stored_key: tuple | None, variants: dict[str, str]) -> str:
     return f" WHERE article_id IN (SELECT id FROM articles WHERE rewrite_level IS NULL){uses}"
 
 
+# Articles scored and written at once: the rows of all 50,000 articles of a million paragraphs
+# (their evidence, and each scored paragraph's id) held ~130 MB until written.
+SCORE_BATCH = 2_000
+
+
+def write_scores(conn: sqlite3.Connection, scored: list[tuple[str, rewrites.RewriteResult]]) -> None:
+    """Store some articles' rewrite results on them and on their paragraphs (0 where none)."""
+    conn.executemany(
+        "UPDATE articles SET rewrite_score = ?, rewrite_flag = ?, rewrite_level = ?, rewrite_evidence = ? WHERE id = ?",
+        ((result.score, int(result.flag), result.level, to_json(result.evidence), article_id) for article_id, result in scored),
+    )
+    conn.executemany(
+        "UPDATE paragraphs SET rewrite_score = 0 WHERE article_id = ? AND rewrite_score IS NOT 0",
+        ((article_id,) for article_id, _ in scored),
+    )
+    conn.executemany(
+        "UPDATE paragraphs SET rewrite_score = ? WHERE id = ?",
+        ((score, paragraph_key(article_id, position))
+         for article_id, result in scored
+         for position, score in enumerate(result.paragraph_scores, start=1) if score),
+    )
+
+
 def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     """Score every article (and its paragraphs) for signs of a spun or machine-garbled rewrite,
     from the signs each article showed on its own (rewrite_signs, found at ingest) and the names
@@ -362,23 +385,14 @@ def score_rewrites(conn: sqlite3.Connection, log=lambda message: None) -> int:
     # besides new articles, only those using a name whose variant changed need scoring again.
     variants_key = to_json(sorted(variants.items()))
     stored_key = conn.execute("SELECT value FROM build_info WHERE key = 'rewrite_variants'").fetchone()
-    to_score = conn.execute("SELECT article_id, signs FROM rewrite_signs" + rescore_where(stored_key, variants))
-    article_rows, paragraph_rows = [], []
-    for article_id, signs in to_score:
-        result = scorer.result(rewrites.ArticleSigns.from_json(json.loads(signs)), variants)
-        article_rows.append((result.score, int(result.flag), result.level, to_json(result.evidence), article_id))
-        paragraph_rows.extend(
-            (score, paragraph_key(article_id, position))
-            for position, score in enumerate(result.paragraph_scores, start=1) if score
-        )
-    conn.executemany(
-        "UPDATE articles SET rewrite_score = ?, rewrite_flag = ?, rewrite_level = ?, rewrite_evidence = ? WHERE id = ?",
-        article_rows,
-    )
-    conn.executemany(
-        "UPDATE paragraphs SET rewrite_score = 0 WHERE article_id = ? AND rewrite_score IS NOT 0",
-        ((article_id,) for *_, article_id in article_rows),
-    )
-    conn.executemany("UPDATE paragraphs SET rewrite_score = ? WHERE id = ?", paragraph_rows)
+    to_score = [row[0] for row in conn.execute("SELECT article_id FROM rewrite_signs" + rescore_where(stored_key, variants))]
+    for start in range(0, len(to_score), SCORE_BATCH):
+        write_scores(conn, [
+            (article_id, scorer.result(rewrites.ArticleSigns.from_json(json.loads(signs)), variants))
+            for article_id, signs in conn.execute(
+                "SELECT article_id, signs FROM rewrite_signs WHERE article_id IN (SELECT value FROM json_each(?))",
+                (to_json(to_score[start:start + SCORE_BATCH]),),
+            )
+        ])
     write_info(conn, {"rewrite_variants": variants_key})
     return conn.execute("SELECT count(*) FROM articles WHERE rewrite_flag = 1").fetchone()[0]

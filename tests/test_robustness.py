@@ -278,6 +278,23 @@ class TestIncremental:
         ).fetchone()[0]
         assert "Kupriyanov" not in old_evidence and "Kupriyanov" in evidence
 
+    def test_rewrite_scores_written_a_few_articles_at_a_time_are_those_written_at_once(self, tmp_path, monkeypatch):
+        """The rewrite stage scores and writes its articles in batches (all 50,000 of a million
+        paragraphs held ~130 MB of rows): a batch of two must give every article and paragraph
+        the scores one batch gives."""
+        from ingest import compare
+
+        folder = tmp_path / "in"
+        write_corpus(folder, 6)
+        at_once, in_twos = tmp_path / "at-once.db", tmp_path / "in-twos.db"
+        build([folder], at_once, progress=False)
+        monkeypatch.setattr(compare, "SCORE_BATCH", 2)
+        build([folder], in_twos, progress=False)
+        assert_same_archive(at_once, in_twos)
+        conn = sqlite3.connect(in_twos)
+        assert conn.execute("SELECT count(*) FROM articles WHERE rewrite_level IS NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM paragraphs WHERE rewrite_score > 0").fetchone()[0] > 0
+
     def test_nothing_changed_processes_nothing(self, tmp_path):
         db = tmp_path / "archive.db"
         build([SEEDS], db, progress=False)

@@ -50,19 +50,23 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
     else:
         log(f"stage: copies over {count} paragraphs")
         linked, rowids = link_archive(conn, count)
-    found = linked.found
-    now = LinkState.of(rowids, linked.ids, found)
+    now = LinkState.of(rowids, linked.ids, linked.found)
     before = LinkState.read(conn, now)
     write_links(conn, linked, now, before)
     write_reports(conn, linked.ids, now, before)
     now.write(conn)
+    copied = len(linked.found.copy)
+    # The links and states (~80 MB at a million paragraphs) go before SQLite sorts every
+    # paragraph by report below.
+    del linked, rowids, now, before, found_ahead
+    give_back_memory()
     # Reports carried by more than one paragraph, counted once, so pages need not count copies.
     conn.execute("DELETE FROM reports")
     conn.execute(
         "INSERT INTO reports (report_id, paragraphs, articles) SELECT report_id, count(*), count(DISTINCT article_id) "
         "FROM paragraphs GROUP BY report_id HAVING count(*) > 1"
     )
-    return len(found.copy)
+    return copied
 
 
 class Linked(NamedTuple):
@@ -288,17 +292,21 @@ def write_reports(conn: sqlite3.Connection, ids: copies.PackedStrings, now: Link
     """Set each paragraph's report_id (the first paragraph of its chain of copies) and report
     ("copy" when that is another paragraph, else "original") where they differ from the stored
     state: paragraphs that are new, or whose chain now starts elsewhere."""
-    index = np.arange(len(now.rowid))
+    changed = None
     if before is not None:
-        index = index[~unchanged(now.rowid, (now.root,), before.rowid, (before.root,))]
-    first = np.searchsorted(now.rowid, now.root[index])
-    conn.executemany(
-        "UPDATE paragraphs SET report_id = ?, report = ? WHERE rowid = ?",
-        (
-            (ids[f], "copy" if f != i else "original", rowid)
-            for i, f, rowid in rows_of(index, first, now.rowid[index])
-        ),
-    )
+        changed = np.flatnonzero(~unchanged(now.rowid, (now.root,), before.rowid, (before.root,)))
+    count = len(now.rowid) if changed is None else len(changed)
+
+    def rows():
+        # A slice at a time: at a million paragraphs, each array of them all is 8 MB.
+        for start in range(0, count, ROWS_AT_ONCE):
+            stop = min(count, start + ROWS_AT_ONCE)
+            index = np.arange(start, stop) if changed is None else changed[start:stop]
+            first = np.searchsorted(now.rowid, now.root[index])
+            for i, f, rowid in zip(index.tolist(), first.tolist(), now.rowid[index].tolist()):
+                yield ids[f], "copy" if f != i else "original", rowid
+
+    conn.executemany("UPDATE paragraphs SET report_id = ?, report = ? WHERE rowid = ?", rows())
 
 
 def known_names() -> list[str]:

@@ -95,8 +95,8 @@ EMPTY = np.uint32(0xFFFFFFFF)
 # A sentence unit as the finder spills it: its hash, its paragraph's index, its words.
 UNIT_RECORD = np.dtype([("key", "<i8"), ("paragraph", "<i4"), ("words", "<i4")])
 PENDING_UNITS = 50_000  # units of paragraphs added one by one, written to the spill file at once
-# Sentence units sorted and paired at once by the excerpt pass, which takes the archive's in parts
-# by hash: sorting all 2.5 million of a million paragraphs at once took ~110 MB.
+# Sentence units sorted and paired at once by the excerpt pass, which takes the archive's sentences
+# in parts by hash: sorting all 2.5 million of a million paragraphs at once took ~110 MB.
 EXCERPT_PART = 400_000
 UNITS_READ = 65_536  # sentence units read back from the spill file at once (1 MB)
 

@@ -218,7 +218,7 @@ class LinkState(NamedTuple):
         id_sum = np.fromiter((zlib.crc32(id_) for (id_,) in rows_of(ids.encoded())), dtype=np.uint32, count=len(ids))
         root = rowids[copies.report_roots(found, len(rowids))]
         return cls(rowids, id_sum, root, rowids[found.copy], rowids[found.original],
-                   found.similarity.astype(np.float64), found.method.astype(np.int8))
+                   found.similarity.astype(np.float64, copy=False), found.method.astype(np.int8, copy=False))
 
     @classmethod
     def read(cls, conn: sqlite3.Connection, now: "LinkState") -> "LinkState | None":
@@ -269,7 +269,7 @@ def write_links(conn: sqlite3.Connection, linked: Linked, now: LinkState, before
     ids, articles, article_of, found = linked
     if before is None:
         conn.execute("DELETE FROM paragraph_copies")
-        write = np.ones(len(now.copy), dtype=bool)
+        write = slice(None)  # every link, without copying the arrays to pick them all
     else:
         values = (now.original, now.similarity, now.method)
         write = ~unchanged(now.copy, values, before.copy, (before.original, before.similarity, before.method))

@@ -141,6 +141,27 @@ def test_reading_and_linking_an_archive_takes_less_than_its_signatures_and_sente
     assert peak < 130 * count
 
 
+def test_a_meeting_tagger_remembers_an_analysis_in_under_1100_bytes():
+    """Each worker remembers the meeting evidence of the last 20,000 texts it read (wire copy
+    repeats them): a hit keeps no __dict__ of its own, and the many texts that name no weekday
+    or year share one empty set instead of keeping three (the memo took ~1,540 bytes a text)."""
+    from ingest.meetings import MeetingTagger, load_catalogue
+
+    tagger = MeetingTagger(load_catalogue())
+    lines = [line for path in sorted((ROOT / "seeds").glob("*.txt"))
+             for line in path.read_text(encoding="utf-8").splitlines() if len(line) > 80]
+    texts = [f"{line} ({copy})" for copy in range(40) for line in lines][:4_000]
+    tagger.infer(None, texts[:5])
+
+    def tag():
+        for start in range(0, len(texts), 20):
+            tagger.infer(None, texts[start:start + 20])
+
+    _, held = traced_peak_above_start(tag)
+    assert len(tagger._cache) > 3_000
+    assert held < 1_100 * len(tagger._cache)
+
+
 def test_the_writer_holds_no_table_back_once_a_batch_is_full(tmp_path, monkeypatch):
     """Rows wait in buffers to be written a batch at a time. A table with one row an article
     (articles, their rewrite signs of ~3 KB each) fills far more slowly than the paragraphs: when

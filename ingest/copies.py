@@ -329,10 +329,20 @@ class PackedStrings:
 
     PACK_EVERY = 10_000
 
-    def __init__(self, strings=()):
+    def __init__(self, strings=(), spill_dir: str | None = None):
         self._chunks: list[np.ndarray] = []
         self._pending: list[str] = []
+        self._spill_dir = spill_dir
+        self._spilled: Spilled | None = None  # where the strings are while released
         self.extend(strings)
+
+    def release(self) -> None:
+        """Keep the strings in a spill file until they are read again: the compare stage needs
+        no id between ranking its paragraphs and writing their links (20 MB at a million)."""
+        packed = self.encoded()
+        self._spilled = Spilled(packed.dtype, self._spill_dir)
+        self._spilled.append(packed)
+        self._chunks = []
 
     def append(self, string: str) -> None:
         self.extend((string,))
@@ -343,6 +353,8 @@ class PackedStrings:
             self._pack()
 
     def _pack(self) -> None:
+        if self._spilled is not None:  # released: read back, as one array
+            self._chunks, self._spilled = [self._spilled.read()], None
         if self._pending:
             self._chunks.append(np.array([string.encode() for string in self._pending], dtype=bytes))
             self._pending = []
@@ -355,7 +367,7 @@ class PackedStrings:
         return self._chunks[0]
 
     def __len__(self) -> int:
-        return sum(map(len, self._chunks)) + len(self._pending)
+        return sum(map(len, self._chunks)) + len(self._pending) + (len(self._spilled) if self._spilled else 0)
 
     def __getitem__(self, index: int) -> str:
         return self.encoded()[index].decode()  # packed once; later reads index the one array
@@ -393,7 +405,7 @@ class CopyFinder:
         self.window = window
         self.batch_size = batch_size
         # Per paragraph, in the order added.
-        self.paragraph_ids = PackedStrings()
+        self.paragraph_ids = PackedStrings(spill_dir=spill_dir)
         # 32-bit where the values fit (paragraph and article numbers, word counts): at a million
         # paragraphs and 2.5 million sentences, 28 MB less than 64-bit.
         self.article_index = array("i")  # index into self.article_ids
@@ -849,6 +861,7 @@ class CopyFinder:
         # Each pass frees tens of MB of arrays at a million paragraphs, which the C library would
         # keep (and count against the build) unless given back.
         rank = self._ranks()
+        self.paragraph_ids.release()  # read again only to write the links
         give_back_memory()
         article = np.asarray(self.article_index, dtype=np.int32)  # compared and looked up only
         eligible = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode)) >= self.min_words

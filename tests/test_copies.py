@@ -356,6 +356,22 @@ def test_paragraph_ids_kept_packed_read_back_as_given(monkeypatch):
     assert list(packed) == given + ["d:1"] and len(packed) == len(given) + 1
 
 
+def test_paragraph_ids_released_to_disk_read_back_as_given(tmp_path):
+    """While it links, a finder keeps its ids in a spill file (no id is needed between ranking
+    and writing the links): its length still holds, and they read back as given, more after."""
+    from ingest.copies import PackedStrings
+
+    given = [f"article-{k // 20}:{k % 20:03d}" for k in range(25_000)] + ["Über-002", "中文:7"]
+    packed = PackedStrings(given, spill_dir=tmp_path)
+    packed.release()
+    assert len(packed) == len(given)
+    assert packed[24_999] == given[24_999] and list(packed) == given
+    packed.release()
+    packed.append("last:1")
+    assert len(packed) == len(given) + 1 and list(packed) == given + ["last:1"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_rank_of_originality_is_the_documented_order_over_many_articles():
     """Ranks pack date, elisions, length and article into one sort key: over random articles
     (dated or not, eliding or not, paragraphs of equal and differing lengths) the order is that

@@ -583,7 +583,7 @@ class CopyFinder:
         return len(self._live_bands()[0])
 
     def _band(self, band: int) -> np.ndarray:
-        """One band's key of every signature row kept (the sketches queued made first)."""
+        """One band's key of every signature row kept (queued sketches are made first)."""
         self._flush()
         return self._live_bands()[band].read()
 
@@ -591,9 +591,8 @@ class CopyFinder:
         """The MinHash signatures kept of the paragraphs added so far, read back from the spill
         files: paragraph i's is row `signature_row[i]` (-1 for a paragraph too short to link,
         which has none)."""
-        self._flush()
         lanes = [self._band(band).view("<u2").reshape(-1, 4)[:, :self.rows] for band in range(self.bands)]
-        return np.hstack(lanes).astype(np.uint16) if lanes else np.zeros((0, self.num_perm), dtype=np.uint16)
+        return np.hstack(lanes).astype(np.uint16)
 
     def _agreement(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """For pairs of signature rows, how many values the two signatures share, counted band by
@@ -855,8 +854,8 @@ class CopyFinder:
         arrays of paragraph indexes (in the order added): cheaper than `links()` for a million."""
         n = len(self.paragraph_ids)
         if n < 2:
-            none = np.zeros(0, dtype=np.int64)
-            return Links(none, none, np.zeros(0), none)
+            none = np.zeros(0, dtype=np.int32)
+            return Links(none, none, np.zeros(0), np.zeros(0, dtype=np.int8))
         self._flush()
         # Each pass frees tens of MB of arrays at a million paragraphs, which the C library would
         # keep (and count against the build) unless given back.

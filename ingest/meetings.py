@@ -48,6 +48,7 @@ MIN_SCORE = 3.0
 MIN_MARGIN = 1.5
 # How many texts' analyses (and paragraphs' mentions) a tagger remembers.
 ANALYSIS_CACHE = 20_000
+# The empty set of weekdays or years that most analyses share (see MeetingTagger._analyse).
 NOTHING: frozenset = frozenset()
 # Where the evidence is: the headline and the first paragraphs say what the story is about.
 ROLE_FACTOR = {"title": 1.3, "lead": 1.1, "body": 1.0, "extra": 0.7}

@@ -8,9 +8,14 @@ loads the floor (bench/floor.py: the same body paragraphs, plain sqlite-utils
 `insert_all` plus `enable_fts`, porter) in its own process; runs alternate so
 that both see the same machine. The best run of each is compared.
 
-Memory is the child's peak resident set (``ru_maxrss`` from ``wait4``: the
-largest single process among it and the workers it waited for) and the peak of
-the whole process tree's summed resident memory, sampled every 0.2 s.
+Memory is the largest single process (the child's ``ru_maxrss`` from ``wait4``,
+which covers it and the processes it waited for, or the largest process of its
+tree sampled every 0.2 s, whichever is more: the workers are forked by a server
+process the child does not wait for) and the peak of the whole process tree's
+summed resident memory, sampled at the same times, with the peak of its summed
+proportional set (PSS: a page shared by n processes counts 1/n in each), which is
+the memory the tree takes, as a sum of resident sets counts shared pages again for
+each process that maps them.
 
 Then, unless --no-incremental, one new article is added to the archive just
 built (`python -m ingest CORPUS NEW_FOLDER --db …`) and timed against the full build.
@@ -45,8 +50,9 @@ class Run:
 
     seconds: float
     returncode: int
-    max_rss_mb: float  # ru_maxrss: the largest single process
+    max_rss_mb: float  # the largest single process: ru_maxrss or sampled, whichever is more
     tree_rss_mb: float  # the largest sum over the process and its descendants, sampled
+    tree_pss_mb: float  # the same for proportional sets
     stdout: str
     stderr: str
 
@@ -65,16 +71,21 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process tree now."""
-    total = 0
+def tree_memory(pid: int) -> tuple[int, int, int]:
+    """Bytes of a process tree now: resident in all, resident in its largest process, and its
+    proportional set in all."""
+    total = largest = proportional = 0
     for member in descendants(pid):
         try:
             with open(f"/proc/{member}/statm") as statm:
-                total += int(statm.read().split()[1]) * PAGE
-        except OSError:
-            pass
-    return total
+                resident = int(statm.read().split()[1]) * PAGE
+            with open(f"/proc/{member}/smaps_rollup") as rollup:
+                proportional += next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            continue
+        total += resident
+        largest = max(largest, resident)
+    return total, largest, proportional
 
 
 def measure(command: list[str], timeout: float) -> Run:
@@ -83,12 +94,14 @@ def measure(command: list[str], timeout: float) -> Run:
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=ROOT)
-        peak, done = 0, threading.Event()
+        peak = largest = peak_pss = 0
+        done = threading.Event()
 
         def sample():
-            nonlocal peak
+            nonlocal peak, largest, peak_pss
             while not done.wait(0.2):
-                peak = max(peak, tree_rss(process.pid))
+                total, one, proportional = tree_memory(process.pid)
+                peak, largest, peak_pss = max(peak, total), max(largest, one), max(peak_pss, proportional)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -102,7 +115,7 @@ def measure(command: list[str], timeout: float) -> Run:
         sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
     return Run(
-        seconds, process.returncode, usage.ru_maxrss / 1024, peak / 2**20,
+        seconds, process.returncode, max(usage.ru_maxrss * 1024, largest) / 2**20, peak / 2**20, peak_pss / 2**20,
         stdout_path.read_text(errors="replace"), stderr_path.read_text(errors="replace"),
     )
 
@@ -131,7 +144,8 @@ def report(name: str, runs: list[Run], paragraphs: int) -> Run:
     times = ", ".join(f"{r.seconds:.2f}" for r in runs)
     print(
         f"{name:<7} best {best.seconds:7.2f}s  {paragraphs / best.seconds:9,.0f} paragraphs/s  "
-        f"peak RSS {best.max_rss_mb:6.0f} MB (largest process), {max(r.tree_rss_mb for r in runs):6.0f} MB (process tree)  "
+        f"peak RSS {best.max_rss_mb:6.0f} MB (largest process), {max(r.tree_rss_mb for r in runs):6.0f} MB (process tree; "
+        f"PSS {max(r.tree_pss_mb for r in runs):.0f} MB)  "
         f"runs: {times}"
     )
     return best

@@ -194,7 +194,7 @@ class TestIncremental:
         assert_same_archive(db, rebuilt)
 
     def test_worker_processes_build_and_update_the_archive_one_process_would(self, tmp_path, monkeypatch):
-        """Many files go to worker processes (forked; an incremental build then starts reading the
+        """Many files go to worker processes (from a fork server; an incremental build reads the
         old archive in a thread): full and incremental builds in workers equal one process's."""
         from ingest import build as build_module
 
@@ -216,6 +216,25 @@ class TestIncremental:
         assert any("found while the archive was copied" in stage for stage in stages)
         build([folder], alone, progress=False, workers=1, full=True)
         assert_same_archive(db, alone)
+
+    def test_workers_start_without_what_the_building_process_holds(self, tmp_path, monkeypatch):
+        """A worker forked from the build would carry its memory (the lists of files grow with the
+        corpus) into every worker: workers come from a clean server process instead, so a taggers
+        object set in the building process is not theirs."""
+        from ingest import build as build_module
+
+        class Poisoned:
+            def __getattr__(self, name):
+                raise RuntimeError("a worker used the building process's taggers")
+
+        monkeypatch.setattr(build_module, "PARALLEL_THRESHOLD", 2)
+        monkeypatch.setattr(build_module, "_taggers", Poisoned())
+        folder = tmp_path / "in"
+        write_corpus(folder, 4)
+        sources, _ = build_module.read.find_sources([folder])
+        results = list(build_module.process_all(sources, workers=2))
+        assert [path for path, _ in results] == [source.relpath for source in sources]
+        assert all(isinstance(rows, dict) and rows["paragraphs"] for _, rows in results)
 
     def test_removing_files_alone_matches_a_full_rebuild(self, tmp_path):
         """Counts kept per meeting, topic and report change with articles that go, not only with

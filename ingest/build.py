@@ -7,6 +7,8 @@ import json
 import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -251,13 +253,28 @@ def process(source: read.Source) -> tuple[str, dict[str, list[dict]] | str]:
     return source.relpath, article_rows(article, _taggers.catalogue)
 
 
+class WorkerError(RuntimeError):
+    """The worker processes stopped before every file was analysed."""
+
+
 def process_all(sources: list[read.Source], workers: int):
-    """(path, rows or error) for every source, in order; in worker processes when there are many."""
+    """(path, rows or error) for every source, in order; in worker processes when there are many.
+    A worker that dies (killed, out of memory, or failing to start) is an error, not a wait for
+    files that will never come."""
     if workers <= 1 or len(sources) < PARALLEL_THRESHOLD:
         yield from map(process, sources)
         return
-    with worker_context().Pool(workers) as pool:
-        yield from pool.imap(process, sources, chunksize=8)
+    pool = ProcessPoolExecutor(workers, mp_context=worker_context())
+    try:
+        yield from pool.map(process, sources, chunksize=8)
+    except BrokenProcessPool as error:
+        raise WorkerError(
+            "a worker process stopped before every file was analysed (was it killed, or out of memory?). "
+            "Workers import the script that started the build: a script calling build() must do so under "
+            "`if __name__ == '__main__':`"
+        ) from error
+    finally:
+        pool.shutdown(cancel_futures=True)  # on an early stop, the files not yet begun are not analysed
 
 
 def worker_context():

@@ -87,7 +87,7 @@ def build(paths, db_path, strict, full, workers, quiet, verbose):
             list(paths), db_path, progress=not quiet, strict=strict, full=full, workers=workers,
             log=stage_reporter(verbose, quiet),
         )
-    except read.ReadError as error:
+    except (read.ReadError, pipeline.WorkerError) as error:
         click.echo(f"error: {error} (nothing was written; {db_path} is unchanged)", err=True)
         sys.exit(1)
     for path, error in summary.errors:
@@ -112,7 +112,7 @@ def merge(shards, db_path, quiet):
     """
     try:
         summary = pipeline.merge(list(shards), db_path)
-    except read.ReadError as error:
+    except (read.ReadError, pipeline.WorkerError) as error:
         click.echo(f"error: {error} (nothing was written; {db_path} is unchanged)", err=True)
         sys.exit(1)
     if not quiet:

@@ -236,6 +236,26 @@ class TestIncremental:
         assert [path for path, _ in results] == [source.relpath for source in sources]
         assert all(isinstance(rows, dict) and rows["paragraphs"] for _, rows in results)
 
+    def test_a_script_without_a_main_guard_gets_an_error_not_a_hang(self, tmp_path):
+        """Workers import the script that started the build; one that builds at import time
+        (no `if __name__ == "__main__":`) makes every worker fail to start. The build stops with
+        an error saying so, and the archive already there is untouched."""
+        folder = tmp_path / "in"
+        write_corpus(folder, 4)
+        db = tmp_path / "archive.db"
+        build([folder], db, progress=False)
+        before = db.read_bytes()
+        script = tmp_path / "unguarded.py"
+        script.write_text(
+            f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom pathlib import Path\n"
+            "from ingest import build as b\nb.PARALLEL_THRESHOLD = 2\n"
+            f"b.build([Path({str(folder)!r})], Path({str(db)!r}), progress=False, full=True, workers=2)\n"
+        )
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0
+        assert "WorkerError" in done.stderr and "__main__" in done.stderr
+        assert db.read_bytes() == before
+
     def test_removing_files_alone_matches_a_full_rebuild(self, tmp_path):
         """Counts kept per meeting, topic and report change with articles that go, not only with
         articles that come."""

@@ -235,11 +235,16 @@ class LinkState(NamedTuple):
         return state
 
     def write(self, conn: sqlite3.Connection) -> None:
-        """Keep this state in the archive for the next compare stage."""
-        conn.executemany(
-            "INSERT OR REPLACE INTO copy_state (name, data) VALUES (?, ?)",
-            ((name, np.ascontiguousarray(value, dtype=STATE_DTYPES[name]).tobytes()) for name, value in self._asdict().items()),
-        )
+        """Keep this state in the archive for the next compare stage, each array written into its
+        blob a slice at a time: the bytes of a whole array, and SQLite's copy of them, would be
+        16 MB more at a million paragraphs."""
+        for name, value in self._asdict().items():
+            value = np.ascontiguousarray(value, dtype=STATE_DTYPES[name])
+            conn.execute("INSERT OR REPLACE INTO copy_state (name, data) VALUES (?, zeroblob(?))", (name, value.nbytes))
+            (rowid,) = conn.execute("SELECT rowid FROM copy_state WHERE name = ?", (name,)).fetchone()
+            with conn.blobopen("copy_state", "data", rowid) as blob:
+                for start in range(0, len(value), ROWS_AT_ONCE):
+                    blob.write(value[start:start + ROWS_AT_ONCE].tobytes())
 
 
 STATE_DTYPES = {"rowid": "<i8", "id_sum": "<u4", "root": "<i8", "copy": "<i8", "original": "<i8",

@@ -180,3 +180,37 @@ def test_the_writer_holds_no_table_back_once_a_batch_is_full(tmp_path, monkeypat
         assert writer.conn.execute("SELECT count(*) FROM rewrite_signs").fetchone()[0] >= 2
     finally:
         writer.abort()
+
+
+def test_a_link_state_is_written_to_the_archive_a_slice_at_a_time(tmp_path):
+    """The compare stage keeps its state (arrays of every paragraph) as blobs; writing one whole
+    would hold its bytes twice more (numpy's copy, SQLite's copy), the top of the stage at a
+    million paragraphs. Written a slice at a time, and read back as it was."""
+    import sqlite3
+
+    from ingest import compare
+
+    count = 500_000
+    rng = np.random.default_rng(3)
+    rowid = np.arange(1, count + 1, dtype=np.int64)
+    links = rng.choice(count, size=count // 2, replace=False)
+    state = compare.LinkState(
+        rowid, rng.integers(0, 1 << 32, size=count, dtype=np.uint32), rowid.copy(), rowid[links], rowid[links // 2],
+        rng.random(count // 2), rng.integers(0, 3, size=count // 2, dtype=np.int8),
+    )
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.execute("PRAGMA cache_size=-256")  # a small page cache, so what is measured is the writing
+    conn.execute("CREATE TABLE copy_state (name TEXT PRIMARY KEY, data BLOB)")
+    highwater = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_highwater
+    highwater.restype, highwater.argtypes = ctypes.c_int64, [ctypes.c_int]
+    sqlite_memory_used()  # skips where SQLite's counters cannot be read
+    base = highwater(1)  # resets the high-water mark to what is in use now
+    peak, _ = traced_peak_above_start(lambda: state.write(conn))
+    sqlite_peak = highwater(0) - base
+    array_bytes = count * 8
+    assert peak < array_bytes / 4 and sqlite_peak < array_bytes / 2
+    conn.commit()
+    read = compare.LinkState.read(conn, state)
+    assert read is not None
+    for name in compare.LinkState._fields:
+        assert np.array_equal(getattr(read, name), getattr(state, name)), name

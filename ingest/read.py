@@ -20,15 +20,22 @@ MAX_BYTES = 10_000_000
 MIN_TEXT_SHARE = 0.97
 
 
+# What a Source of a file that sources.yml says nothing of refers to (never changed: read only).
+NO_PROVENANCE: dict = {}
+
+
 class ReadError(Exception):
     """A file that cannot be ingested; the message says why, in words a user can act on."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
-    """An article file: where it is on disk, and the path we show for it."""
+    """An article file: where it is on disk, and the path we show for it. A build holds one for
+    every file (50,000 at a million paragraphs) until it ends, so it is slotted, its path is
+    kept as the string walking the folder made (a Path object took ~400 bytes more), and files
+    that sources.yml says nothing of share one empty provenance."""
 
-    path: Path
+    path: str | os.PathLike
     relpath: str
     provenance: dict = field(default_factory=dict, compare=False)  # from the folder's sources.yml
 
@@ -76,7 +83,7 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
                 known = {}
             top = os.path.abspath(given)
             for path, relpath in walk(given):
-                meta = known.get(relpath) or known.get(path.name) or {}
+                meta = known.get(relpath) or known.get(os.path.basename(path)) or NO_PROVENANCE
                 sources.setdefault(os.path.normpath(os.path.join(top, relpath)), Source(path, relpath, meta))
         else:
             sources.setdefault(os.path.abspath(given), Source(given, given.name))
@@ -84,15 +91,15 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
 
 
 def walk(folder: Path):
-    """Article files below a folder, each with its path relative to the folder ("a/b.txt"), in a
-    stable order, skipping hidden files and linked folders. (Strings, not Path methods, for the
-    relative paths: a million-paragraph archive has tens of thousands of files.)"""
+    """Article files below a folder, each as its path and its path relative to the folder
+    ("a/b.txt"), in a stable order, skipping hidden files and linked folders. (Strings, not Path
+    objects: a million-paragraph archive has tens of thousands of files.)"""
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         below = os.path.relpath(root, folder)
         for name in sorted(files):
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in ARTICLE_SUFFIXES:
-                yield Path(root, name), (name if below == "." else f"{below}/{name}".replace(os.sep, "/"))
+                yield os.path.join(root, name), (name if below == "." else f"{below}/{name}".replace(os.sep, "/"))
 
 
 def article_id(data: bytes) -> str:
@@ -103,7 +110,8 @@ def article_id(data: bytes) -> str:
 def read_bytes(source: Source) -> bytes:
     """A file's bytes, or ReadError when it cannot be read or holds nothing."""
     try:
-        data = source.path.read_bytes()
+        with open(source.path, "rb") as file:
+            data = file.read()
     except OSError as error:
         raise ReadError(f"cannot read: {error.strerror or error}") from error
     if not data.strip():
@@ -142,7 +150,7 @@ def identify(source: Source) -> str:
 def read_document(source: Source) -> Document:
     """Read and decode one article file, or raise ReadError saying what is wrong with it."""
     data = read_bytes(source)
-    if source.path.suffix.lower() in HTML_SUFFIXES:
+    if os.path.splitext(source.path)[1].lower() in HTML_SUFFIXES:
         try:
             page = html.extract(data, source.relpath)
         except ValueError as error:

@@ -33,6 +33,7 @@ import numpy as np
 from . import copies, quotes, rewrites
 from .load import open_read_only, paragraph_key, sql_string, to_json, write_info
 from .memory import give_back_memory
+from .spill import Spilled
 
 READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
 ROWS_AT_ONCE = 50_000  # values made Python objects at once when writing: a million hold ~40 MB a column
@@ -94,7 +95,14 @@ def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarr
             "SELECT id FROM paragraphs WHERE id NOT IN (SELECT paragraph_id FROM paragraph_prints) LIMIT 1"
         ).fetchone()
         raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
-    return Linked.of(finder), rowids
+    # Linking does not need the rowids (8 MB at a million paragraphs): they wait on disk.
+    waiting = Spilled(rowids.dtype, database_directory(conn))
+    waiting.append(rowids)
+    del rowids
+    linked = Linked.of(finder)
+    rowids = waiting.read()
+    waiting.close()
+    return linked, rowids
 
 
 def database_directory(conn: sqlite3.Connection) -> str | None:

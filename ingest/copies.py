@@ -857,6 +857,10 @@ class CopyFinder:
             none = np.zeros(0, dtype=np.int32)
             return Links(none, none, np.zeros(0), np.zeros(0, dtype=np.int8))
         self._flush()
+        self._live_bands()  # raises if this finder has linked already
+        # A finder links once: what only adding paragraphs needs (the exact keys that have a
+        # signature row, 20 bytes each) goes now, and each column once its last pass has used it.
+        self._keyed_keys, self._keyed_rows, self._keyed_digests = None, None, None
         # Each pass frees tens of MB of arrays at a million paragraphs, which the C library would
         # keep (and count against the build) unless given back.
         rank = self._ranks()
@@ -865,12 +869,12 @@ class CopyFinder:
         article = np.asarray(self.article_index, dtype=np.int32)  # compared and looked up only
         eligible = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode)) >= self.min_words
         exact_copy, exact_original, representative = self._exact_pairs(eligible, rank, article)
+        self.exact_keys = array("q")
         give_back_memory()
         near_copy, near_original, near_similarity = self._near_pairs(representative, rank, article)
-        # Nothing after this needs the signatures: a finder links once.
         for spilled in self._bands:
             spilled.close()
-        self._bands, self.signature_row, self._keyed_keys, self._keyed_rows, self._keyed_digests = None, array("i"), None, None, None
+        self._bands, self.signature_row = None, array("i")
         linked = np.zeros(n, dtype=bool)
         linked[exact_copy] = linked[near_copy] = True
         give_back_memory()

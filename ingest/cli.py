@@ -112,7 +112,7 @@ def merge(shards, db_path, quiet):
     """
     try:
         summary = pipeline.merge(list(shards), db_path)
-    except (read.ReadError, pipeline.WorkerError) as error:
+    except read.ReadError as error:
         click.echo(f"error: {error} (nothing was written; {db_path} is unchanged)", err=True)
         sys.exit(1)
     if not quiet:

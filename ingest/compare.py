@@ -26,7 +26,7 @@ import zlib
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,14 +52,18 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
         log(f"stage: copies over {count} paragraphs")
         linked, rowids = link_archive(conn, count)
     now = LinkState.of(rowids, linked.ids, linked.found)
-    before = LinkState.read(conn, now)
-    write_links(conn, linked, now, before)
-    write_reports(conn, linked.ids, now, before)
-    now.write(conn)
     copied = len(linked.found.copy)
-    # The links and states (~80 MB at a million paragraphs) go before SQLite sorts every
-    # paragraph by report below.
-    del linked, rowids, now, before, found_ahead
+    # The rest is written by rowid, SQLite looking up the ids: the paragraphs' ids and the links
+    # by position (~30 MB at a million paragraphs) go first.
+    del linked, rowids, found_ahead
+    give_back_memory()
+    before = LinkState.read(conn, now)
+    write_links(conn, now, before)
+    write_reports(conn, now, before)
+    now.write(conn)
+    # The states (~50 MB at a million paragraphs) go before SQLite sorts every paragraph by
+    # report below.
+    del now, before
     give_back_memory()
     # Reports carried by more than one paragraph, counted once, so pages need not count copies.
     conn.execute("DELETE FROM reports")
@@ -71,19 +75,17 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
 
 
 class Linked(NamedTuple):
-    """The links found among some paragraphs, with what writing them needs of the paragraphs, in
-    the order they were linked: their ids, and their articles' (as CopyFinder keeps them)."""
+    """The links found among some paragraphs, with the paragraphs' ids in the order they were
+    linked (a state's checksums are made of them)."""
 
     ids: copies.PackedStrings
-    article_ids: list[str]
-    article_of: Sequence[int]  # each paragraph's index into article_ids
     found: copies.Links
 
     @classmethod
     def of(cls, finder: copies.CopyFinder) -> "Linked":
-        """Link the finder's paragraphs. Only these lists outlive the finder: its signatures and
-        sentence keys (in its spill files) are not needed to write the links."""
-        return cls(finder.paragraph_ids, finder.article_ids, finder.article_index, finder.link_arrays())
+        """Link the finder's paragraphs. Only the ids outlive the finder: its signatures and
+        sentence keys (in its spill files) and its articles are not needed to write the links."""
+        return cls(finder.paragraph_ids, finder.link_arrays())
 
 
 def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarray]:
@@ -275,11 +277,11 @@ def rows_of(*columns: np.ndarray):
         yield from zip(*(column[start:start + ROWS_AT_ONCE].tolist() for column in columns))
 
 
-def write_links(conn: sqlite3.Connection, linked: Linked, now: LinkState, before: LinkState | None) -> None:
+def write_links(conn: sqlite3.Connection, now: LinkState, before: LinkState | None) -> None:
     """Make paragraph_copies hold exactly the links found, writing only the rows that differ from
     the stored state: after adding one article to a big archive, almost none do. Without a state,
-    every row is written again."""
-    ids, articles, article_of, found = linked
+    every row is written again. Links are given by rowid; SQLite looks up the paragraphs' ids
+    and articles."""
     if before is None:
         conn.execute("DELETE FROM paragraph_copies")
         write = slice(None)  # every link, without copying the arrays to pick them all
@@ -288,20 +290,23 @@ def write_links(conn: sqlite3.Connection, linked: Linked, now: LinkState, before
         write = ~unchanged(now.copy, values, before.copy, (before.original, before.similarity, before.method))
         stale = ~unchanged(before.copy, (before.original, before.similarity, before.method), now.copy, values)
         # Links of paragraphs removed with their articles went with them (load.ARTICLE_TABLES).
-        at, here = copies.lookup(now.rowid, before.copy[stale])
-        conn.executemany("DELETE FROM paragraph_copies WHERE paragraph_id = ?", ((ids[i],) for i in at[here].tolist()))
+        _, here = copies.lookup(now.rowid, before.copy[stale])
+        conn.executemany(
+            "DELETE FROM paragraph_copies WHERE paragraph_id = (SELECT id FROM paragraphs WHERE rowid = ?)",
+            ((rowid,) for rowid in before.copy[stale][here].tolist()),
+        )
     conn.executemany(
         "INSERT OR REPLACE INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "SELECT c.id, o.id, ?, ?, c.article_id, o.article_id FROM paragraphs c, paragraphs o WHERE c.rowid = ? AND o.rowid = ?",
         (
-            (ids[c], ids[o], similarity, copies.METHODS[method], articles[article_of[c]], articles[article_of[o]])
-            for c, o, similarity, method in rows_of(found.copy[write], found.original[write],
-                                                    found.similarity[write], found.method[write])
+            (similarity, copies.METHODS[method], c, o)
+            for c, o, similarity, method in rows_of(now.copy[write], now.original[write],
+                                                    now.similarity[write], now.method[write])
         ),
     )
 
 
-def write_reports(conn: sqlite3.Connection, ids: copies.PackedStrings, now: LinkState, before: LinkState | None) -> None:
+def write_reports(conn: sqlite3.Connection, now: LinkState, before: LinkState | None) -> None:
     """Set each paragraph's report_id (the first paragraph of its chain of copies) and report
     ("copy" when that is another paragraph, else "original") where they differ from the stored
     state: paragraphs that are new, or whose chain now starts elsewhere."""
@@ -313,13 +318,13 @@ def write_reports(conn: sqlite3.Connection, ids: copies.PackedStrings, now: Link
     def rows():
         # A slice at a time: at a million paragraphs, each array of them all is 8 MB.
         for start in range(0, count, ROWS_AT_ONCE):
-            stop = min(count, start + ROWS_AT_ONCE)
-            index = np.arange(start, stop) if changed is None else changed[start:stop]
-            first = np.searchsorted(now.rowid, now.root[index])
-            for i, f, rowid in zip(index.tolist(), first.tolist(), now.rowid[index].tolist()):
-                yield ids[f], "copy" if f != i else "original", rowid
+            index = slice(start, start + ROWS_AT_ONCE) if changed is None else changed[start:start + ROWS_AT_ONCE]
+            for root, rowid in zip(now.root[index].tolist(), now.rowid[index].tolist()):
+                yield root, "copy" if root != rowid else "original", rowid
 
-    conn.executemany("UPDATE paragraphs SET report_id = ?, report = ? WHERE rowid = ?", rows())
+    conn.executemany(
+        "UPDATE paragraphs SET report_id = (SELECT id FROM paragraphs WHERE rowid = ?), report = ? WHERE rowid = ?", rows()
+    )
 
 
 def known_names() -> list[str]:

@@ -250,8 +250,8 @@ class LinkState(NamedTuple):
         16 MB more at a million paragraphs."""
         for name, value in self._asdict().items():
             value = np.ascontiguousarray(value, dtype=STATE_DTYPES[name])
-            conn.execute("INSERT OR REPLACE INTO copy_state (name, data) VALUES (?, zeroblob(?))", (name, value.nbytes))
-            (rowid,) = conn.execute("SELECT rowid FROM copy_state WHERE name = ?", (name,)).fetchone()
+            rowid = conn.execute("INSERT OR REPLACE INTO copy_state (name, data) VALUES (?, zeroblob(?))",
+                                 (name, value.nbytes)).lastrowid
             with conn.blobopen("copy_state", "data", rowid) as blob:
                 for start in range(0, len(value), ROWS_AT_ONCE):
                     blob.write(value[start:start + ROWS_AT_ONCE].tobytes())
@@ -290,10 +290,11 @@ def write_links(conn: sqlite3.Connection, now: LinkState, before: LinkState | No
         write = ~unchanged(now.copy, values, before.copy, (before.original, before.similarity, before.method))
         stale = ~unchanged(before.copy, (before.original, before.similarity, before.method), now.copy, values)
         # Links of paragraphs removed with their articles went with them (load.ARTICLE_TABLES).
-        _, here = copies.lookup(now.rowid, before.copy[stale])
+        gone = before.copy[stale]
+        _, here = copies.lookup(now.rowid, gone)
         conn.executemany(
             "DELETE FROM paragraph_copies WHERE paragraph_id = (SELECT id FROM paragraphs WHERE rowid = ?)",
-            ((rowid,) for rowid in before.copy[stale][here].tolist()),
+            ((rowid,) for rowid in gone[here].tolist()),
         )
     conn.executemany(
         "INSERT OR REPLACE INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "

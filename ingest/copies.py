@@ -864,7 +864,7 @@ class CopyFinder:
         # Each pass frees tens of MB of arrays at a million paragraphs, which the C library would
         # keep (and count against the build) unless given back.
         rank = self._ranks()
-        self.paragraph_ids.release()  # read again only to write the links
+        self.paragraph_ids.release()  # read again only for the link state's checksums
         give_back_memory()
         article = np.asarray(self.article_index, dtype=np.int32)  # compared and looked up only
         eligible = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode)) >= self.min_words

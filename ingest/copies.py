@@ -214,18 +214,25 @@ def sketch(tokens: list[int], starts: list[int], num_perm: int = NUM_PERM) -> np
         np.minimum.at(flat, owner * k + bins, values)
     empty = out == EMPTY
     if empty.any():
-        has_any = ~empty.all(axis=1)
-        filled, todo = out.copy(), empty & has_any[:, None]
-        for shift in range(1, k):
-            if not todo.any():
-                break
-            rolled = np.roll(out, -shift, axis=1)
-            take = todo & (rolled != EMPTY)
-            filled[take] = rolled[take] + np.uint32((shift * 0x9E3779B1) & 0xFFFFFFFF)
-            todo &= ~take
-        out = filled
+        out = densify(out, empty)
     # 16 bits per value are plenty to compare, and halve the memory.
     return (out & np.uint32(0xFFFF)).astype(np.uint16)
+
+
+def densify(out: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """`out` with each empty bin given the value of the next non-empty bin of its row (going round
+    the row) plus an offset for each bin skipped; a row with no value at all stays empty."""
+    k = out.shape[1]
+    # Each bin's next non-empty bin, found for every bin at once: the row is laid twice end to end
+    # so that the search goes round it, and a running minimum from the right finds the nearest.
+    columns = np.where(np.tile(~empty, 2), np.arange(2 * k), 2 * k)
+    nearest = np.minimum.accumulate(columns[:, ::-1], axis=1)[:, ::-1][:, :k]
+    rows, bins = np.nonzero(empty & (nearest < 2 * k))
+    shift = (nearest[rows, bins] - bins).astype(np.uint64)
+    offset = ((shift * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    filled = out.copy()
+    filled[rows, bins] = out[rows, nearest[rows, bins] % k] + offset
+    return filled
 
 
 def signatures_of(prints: list[Fingerprint], num_perm: int = NUM_PERM) -> np.ndarray:

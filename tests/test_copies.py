@@ -429,3 +429,28 @@ def test_exact_copies_share_one_signature_row_and_every_paragraph_finds_its_own(
     assert row_of[0] == row_of[1] == row_of[6] and row_of[5] == row_of[7]
     assert row_of[2] != row_of[3]
     assert len(kept) == 4
+
+
+def test_an_empty_bin_takes_the_next_filled_bin_round_the_row_plus_an_offset_a_bin():
+    """Densification (Shrivastava 2017) as the definition says it, bin by bin, against `densify`
+    over rows from full to empty: a bin with no shingle takes the first filled bin after it,
+    going round the row, plus a fixed offset for each bin skipped; a row with none stays empty."""
+    from ingest.copies import EMPTY, densify
+
+    rng = np.random.default_rng(7)
+    k = 16
+    out = rng.integers(0, 2**32 - 1, size=(60, k), dtype=np.uint32)
+    for row, share in zip(out, np.linspace(0, 1, len(out))):
+        row[rng.random(k) < share] = EMPTY
+    out[-1] = EMPTY
+    expected = out.copy()
+    for r, row in enumerate(out):
+        for b in range(k):
+            if row[b] != EMPTY:
+                continue
+            for shift in range(1, k):
+                if row[(b + shift) % k] != EMPTY:
+                    expected[r, b] = (int(row[(b + shift) % k]) + shift * 0x9E3779B1) % 2**32
+                    break
+    assert (densify(out, out == EMPTY) == expected).all()
+    assert (densify(out, out == EMPTY)[-1] == EMPTY).all()

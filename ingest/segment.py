@@ -271,7 +271,13 @@ def mark_captions(lines: list[Line]) -> None:
                 if abs(size - other) > 0.25 * max(size, other):
                     continue
                 words_a, words_b = words_of(i), words_of(j)
-                if len(words_a & words_b) < 0.8 * len(words_a | words_b):
+                # |a & b| >= 0.8 |a | b|, with |a | b| = |a| + |b| - |a & b|; the shared words can be no
+                # more than the smaller set, so sets of sizes far apart fail without being intersected.
+                fewer, more = sorted((len(words_a), len(words_b)))
+                if fewer < 0.8 * more:
+                    continue
+                shared = len(words_a & words_b)
+                if shared < 0.8 * (fewer + more - shared):
                     continue
             if in_lead or credit_follows(lines, j):
                 line.kind = "caption"

@@ -206,6 +206,15 @@ class _Words:
         self._surfaces: dict[str, tuple[str, ...]] = {}
         self._lowers: dict[str, tuple[str, ...]] = {}
         self._stemmed: dict[str, str] = {}
+        # Chunks holding a watched word (one that begins a swap of spun.yml), so that a
+        # paragraph with none skips the word-by-word search for swaps.
+        self._watched: frozenset[str] = frozenset()
+        self._with_watched: set[str] = set()
+
+    def watch(self, words) -> None:
+        """Remember which chunks hold one of `words` (lower-cased, as `lowers` gives them)."""
+        self._watched = frozenset(words)
+        self._with_watched = {chunk for chunk, lows in self._lowers.items() if not self._watched.isdisjoint(lows)}
 
     def stems(self, text: str) -> list[str]:
         """The stems of every word of `text`, in order."""
@@ -213,6 +222,7 @@ class _Words:
             self._stems.clear()
             self._surfaces.clear()
             self._lowers.clear()
+            self._with_watched.clear()
         return self._lookup(self._stems, text)
 
     def surfaces(self, text: str) -> list[str]:
@@ -222,6 +232,10 @@ class _Words:
     def lowers(self, text: str) -> list[str]:
         """The words of `text` as written but lower-cased (not stemmed), one per stem."""
         return self._lookup(self._lowers, text)
+
+    def has_watched(self, text: str) -> bool:
+        """Whether `text`, whose stems were looked up last, has a word passed to `watch`."""
+        return not self._with_watched.isdisjoint(text.split())
 
     def _lookup(self, cache: dict, text: str) -> list[str]:
         chunks = text.split()
@@ -241,7 +255,9 @@ class _Words:
                 stems.append(self.normalise(surface))
                 surfaces.append(surface)
         self._stems[chunk], self._surfaces[chunk] = tuple(stems), tuple(surfaces)
-        self._lowers[chunk] = tuple(s.lower().replace("’", "'") for s in surfaces)
+        lowers = self._lowers[chunk] = tuple(s.lower().replace("’", "'") for s in surfaces)
+        if not self._watched.isdisjoint(lowers):
+            self._with_watched.add(chunk)
 
     def normalise(self, word: str) -> str:
         """The form a word is matched by: a stem, "#" for a number, "usa" for the country."""
@@ -338,6 +354,7 @@ class TopicTagger:
             for source, target in spun.map.items() if _lower_words(source)
         }
         self._spin_first = _first_index(self._spin_map)
+        self._words.watch(self._spin_first)
 
     def _add(self, lexicon, phrase: str, entry: _Entry) -> None:
         key = self._words.key(phrase)
@@ -355,7 +372,7 @@ class TopicTagger:
     def is_spun(self, paragraphs: list[str]) -> tuple[bool, list[str]]:
         """Whether an article is a synonym-spun copy, and the spinner markers found in it."""
         # a plain substring test first (fast, and almost always false), then whole words
-        text = " ".join(" ".join(paragraphs).lower().replace("’", "'").split())
+        text = _single_spaced(" ".join(paragraphs).lower().replace("’", "'"))
         fired = [name for name, words, whole in self._markers
                  if words in text and (not whole or _whole_words_in(words, text))]
         return len(fired) >= self._min_markers, fired
@@ -365,6 +382,8 @@ class TopicTagger:
         range of words as written that it stands for (so evidence quotes the text, not the map);
         None for that when nothing was swapped."""
         as_written = self._words.stems(paragraph)
+        if not self._words.has_watched(paragraph):
+            return as_written, None  # no word begins a swap
         lower = self._words.lowers(paragraph)
         n = len(lower)
         longest = list(map(self._spin_first.get, lower))
@@ -533,6 +552,15 @@ class TopicTagger:
                 hits = self._tags.put((paragraph, spun), self.tag(paragraph, spun))
             tags.append(list(hits))
         return tags
+
+
+def _single_spaced(text: str) -> str:
+    """`text` with every run of white space made one space and none at either end."""
+    # Already so when its only white space is single inner spaces: no other white space
+    # character is printable, and isprintable() is a cheap scan where split/join is not.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
 
 
 def _whole_words_in(words: str, text: str) -> bool:

@@ -337,6 +337,8 @@ class TopicTagger:
                 self._add(lexicon, sector, _Entry(SECTOR, self._sector_topic, taxonomy.sector_weight, sector))
         self._joiners = {s for j in taxonomy.sector_joiners for s in self._words.key(j)}
         self._lexicon = {key: tuple(entries) for key, entries in lexicon.items()}
+        # the one-word rules again, keyed by the stem itself: no tuple to build per word looked up
+        self._one_word = {key[0]: entries for key, entries in self._lexicon.items() if len(key) == 1}
         # first stem of a rule -> the lengths of the rules that start with it, longest first
         lengths: dict[str, set[int]] = defaultdict(set)
         for key in self._lexicon:
@@ -417,8 +419,9 @@ class TopicTagger:
             stems, origin = self._words.stems(paragraph), None
         written = None
         # only the words that begin some rule are looked at
-        lexicon = self._lexicon
+        lexicon, one_word = self._lexicon, self._one_word
         lengths = list(map(self._lengths.get, stems))
+        stems = tuple(stems)  # so that a slice is the key itself
         by_topic: dict[int, list] = {}
         negatives = sectors = None
         n = len(stems)
@@ -426,7 +429,7 @@ class TopicTagger:
             for length in lengths[i]:
                 if i + length > n:
                     continue
-                entries = lexicon.get(tuple(stems[i:i + length]) if length > 1 else (stems[i],))
+                entries = lexicon.get(stems[i:i + length]) if length > 1 else one_word.get(stems[i])
                 if entries is None:
                     continue
                 for entry in entries:

@@ -202,62 +202,44 @@ class _Words:
     def __init__(self, whole_words=()):
         self._stemmer = snowballstemmer.stemmer("english")
         self._whole = {w.lower() for w in whole_words}
-        self._stems: dict[str, tuple[str, ...]] = {}
-        self._surfaces: dict[str, tuple[str, ...]] = {}
-        self._lowers: dict[str, tuple[str, ...]] = {}
+        # chunk -> (stem, as written, lower-cased) of each of its words, one flat tuple: a
+        # paragraph's three lists come from one look-up per chunk and three strided slices
+        self._chunks: dict[str, tuple[str, ...]] = {}
         self._stemmed: dict[str, str] = {}
-        # Chunks holding a watched word (one that begins a swap of spun.yml), so that a
-        # paragraph with none skips the word-by-word search for swaps.
-        self._watched: frozenset[str] = frozenset()
-        self._with_watched: set[str] = set()
 
-    def watch(self, words) -> None:
-        """Remember which chunks hold one of `words` (lower-cased, as `lowers` gives them)."""
-        self._watched = frozenset(words)
-        self._with_watched = {chunk for chunk, lows in self._lowers.items() if not self._watched.isdisjoint(lows)}
-
-    def stems(self, text: str) -> list[str]:
-        """The stems of every word of `text`, in order."""
-        if len(self._stems) > CACHE_LIMIT:
-            self._stems.clear()
-            self._surfaces.clear()
-            self._lowers.clear()
-            self._with_watched.clear()
-        return self._lookup(self._stems, text)
-
-    def surfaces(self, text: str) -> list[str]:
-        """The words of `text` as written, one per stem of `stems(text)`."""
-        return self._lookup(self._surfaces, text)
-
-    def lowers(self, text: str) -> list[str]:
-        """The words of `text` as written but lower-cased (not stemmed), one per stem."""
-        return self._lookup(self._lowers, text)
-
-    def has_watched(self, text: str) -> bool:
-        """Whether `text`, whose stems were looked up last, has a word passed to `watch`."""
-        return not self._with_watched.isdisjoint(text.split())
-
-    def _lookup(self, cache: dict, text: str) -> list[str]:
+    def words(self, text: str) -> tuple[str, ...]:
+        """(stem, as written, lower-cased) of every word of `text`, in order, in one flat tuple."""
+        if len(self._chunks) > CACHE_LIMIT:
+            self._chunks.clear()
+        cache = self._chunks
         chunks = text.split()
         try:
-            return list(chain.from_iterable(map(cache.__getitem__, chunks)))
+            return tuple(chain.from_iterable(map(cache.__getitem__, chunks)))
         except KeyError:  # a chunk not seen before: learn the new ones, then look up again
             for chunk in chunks:
                 if chunk not in cache:
                     self._learn(chunk)
-            return list(chain.from_iterable(map(cache.__getitem__, chunks)))
+            return tuple(chain.from_iterable(map(cache.__getitem__, chunks)))
+
+    def stems(self, text: str) -> tuple[str, ...]:
+        """The stems of every word of `text`, in order."""
+        return self.words(text)[0::3]
+
+    def surfaces(self, text: str) -> tuple[str, ...]:
+        """The words of `text` as written, one per stem of `stems(text)`."""
+        return self.words(text)[1::3]
+
+    def lowers(self, text: str) -> tuple[str, ...]:
+        """The words of `text` as written but lower-cased (not stemmed), one per stem."""
+        return self.words(text)[2::3]
 
     def _learn(self, chunk: str) -> None:
-        stems, surfaces = [], []
+        words = []
         for token in WORD.findall(chunk):
             surface = _trim(token)
             if surface:
-                stems.append(self.normalise(surface))
-                surfaces.append(surface)
-        self._stems[chunk], self._surfaces[chunk] = tuple(stems), tuple(surfaces)
-        lowers = self._lowers[chunk] = tuple(s.lower().replace("’", "'") for s in surfaces)
-        if not self._watched.isdisjoint(lowers):
-            self._with_watched.add(chunk)
+                words += (self.normalise(surface), surface, surface.lower().replace("’", "'"))
+        self._chunks[chunk] = tuple(words)
 
     def normalise(self, word: str) -> str:
         """The form a word is matched by: a stem, "#" for a number, "usa" for the country."""
@@ -356,7 +338,6 @@ class TopicTagger:
             for source, target in spun.map.items() if _lower_words(source)
         }
         self._spin_first = _first_index(self._spin_map)
-        self._words.watch(self._spin_first)
 
     def _add(self, lexicon, phrase: str, entry: _Entry) -> None:
         key = self._words.key(phrase)
@@ -379,14 +360,14 @@ class TopicTagger:
                  if words in text and (not whole or _whole_words_in(words, text))]
         return len(fired) >= self._min_markers, fired
 
-    def _unspin(self, paragraph: str) -> tuple[list[str], list[tuple[int, int]] | None]:
-        """Stems of a spun paragraph with the spinner's swaps undone, and for each stem the
-        range of words as written that it stands for (so evidence quotes the text, not the map);
-        None for that when nothing was swapped."""
-        as_written = self._words.stems(paragraph)
-        if not self._words.has_watched(paragraph):
+    def _unspin(self, words: tuple[str, ...]) -> tuple[list[str], list[tuple[int, int]] | None]:
+        """Stems of a spun paragraph (its `_Words.words`) with the spinner's swaps undone, and for
+        each stem the range of words as written that it stands for (so evidence quotes the text,
+        not the map); None for that when nothing was swapped."""
+        as_written = words[0::3]
+        lower = words[2::3]
+        if self._spin_first.keys().isdisjoint(lower):
             return as_written, None  # no word begins a swap
-        lower = self._words.lowers(paragraph)
         n = len(lower)
         longest = list(map(self._spin_first.get, lower))
         stems, origin, done = [], [], 0
@@ -413,10 +394,11 @@ class TopicTagger:
     def _score(self, paragraph: str, spun: bool, everything: bool) -> list[TopicHit]:
         """Topic hits for one paragraph: all topics (with what did not count) when
         `everything`, else only those at or above the threshold, in file order."""
+        words = self._words.words(paragraph)
         if spun:
-            stems, origin = self._unspin(paragraph)
+            stems, origin = self._unspin(words)
         else:
-            stems, origin = self._words.stems(paragraph), None
+            stems, origin = words[0::3], None
         written = None
         # only the words that begin some rule are looked at
         lexicon, one_word = self._lexicon, self._one_word
@@ -445,12 +427,12 @@ class TopicTagger:
         def quote(start: int, end: int) -> str:
             nonlocal written
             if written is None:
-                written = self._words.surfaces(paragraph)
+                written = words[1::3]
             if origin is not None:
                 start, end = origin[start][0], origin[end - 1][1]
             if end - start == 1:
                 return written[start]
-            return _locate(written[start:end], paragraph)
+            return _locate(list(written[start:end]), paragraph)
 
         lists = self._sector_lists(sectors, stems) if sectors and len(sectors) > 1 else ()
         if lists:

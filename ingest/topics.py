@@ -360,17 +360,18 @@ class TopicTagger:
                  if words in text and (not whole or _whole_words_in(words, text))]
         return len(fired) >= self._min_markers, fired
 
-    def _unspin(self, words: tuple[str, ...]) -> tuple[list[str], list[tuple[int, int]] | None]:
+    def _unspin(self, words: tuple[str, ...]) -> tuple[list[str], tuple[list[int], list[int]] | None]:
         """Stems of a spun paragraph (its `_Words.words`) with the spinner's swaps undone, and for
         each stem the range of words as written that it stands for (so evidence quotes the text,
-        not the map); None for that when nothing was swapped."""
+        not the map), as a list of first words and one of ends; None for that when nothing was
+        swapped."""
         as_written = words[0::3]
         lower = words[2::3]
         if self._spin_first.keys().isdisjoint(lower):
             return as_written, None  # no word begins a swap
         n = len(lower)
         longest = list(map(self._spin_first.get, lower))
-        stems, origin, done = [], [], 0
+        stems, firsts, ends, done = [], [], [], 0
         for i in compress(range(n), longest):
             if i < done:
                 continue
@@ -378,16 +379,19 @@ class TopicTagger:
                 target = self._spin_map.get(tuple(lower[i:i + length]))
                 if target is not None:
                     stems.extend(as_written[done:i])
-                    origin.extend(zip(range(done, i), range(done + 1, i + 1)))
+                    firsts.extend(range(done, i))
+                    ends.extend(range(done + 1, i + 1))
                     stems.extend(target)
-                    origin.extend([(i, i + length)] * len(target))
+                    firsts.extend([i] * len(target))
+                    ends.extend([i + length] * len(target))
                     done = i + length
                     break
         if not done:
             return as_written, None  # nothing was swapped: every stem stands for its own word
         stems.extend(as_written[done:])
-        origin.extend(zip(range(done, n), range(done + 1, n + 1)))
-        return stems, origin
+        firsts.extend(range(done, n))
+        ends.extend(range(done + 1, n + 1))
+        return stems, (firsts, ends)
 
     # -- scoring
 
@@ -429,10 +433,11 @@ class TopicTagger:
             if written is None:
                 written = words[1::3]
             if origin is not None:
-                start, end = origin[start][0], origin[end - 1][1]
+                start, end = origin[0][start], origin[1][end - 1]
             if end - start == 1:
                 return written[start]
-            return _locate(list(written[start:end]), paragraph)
+            phrase = " ".join(written[start:end])
+            return phrase if phrase in paragraph else _locate(list(written[start:end]), paragraph)
 
         lists = self._sector_lists(sectors, stems) if sectors and len(sectors) > 1 else ()
         if lists:
@@ -478,11 +483,7 @@ class TopicTagger:
             tagged = score >= self.threshold and strongest >= self.min_term_weight
             if not (tagged or everything):
                 continue
-            evidence = []
-            for start, end, _ in hits:
-                text = quote(start, end)
-                if text not in evidence:
-                    evidence.append(text)
+            evidence = list(dict.fromkeys([quote(start, end) for start, end, _ in hits]))
             if topic == self._sector_topic:
                 evidence.extend(quote(a, b) for a, b in lists)
             if strongest < self.min_term_weight and evidence:

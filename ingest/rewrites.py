@@ -133,9 +133,7 @@ def load_rules(path: Path | str | None = None) -> Rules:
     strong = {_phrase_key(k): str(v) for k, v in (data.get("strong") or {}).items()}
     weak = {_phrase_key(k): str(v) for k, v in (data.get("weak") or {}).items() if _phrase_key(k) not in strong}
     # Searching lower-cased text for lower-case phrases is 3-4 times faster than IGNORECASE.
-    # Before a word character, \b is (?<!\w), which the regex engine tries faster.
-    start = r"(?<!\w)" if all(re.match(r"\w", k) for k in (*strong, *weak)) else r"\b"
-    phrases = re.compile(start + "(?:" + trie_pattern(sorted({*strong, *weak})) + r")(?![\w-])") if strong or weak else re.compile(r"(?!)")
+    phrases = re.compile(r"\b(?:" + trie_pattern(sorted({*strong, *weak})) + r")(?![\w-])") if strong or weak else re.compile(r"(?!)")
     return Rules(
         threshold=float(data.get("threshold", 0.5)),
         scale=float(data.get("scale", 2.0)),

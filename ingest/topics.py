@@ -225,14 +225,6 @@ class _Words:
         """The stems of every word of `text`, in order."""
         return self.words(text)[0::3]
 
-    def surfaces(self, text: str) -> tuple[str, ...]:
-        """The words of `text` as written, one per stem of `stems(text)`."""
-        return self.words(text)[1::3]
-
-    def lowers(self, text: str) -> tuple[str, ...]:
-        """The words of `text` as written but lower-cased (not stemmed), one per stem."""
-        return self.words(text)[2::3]
-
     def _learn(self, chunk: str) -> None:
         words = []
         for token in WORD.findall(chunk):

@@ -45,9 +45,11 @@ DOUBLED_STOP = re.compile(r"(?<![.])[.!?][\"”’')\]]*\s+\.(?![.\w])")
 QUOTE_MARK = re.compile(r"[“”]")
 WORD = re.compile(r"\w+")
 # A capitalised name: "Gabuev", "Jin-ping", "O’Brien"; a trailing possessive is not part of it.
-NAME = re.compile(r"\b[A-Z][a-z]+(?:[-’'][A-Za-z]+)*\b")
-POSSESSIVE = re.compile(r"[’']s$")
-LOWER_WORD = re.compile(r"\b[a-z]+(?:[-’'][a-z]+)*\b")
+# Both patterns mean \b[A-Z][a-z]+... and \b[a-z]+...: the look-behind after the first letter is
+# that \b, and a letter class first lets the regex engine skip to the letters it can start at
+# (a name's search takes 40% less time).
+NAME = re.compile(r"[A-Z](?<!\w[A-Z])[a-z]+(?:[-’'][A-Za-z]+)*\b")
+LOWER_WORD = re.compile(r"[a-z](?<!\w[a-z])[a-z]*(?:[-’'][a-z]+)*\b")
 
 
 @dataclass
@@ -209,7 +211,8 @@ def similar_names(a: str, b: str) -> bool:
 
 def names_in(text: str) -> list[str]:
     """Capitalised words of the text that may be names (possessive "’s" removed)."""
-    return [POSSESSIVE.sub("", m.group(0)) for m in NAME.finditer(text)]
+    # endswith and a slice, not a regex substitution per name
+    return [name[:-2] if name.endswith(("’s", "'s")) else name for name in NAME.findall(text)]
 
 
 def name_counts(texts: Iterable[str], not_names: Iterable[str] | None = None) -> Counter:
@@ -263,15 +266,15 @@ def name_variants(counts: Mapping[str, int], known: Iterable[str] = (), ratio: f
 def _is_sentence_end(text: str, stop: re.Match) -> bool:
     """Whether what follows a stop should start a new sentence: not after an abbreviation or an
     initial ("U.S.", "Mr."), an ellipsis ("... and"), or a quotation it ends (“Why?” he asked)."""
-    if stop.group(0).rstrip()[-1] in "\"”’')]":
+    start, end = stop.span(1)
+    if text[end] in "\"”’')]":  # closing marks follow the stop (the match always goes on after it)
         return False
-    if stop.start(1) and text[stop.start(1) - 1] in ".…":
+    if start and text[start - 1] in ".…":
         return False
-    if stop.group(1) != ".":
+    if text[start] != ".":
         return True
-    before = text[: stop.start(1)]
-    word = before.rsplit(None, 1)[-1] if before.strip() else ""
-    word = word.lstrip("(\"“‘")
+    words = text[:start].rsplit(None, 1)
+    word = words[-1].lstrip("(\"“‘") if words else ""
     return not (len(word) == 1 or "." in word or word.lower() in ABBREVIATIONS)
 
 
@@ -287,8 +290,13 @@ def _artefacts(paragraph: str) -> list[tuple[str, str]]:
             found.append(("fragment", f"a dangling fragment after a full stop: “{fragment.group(0).strip()}”"))
         elif LOWER_START.match(rest):
             found.append(("lowercase_start", f"a sentence starts in lower case: “{rest[:30].strip()}…”"))
-    for match in DOUBLED_STOP.finditer(paragraph):
-        found.append(("doubled_stop", "a doubled full stop “. .”"))
+    # A doubled stop needs white space right before a full stop; printable text has no white
+    # space but " " (every other white space character is unprintable), so " ." must be there.
+    if " ." in paragraph or not paragraph.isprintable():
+        for match in DOUBLED_STOP.finditer(paragraph):
+            found.append(("doubled_stop", "a doubled full stop “. .”"))
+    if "”" not in paragraph:
+        return found  # no closing mark, so none that closes nothing
     depth = 0
     for mark in QUOTE_MARK.findall(paragraph):
         if mark == "“":
@@ -335,7 +343,8 @@ class RewriteScorer:
         if found is None:
             signs = self._spinner_signs(paragraph) + [(sign, sign, text) for sign, text in _artefacts(paragraph)]
             # Interned: a few thousand names recur in every memo entry.
-            names = tuple(sys.intern(name) for name in names_in(paragraph) if name not in self.rules.not_names)
+            not_names = self.rules.not_names
+            names = tuple([sys.intern(name) for name in names_in(paragraph) if name not in not_names])
             found = self._seen.put(paragraph, (tuple(signs), names, len(WORD.findall(paragraph))))
         return found
 
@@ -343,21 +352,21 @@ class RewriteScorer:
         """What one article shows on its own (its body paragraphs, in order): the signs of each
         paragraph, and the names it uses, for comparing with the rest of the archive later."""
         per_paragraph: list[list[tuple[str, str, str]]] = []
-        names: dict[str, list] = {}
-        lower: Counter = Counter()
+        uses: list[str] = []  # every name used, as often as used
+        places: dict[str, list[int]] = {}  # name -> the paragraphs using it, in order of first use
         words = 0
         for i, paragraph in enumerate(paragraphs):
             signs, its_names, its_words = self._paragraph(paragraph)
             per_paragraph.append(list(signs))
-            for name in its_names:
-                entry = names.setdefault(name, [0, []])
-                entry[0] += 1
-                if not entry[1] or entry[1][-1] != i:
-                    entry[1].append(i)
-            lower.update(LOWER_WORD.findall(paragraph))
+            uses += its_names
+            for name in dict.fromkeys(its_names):
+                places.setdefault(name, []).append(i)
             words += its_words
+        counts = Counter(uses)
         # Capitalised words the article uses in lower case as often are not names ("Earlier").
-        names = {name: entry for name, entry in names.items() if lower[name.lower()] < entry[0]}
+        # One search of the paragraphs joined by line breaks finds what a search of each would.
+        lower = Counter(LOWER_WORD.findall("\n".join(paragraphs))) if places else Counter()
+        names = {name: [counts[name], where] for name, where in places.items() if lower.get(name.lower(), 0) < counts[name]}
         return ArticleSigns(per_paragraph, names, words)
 
     def result(self, article: ArticleSigns, name_variants: Mapping[str, str] | None = None) -> RewriteResult:

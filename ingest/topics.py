@@ -202,46 +202,36 @@ class _Words:
     def __init__(self, whole_words=()):
         self._stemmer = snowballstemmer.stemmer("english")
         self._whole = {w.lower() for w in whole_words}
-        self._stems: dict[str, tuple[str, ...]] = {}
-        self._surfaces: dict[str, tuple[str, ...]] = {}
-        self._lowers: dict[str, tuple[str, ...]] = {}
+        # chunk -> (stem, as written, lower-cased) of each of its words, one flat tuple: a
+        # paragraph's three lists come from one look-up per chunk and three strided slices
+        self._chunks: dict[str, tuple[str, ...]] = {}
         self._stemmed: dict[str, str] = {}
 
-    def stems(self, text: str) -> list[str]:
-        """The stems of every word of `text`, in order."""
-        if len(self._stems) > CACHE_LIMIT:
-            self._stems.clear()
-            self._surfaces.clear()
-            self._lowers.clear()
-        return self._lookup(self._stems, text)
-
-    def surfaces(self, text: str) -> list[str]:
-        """The words of `text` as written, one per stem of `stems(text)`."""
-        return self._lookup(self._surfaces, text)
-
-    def lowers(self, text: str) -> list[str]:
-        """The words of `text` as written but lower-cased (not stemmed), one per stem."""
-        return self._lookup(self._lowers, text)
-
-    def _lookup(self, cache: dict, text: str) -> list[str]:
+    def words(self, text: str) -> tuple[str, ...]:
+        """(stem, as written, lower-cased) of every word of `text`, in order, in one flat tuple."""
+        if len(self._chunks) > CACHE_LIMIT:
+            self._chunks.clear()
+        cache = self._chunks
         chunks = text.split()
         try:
-            return list(chain.from_iterable(map(cache.__getitem__, chunks)))
+            return tuple(chain.from_iterable(map(cache.__getitem__, chunks)))
         except KeyError:  # a chunk not seen before: learn the new ones, then look up again
             for chunk in chunks:
                 if chunk not in cache:
                     self._learn(chunk)
-            return list(chain.from_iterable(map(cache.__getitem__, chunks)))
+            return tuple(chain.from_iterable(map(cache.__getitem__, chunks)))
+
+    def stems(self, text: str) -> tuple[str, ...]:
+        """The stems of every word of `text`, in order."""
+        return self.words(text)[0::3]
 
     def _learn(self, chunk: str) -> None:
-        stems, surfaces = [], []
+        words = []
         for token in WORD.findall(chunk):
             surface = _trim(token)
             if surface:
-                stems.append(self.normalise(surface))
-                surfaces.append(surface)
-        self._stems[chunk], self._surfaces[chunk] = tuple(stems), tuple(surfaces)
-        self._lowers[chunk] = tuple(s.lower().replace("’", "'") for s in surfaces)
+                words += (self.normalise(surface), surface, surface.lower().replace("’", "'"))
+        self._chunks[chunk] = tuple(words)
 
     def normalise(self, word: str) -> str:
         """The form a word is matched by: a stem, "#" for a number, "usa" for the country."""
@@ -321,6 +311,8 @@ class TopicTagger:
                 self._add(lexicon, sector, _Entry(SECTOR, self._sector_topic, taxonomy.sector_weight, sector))
         self._joiners = {s for j in taxonomy.sector_joiners for s in self._words.key(j)}
         self._lexicon = {key: tuple(entries) for key, entries in lexicon.items()}
+        # the one-word rules again, keyed by the stem itself: no tuple to build per word looked up
+        self._one_word = {key[0]: entries for key, entries in self._lexicon.items() if len(key) == 1}
         # first stem of a rule -> the lengths of the rules that start with it, longest first
         lengths: dict[str, set[int]] = defaultdict(set)
         for key in self._lexicon:
@@ -355,20 +347,23 @@ class TopicTagger:
     def is_spun(self, paragraphs: list[str]) -> tuple[bool, list[str]]:
         """Whether an article is a synonym-spun copy, and the spinner markers found in it."""
         # a plain substring test first (fast, and almost always false), then whole words
-        text = " ".join(" ".join(paragraphs).lower().replace("’", "'").split())
+        text = _single_spaced(" ".join(paragraphs).lower().replace("’", "'"))
         fired = [name for name, words, whole in self._markers
                  if words in text and (not whole or _whole_words_in(words, text))]
         return len(fired) >= self._min_markers, fired
 
-    def _unspin(self, paragraph: str) -> tuple[list[str], list[tuple[int, int]] | None]:
-        """Stems of a spun paragraph with the spinner's swaps undone, and for each stem the
-        range of words as written that it stands for (so evidence quotes the text, not the map);
-        None for that when nothing was swapped."""
-        as_written = self._words.stems(paragraph)
-        lower = self._words.lowers(paragraph)
+    def _unspin(self, words: tuple[str, ...]) -> tuple[list[str], tuple[list[int], list[int]] | None]:
+        """Stems of a spun paragraph (its `_Words.words`) with the spinner's swaps undone, and for
+        each stem the range of words as written that it stands for (so evidence quotes the text,
+        not the map), as a list of first words and one of ends; None for that when nothing was
+        swapped."""
+        as_written = words[0::3]
+        lower = words[2::3]
+        if self._spin_first.keys().isdisjoint(lower):
+            return as_written, None  # no word begins a swap
         n = len(lower)
         longest = list(map(self._spin_first.get, lower))
-        stems, origin, done = [], [], 0
+        stems, firsts, ends, done = [], [], [], 0
         for i in compress(range(n), longest):
             if i < done:
                 continue
@@ -376,30 +371,35 @@ class TopicTagger:
                 target = self._spin_map.get(tuple(lower[i:i + length]))
                 if target is not None:
                     stems.extend(as_written[done:i])
-                    origin.extend(zip(range(done, i), range(done + 1, i + 1)))
+                    firsts.extend(range(done, i))
+                    ends.extend(range(done + 1, i + 1))
                     stems.extend(target)
-                    origin.extend([(i, i + length)] * len(target))
+                    firsts.extend([i] * len(target))
+                    ends.extend([i + length] * len(target))
                     done = i + length
                     break
         if not done:
             return as_written, None  # nothing was swapped: every stem stands for its own word
         stems.extend(as_written[done:])
-        origin.extend(zip(range(done, n), range(done + 1, n + 1)))
-        return stems, origin
+        firsts.extend(range(done, n))
+        ends.extend(range(done + 1, n + 1))
+        return stems, (firsts, ends)
 
     # -- scoring
 
     def _score(self, paragraph: str, spun: bool, everything: bool) -> list[TopicHit]:
         """Topic hits for one paragraph: all topics (with what did not count) when
         `everything`, else only those at or above the threshold, in file order."""
+        words = self._words.words(paragraph)
         if spun:
-            stems, origin = self._unspin(paragraph)
+            stems, origin = self._unspin(words)
         else:
-            stems, origin = self._words.stems(paragraph), None
+            stems, origin = words[0::3], None
         written = None
         # only the words that begin some rule are looked at
-        lexicon = self._lexicon
+        lexicon, one_word = self._lexicon, self._one_word
         lengths = list(map(self._lengths.get, stems))
+        stems = tuple(stems)  # so that a slice is the key itself
         by_topic: dict[int, list] = {}
         negatives = sectors = None
         n = len(stems)
@@ -407,7 +407,7 @@ class TopicTagger:
             for length in lengths[i]:
                 if i + length > n:
                     continue
-                entries = lexicon.get(tuple(stems[i:i + length]) if length > 1 else (stems[i],))
+                entries = lexicon.get(stems[i:i + length]) if length > 1 else one_word.get(stems[i])
                 if entries is None:
                     continue
                 for entry in entries:
@@ -423,12 +423,13 @@ class TopicTagger:
         def quote(start: int, end: int) -> str:
             nonlocal written
             if written is None:
-                written = self._words.surfaces(paragraph)
+                written = words[1::3]
             if origin is not None:
-                start, end = origin[start][0], origin[end - 1][1]
+                start, end = origin[0][start], origin[1][end - 1]
             if end - start == 1:
                 return written[start]
-            return _locate(written[start:end], paragraph)
+            phrase = " ".join(written[start:end])
+            return phrase if phrase in paragraph else _locate(list(written[start:end]), paragraph)
 
         lists = self._sector_lists(sectors, stems) if sectors and len(sectors) > 1 else ()
         if lists:
@@ -474,11 +475,7 @@ class TopicTagger:
             tagged = score >= self.threshold and strongest >= self.min_term_weight
             if not (tagged or everything):
                 continue
-            evidence = []
-            for start, end, _ in hits:
-                text = quote(start, end)
-                if text not in evidence:
-                    evidence.append(text)
+            evidence = list(dict.fromkeys([quote(start, end) for start, end, _ in hits]))
             if topic == self._sector_topic:
                 evidence.extend(quote(a, b) for a, b in lists)
             if strongest < self.min_term_weight and evidence:
@@ -533,6 +530,15 @@ class TopicTagger:
                 hits = self._tags.put((paragraph, spun), self.tag(paragraph, spun))
             tags.append(list(hits))
         return tags
+
+
+def _single_spaced(text: str) -> str:
+    """`text` with every run of white space made one space and none at either end."""
+    # Already so when its only white space is single inner spaces: no other white space
+    # character is printable, and isprintable() is a cheap scan where split/join is not.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
 
 
 def _whole_words_in(words: str, text: str) -> bool:

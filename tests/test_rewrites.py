@@ -152,3 +152,20 @@ def test_seed_flags_spun_002_only_and_scores_machine_translated_004_between():
         assert not scores[clean].flag and scores[clean].level == "clean", scores[clean].evidence
     assert max(scores[c].score for c in ("000", "001", "003")) < scores["004"].score < scores["002"].score
     assert scores["004"].level == "suspect" and not scores["004"].flag
+
+
+def test_name_and_lower_word_patterns_find_what_the_plain_word_boundary_forms_find():
+    import re
+
+    from ingest import rewrites
+
+    plain_name = re.compile(r"\b[A-Z][a-z]+(?:[-’'][A-Za-z]+)*\b")
+    plain_lower = re.compile(r"\b[a-z]+(?:[-’'][a-z]+)*\b")
+    texts = [
+        "Putin's O’Brien met Jin-ping and McDonald, xAbc aBc Abc1 _Abc Éabc Abc-def abc-Def",
+        "A Ab ab a1b 1ab ab_ é ab-cd-Ef ab'cd ab’ ‘Ab’ (Ab) Ab. ab. İstanbul Kelvin Σας",
+        "", "A", "a", "Ab", "ab", "x\nAb\nab\n", "Ab-", "-ab", "ab--cd", "ÀbAb Ab_ab",
+    ]
+    for text in texts:
+        assert rewrites.NAME.findall(text) == plain_name.findall(text), text
+        assert rewrites.LOWER_WORD.findall(text) == plain_lower.findall(text), text

@@ -316,3 +316,14 @@ def test_tagging_is_fast_enough_for_a_large_corpus(tagger):
         tagger.tag_article(paragraphs)
     per_second = 5 * len(paragraphs) / (time.perf_counter() - start)
     assert per_second > 2000, f"{per_second:.0f} paragraphs/second"
+
+
+def test_single_spacing_skips_only_text_that_is_already_single_spaced():
+    import sys
+
+    from ingest.topics import _single_spaced
+
+    # what its shortcut relies on: no white space character but " " is printable
+    assert not [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c != " " and c.isprintable()]
+    for text in ["a b", " a b", "a b ", "a  b", "a\tb", "a\u00a0b", "a\u2028b", "", " ", "a\x1cb", "a b\n"]:
+        assert _single_spaced(text) == " ".join(text.split()), repr(text)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -792,9 +792,10 @@ class MeetingTagger:
         # on a sentence with one of its words.
         words = {"recent": ("week", "month", "day", "ago", "recent")}
         self.relative = [
-            (name, re.compile(pattern), words.get(name, ("year", "month")))
+            (name, re.compile(pattern), frozenset(words.get(name, ("year", "month"))))
             for name, pattern in relative.items()
         ]
+        self.relative_words = frozenset().union(*(needs for _, _, needs in self.relative))
 
         firsts = rules.get("firsts") or {}
         if firsts:
@@ -892,8 +893,8 @@ class MeetingTagger:
         """(start, end) of each sentence, not breaking after "Mr." or initials."""
         spans, start = [], 0
         for match in SENTENCE_END.finditer(text):
-            before = text[start : match.start() + 1].rstrip(".")
-            last = before.rsplit(None, 1)[-1].lower() if before.split() else ""
+            words = text[start : match.start() + 1].rstrip(".").rsplit(None, 1)
+            last = words[-1].lower() if words else ""
             if len(last) == 1 or last in ABBREVIATIONS:
                 continue
             spans.append((start, match.start() + 1))
@@ -924,17 +925,23 @@ class MeetingTagger:
         for number in self.always:
             starts[number] = []
         sentences = self._sentences(text)
+        ends = [b for _, b in sentences]
+        last_sentence = len(sentences) - 1
         recall_cache: dict[tuple[int, int], bool] = {}
+        hinted: dict[int, bool] = {}
 
         def sentence_of(pos: int) -> int:
-            for n, (a, b) in enumerate(sentences):
-                if pos < b:
-                    return n
-            return len(sentences) - 1
+            return min(bisect_right(ends, pos), last_sentence)  # the first sentence ending after pos
 
         def is_recall(n: int, at: int) -> bool:
             """Whether the clause around `at` recalls the past ("Putin, who came in 2017, told ...")."""
             a, b = sentences[n]
+            # The clause is part of the sentence: a sentence without a recall hint has no recall.
+            if n not in hinted:
+                sentence = lower[a:b]
+                hinted[n] = any(word in sentence for word in RECALL_HINTS)
+            if not hinted[n]:
+                return False
             start = max(lower.rfind(mark, a, at) for mark in CLAUSE_MARKS) + 1 or a
             while start > a and CONTINUING_CLAUSE.match(lower, start):
                 start = max(lower.rfind(mark, a, start - 1) for mark in CLAUSE_MARKS) + 1 or a
@@ -1198,8 +1205,9 @@ class MeetingTagger:
         how = None
         # Relative time near the event dates the story from the event: the nearest one.
         lowered = sentence.lower()
+        present = {word for word in self.relative_words if word in lowered}  # each word looked for once
         for name, regex, needs in self.relative:
-            if not any(word in lowered for word in needs):
+            if present.isdisjoint(needs):
                 continue
             for rel in regex.finditer(lowered):
                 distance = abs(rel.start() - offset)
@@ -1400,14 +1408,18 @@ class MeetingTagger:
                 if i not in slot or abs(value) > abs(slot[i][0]):
                     slot[i] = (value, hit)
         scores = [0.0] * len(self.meetings)
-        evidence: list[list[dict]] = [[] for _ in self.meetings]
+        for slot in best.values():
+            for i, (value, _) in slot.items():
+                scores[i] += value
+        # Evidence is written out only for the candidates: the meetings with a positive score.
+        evidence: dict[int, list[dict]] = {i: [] for i, score in enumerate(scores) if score > 0}
         for (kind, key), slot in best.items():
             for i, (value, hit) in slot.items():
-                scores[i] += value
-                evidence[i].append({"cue": hit.label, "kind": kind, "text": hit.text[:160], "weight": round(value, 2)})
+                if i in evidence:
+                    evidence[i].append({"cue": hit.label, "kind": kind, "text": hit.text[:160], "weight": round(value, 2)})
         candidates = [
-            Candidate(self.meetings[i].id, round(scores[i], 3), sorted(evidence[i], key=lambda e: -e["weight"]))
-            for i in range(len(self.meetings)) if evidence[i] and scores[i] > 0
+            Candidate(self.meetings[i].id, round(scores[i], 3), sorted(found, key=lambda e: -e["weight"]))
+            for i, found in evidence.items()
         ]
         candidates.sort(key=lambda c: -c.score)
         top = candidates[0].score if candidates else 0.0

@@ -192,6 +192,30 @@ ANCHOR_BEFORE_INVASION = re.compile(
 )
 RECALL_MARKERS = re.compile(r"\b(?:last (?:met|visit\w*|trip|time|came|went|summit|meeting|hosted)|previous(?:ly)?|earlier (?:visit|trip|meeting|summit)|when (?:they|the two|Xi|Putin|he) (?:met|last|hosted|visited|travelled|traveled|attended)|at the time|back in|recall\w*|remember\w*|memor\w+)\b", re.I)
 
+# The characters for which a pattern's match ignoring case can differ from the lowercased
+# pattern's match on the lowercased text: İ, ı, ſ and the Kelvin sign (they fold to or from an
+# ASCII letter, or lowercase to two characters). Every other character is safe for that.
+FOLDS_ODDLY = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def _lowercase_twin(regex: re.Pattern) -> re.Pattern:
+    """regex (re.I, ASCII letters only) lowercased and case-sensitive: the same matches on
+    lowercased text, faster. Only for patterns with no uppercase escape (\\W, \\S, \\B...)."""
+    assert regex.flags & re.I and regex.pattern.isascii() and not re.search(r"\\[A-Z]", regex.pattern)
+    return re.compile(regex.pattern.lower())
+
+
+def _found(regex: re.Pattern, twin: re.Pattern, text: str) -> bool:
+    """Whether regex matches text, read through its lowercase twin where that gives the same answer."""
+    if text.isascii() or not FOLDS_ODDLY.search(text):
+        return twin.search(text.lower()) is not None
+    return regex.search(text) is not None
+
+
+MEETING_WORDS_LOWER = _lowercase_twin(MEETING_WORDS)
+MEETING_CORE_LOWER = _lowercase_twin(MEETING_CORE)
+RECALL_MARKERS_LOWER = _lowercase_twin(RECALL_MARKERS)
+
 
 # --------------------------------------------------------------------------- the catalogue
 
@@ -663,6 +687,7 @@ class MeetingTagger:
         self.meetings = catalogue.meetings
         self.index = {m.id: i for i, m in enumerate(self.meetings)}
         self.starts = [m.start for m in self.meetings]
+        self.hosts = [m.hosts for m in self.meetings]
         # The weekdays of each meeting's days (and its eve), for "on Thursday".
         self.weekdays_of = [{date.fromordinal(o).weekday() for o in m.days()} for m in self.meetings]
         rules = catalogue.rules
@@ -1522,7 +1547,8 @@ class MeetingTagger:
             for n, (a, b) in enumerate(analysis.sentences):
                 sentence = paragraph[a:b]
                 if (by_time and ("last " in sentence or "previous" in sentence)) or (
-                    by_country and COUNTRY_HINT.search(sentence) and COUNTRY_PLACE.search(sentence)
+                    by_country and ("Russia" in sentence or "China" in sentence)  # what COUNTRY_PLACE needs
+                    and COUNTRY_HINT.search(sentence) and COUNTRY_PLACE.search(sentence)
                 ):
                     wanted.add(n)
         if not wanted:
@@ -1573,9 +1599,10 @@ class MeetingTagger:
                     summits |= set(hit.votes)
                 else:
                     own_places.append(hit)
-        for match in COUNTRY_PLACE.finditer(sentence) if COUNTRY_HINT.search(sentence) else ():
-            hosted = {i for i, m in enumerate(self.meetings) if match.group(1) in m.hosts}
-            if own is None or match.group(1) not in self.meetings[own].hosts:
+        country = ("Russia" in sentence or "China" in sentence) and COUNTRY_HINT.search(sentence)
+        for match in COUNTRY_PLACE.finditer(sentence) if country else ():
+            hosted = {i for i, hosts in enumerate(self.hosts) if match.group(1) in hosts}
+            if own is None or match.group(1) not in self.hosts[own]:
                 places |= hosted
             else:
                 own_places.append(_Hit("country", match.group(1), match.group(1), match.group(0), 0,
@@ -1591,7 +1618,7 @@ class MeetingTagger:
             recalled = self._recalled_by_time(sentence, own, limit, reference, whole)
             if recalled is not None or not own_places:
                 return recalled
-        if not named or not MEETING_WORDS.search(whole):
+        if not named or not _found(MEETING_WORDS, MEETING_WORDS_LOWER, whole):
             return None
         window, anchored, anchor_at = self._time_window(sentence, reference)
         for hit in own_places:
@@ -1609,7 +1636,7 @@ class MeetingTagger:
                 window[0] <= self.meetings[own].start <= window[1]
             ):
                 summits.update(hit.votes)
-        recalled = anchored or bool(RECALL_MARKERS.search(whole))
+        recalled = anchored or _found(RECALL_MARKERS, RECALL_MARKERS_LOWER, whole)
         groups = [g for g in (cues, places, summits) if g]
         if not groups:
             return None
@@ -1629,7 +1656,7 @@ class MeetingTagger:
     def _recalled_by_time(self, sentence: str, own: int | None, limit: date | None, reference: date | None,
                           whole: str) -> int | None:
         """The one meeting in the month a sentence names, when it speaks of a past meeting."""
-        if not MEETING_CORE.search(whole) or not RECALL_MARKERS.search(whole):
+        if not _found(MEETING_CORE, MEETING_CORE_LOWER, whole) or not _found(RECALL_MARKERS, RECALL_MARKERS_LOWER, whole):
             return None
         window, _, _ = self._time_window(sentence, reference)
         if window is None or (window[1] - window[0]).days > 62:
@@ -1641,7 +1668,8 @@ class MeetingTagger:
     def _time_window(self, sentence: str, reference: date | None):
         """The span of time a sentence points to ("in 2019", "last year", "10 years ago"), if any:
         (first day, last day) or None, whether one was found, and where it is in the sentence."""
-        match = ANCHOR_MONTH_YEAR.search(sentence)
+        # A printed year starts with 19 or 20: without one, neither year pattern can match.
+        match = ANCHOR_MONTH_YEAR.search(sentence) if "20" in sentence or "19" in sentence else None
         if match:
             year, month = int(match.group("year")), _month(match.group("mon"))
             return (date(year, month, 1), date(year, month, 28) + timedelta(days=4)), True, match.start()
@@ -1649,7 +1677,7 @@ class MeetingTagger:
         match = ANCHOR_BEFORE_INVASION.search(sentence) if ("before" in lower or "eve of" in lower or "run-up" in lower) else None
         if match:
             return (date(2022, 1, 1), date(2022, 2, 23)), True, match.start()
-        found = [y for y in YEAR.finditer(sentence) if 2012 <= int(y.group("year")) <= 2030]
+        found = [y for y in YEAR.finditer(sentence) if 2012 <= int(y.group("year")) <= 2030] if "20" in sentence else []
         if found:
             years = [int(y.group("year")) for y in found]
             return (date(min(years), 1, 1), date(max(years), 12, 31)), True, found[0].start()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -137,6 +137,20 @@ RECALL_YEAR = re.compile(rf"\b(?:in|during|back in|the) (?:(?:early|late|mid)[- 
 RECALL_HINTS = ("20", "19", "ago", "earlier", "before", "last", "previous", "back", "the time", "then-", "eve of", "run-up", "since")
 # Where a clause ends, for recalls: "Putin, who attended in 2017, told the second forum ...".
 CLAUSE_MARKS = (",", ";", " — ", " – ", "(", ")")
+
+
+def _last_clause_mark(text: str, start: int, end: int) -> int:
+    """Where the last of CLAUSE_MARKS in text[start:end] begins, or -1 (spelled out: no generator)."""
+    return max(text.rfind(",", start, end), text.rfind(";", start, end), text.rfind(" — ", start, end),
+               text.rfind(" – ", start, end), text.rfind("(", start, end), text.rfind(")", start, end))
+
+
+def _clause_marks_after(text: str, start: int, end: int) -> tuple[int, ...]:
+    """Where each of CLAUSE_MARKS first occurs in text[start:end] (-1 if not)."""
+    return (text.find(",", start, end), text.find(";", start, end), text.find(" — ", start, end),
+            text.find(" – ", start, end), text.find("(", start, end), text.find(")", start, end))
+
+
 # Where a sentence may name two meetings: "They met in Astana in July, and Putin went to Beijing in May".
 CLAUSE_SPLIT = re.compile(
     r",? (?:and|while|but|whereas|after|before) (?=(?:in|at|to|then|later) |\w+ (?:\w+ )?(?:met|made|went|visited|travell?ed|hosted|attended|came))|; "
@@ -191,6 +205,30 @@ ANCHOR_BEFORE_INVASION = re.compile(
     re.I,
 )
 RECALL_MARKERS = re.compile(r"\b(?:last (?:met|visit\w*|trip|time|came|went|summit|meeting|hosted)|previous(?:ly)?|earlier (?:visit|trip|meeting|summit)|when (?:they|the two|Xi|Putin|he) (?:met|last|hosted|visited|travelled|traveled|attended)|at the time|back in|recall\w*|remember\w*|memor\w+)\b", re.I)
+
+# The characters for which a pattern's match ignoring case can differ from the lowercased
+# pattern's match on the lowercased text: İ, ı, ſ and the Kelvin sign (they fold to or from an
+# ASCII letter, or lowercase to two characters). Every other character is safe for that.
+FOLDS_ODDLY = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def _lowercase_twin(regex: re.Pattern) -> re.Pattern:
+    """regex (re.I, ASCII letters only) lowercased and case-sensitive: the same matches on
+    lowercased text, faster. Only for patterns with no uppercase escape (\\W, \\S, \\B...)."""
+    assert regex.flags & re.I and regex.pattern.isascii() and not re.search(r"\\[A-Z]", regex.pattern)
+    return re.compile(regex.pattern.lower())
+
+
+def _found(regex: re.Pattern, twin: re.Pattern, text: str) -> bool:
+    """Whether regex matches text, read through its lowercase twin where that gives the same answer."""
+    if text.isascii() or not FOLDS_ODDLY.search(text):
+        return twin.search(text.lower()) is not None
+    return regex.search(text) is not None
+
+
+MEETING_WORDS_LOWER = _lowercase_twin(MEETING_WORDS)
+MEETING_CORE_LOWER = _lowercase_twin(MEETING_CORE)
+RECALL_MARKERS_LOWER = _lowercase_twin(RECALL_MARKERS)
 
 
 # --------------------------------------------------------------------------- the catalogue
@@ -663,6 +701,7 @@ class MeetingTagger:
         self.meetings = catalogue.meetings
         self.index = {m.id: i for i, m in enumerate(self.meetings)}
         self.starts = [m.start for m in self.meetings]
+        self.hosts = [m.hosts for m in self.meetings]
         # The weekdays of each meeting's days (and its eve), for "on Thursday".
         self.weekdays_of = [{date.fromordinal(o).weekday() for o in m.days()} for m in self.meetings]
         rules = catalogue.rules
@@ -792,9 +831,10 @@ class MeetingTagger:
         # on a sentence with one of its words.
         words = {"recent": ("week", "month", "day", "ago", "recent")}
         self.relative = [
-            (name, re.compile(pattern), words.get(name, ("year", "month")))
+            (name, re.compile(pattern), frozenset(words.get(name, ("year", "month"))))
             for name, pattern in relative.items()
         ]
+        self.relative_words = frozenset().union(*(needs for _, _, needs in self.relative))
 
         firsts = rules.get("firsts") or {}
         if firsts:
@@ -892,8 +932,8 @@ class MeetingTagger:
         """(start, end) of each sentence, not breaking after "Mr." or initials."""
         spans, start = [], 0
         for match in SENTENCE_END.finditer(text):
-            before = text[start : match.start() + 1].rstrip(".")
-            last = before.rsplit(None, 1)[-1].lower() if before.split() else ""
+            words = text[start : match.start() + 1].rstrip(".").rsplit(None, 1)
+            last = words[-1].lower() if words else ""
             if len(last) == 1 or last in ABBREVIATIONS:
                 continue
             spans.append((start, match.start() + 1))
@@ -924,21 +964,27 @@ class MeetingTagger:
         for number in self.always:
             starts[number] = []
         sentences = self._sentences(text)
+        ends = [b for _, b in sentences]
+        last_sentence = len(sentences) - 1
         recall_cache: dict[tuple[int, int], bool] = {}
+        hinted: dict[int, bool] = {}
 
         def sentence_of(pos: int) -> int:
-            for n, (a, b) in enumerate(sentences):
-                if pos < b:
-                    return n
-            return len(sentences) - 1
+            return min(bisect_right(ends, pos), last_sentence)  # the first sentence ending after pos
 
         def is_recall(n: int, at: int) -> bool:
             """Whether the clause around `at` recalls the past ("Putin, who came in 2017, told ...")."""
             a, b = sentences[n]
-            start = max(lower.rfind(mark, a, at) for mark in CLAUSE_MARKS) + 1 or a
+            # The clause is part of the sentence: a sentence without a recall hint has no recall.
+            if n not in hinted:
+                sentence = lower[a:b]
+                hinted[n] = any(word in sentence for word in RECALL_HINTS)
+            if not hinted[n]:
+                return False
+            start = _last_clause_mark(lower, a, at) + 1 or a
             while start > a and CONTINUING_CLAUSE.match(lower, start):
-                start = max(lower.rfind(mark, a, start - 1) for mark in CLAUSE_MARKS) + 1 or a
-            ends = [e for e in (lower.find(mark, at, b) for mark in CLAUSE_MARKS) if e >= 0]
+                start = _last_clause_mark(lower, a, start - 1) + 1 or a
+            ends = [e for e in _clause_marks_after(lower, at, b) if e >= 0]
             span = (max(a, start), min(ends) if ends else b)
             if span not in recall_cache:
                 clause = lower[span[0] : span[1]]
@@ -965,9 +1011,14 @@ class MeetingTagger:
             if positions and detector.sentence_wide:
                 spans = sorted({sentences[sentence_of(at)] for at in positions})
                 matches = [m for a, b in spans for m in detector.regex.finditer(text, a, b)]
+            elif len(positions) == 1:  # the common case: one place to try, and most often no match
+                match = detector.regex.match(text, positions[0])
+                if match is None:
+                    continue
+                matches = [match]
             elif positions:
                 matches, reached = [], 0
-                for at in positions if len(positions) == 1 else sorted(set(positions)):
+                for at in sorted(set(positions)):
                     if at >= reached:  # like finditer: no match inside the previous one
                         match = detector.regex.match(text, at)
                         if match:
@@ -1198,8 +1249,9 @@ class MeetingTagger:
         how = None
         # Relative time near the event dates the story from the event: the nearest one.
         lowered = sentence.lower()
+        present = {word for word in self.relative_words if word in lowered}  # each word looked for once
         for name, regex, needs in self.relative:
-            if not any(word in lowered for word in needs):
+            if present.isdisjoint(needs):
                 continue
             for rel in regex.finditer(lowered):
                 distance = abs(rel.start() - offset)
@@ -1400,14 +1452,24 @@ class MeetingTagger:
                 if i not in slot or abs(value) > abs(slot[i][0]):
                     slot[i] = (value, hit)
         scores = [0.0] * len(self.meetings)
-        evidence: list[list[dict]] = [[] for _ in self.meetings]
+        for slot in best.values():
+            for i, (value, _) in slot.items():
+                scores[i] += value
+        # Evidence is written out only for the candidates: the meetings with a positive score.
+        evidence: dict[int, list[dict]] = {i: [] for i, score in enumerate(scores) if score > 0}
+        rounded: dict[float, float] = {}  # the same few values recur; round() is slow (zeros are not kept: -0.0)
         for (kind, key), slot in best.items():
             for i, (value, hit) in slot.items():
-                scores[i] += value
-                evidence[i].append({"cue": hit.label, "kind": kind, "text": hit.text[:160], "weight": round(value, 2)})
+                if i in evidence:
+                    weight = rounded.get(value)
+                    if weight is None:
+                        weight = round(value, 2)
+                        if value:
+                            rounded[value] = weight
+                    evidence[i].append({"cue": hit.label, "kind": kind, "text": hit.text[:160], "weight": weight})
         candidates = [
-            Candidate(self.meetings[i].id, round(scores[i], 3), sorted(evidence[i], key=lambda e: -e["weight"]))
-            for i in range(len(self.meetings)) if evidence[i] and scores[i] > 0
+            Candidate(self.meetings[i].id, round(scores[i], 3), sorted(found, key=lambda e: -e["weight"]))
+            for i, found in evidence.items()
         ]
         candidates.sort(key=lambda c: -c.score)
         top = candidates[0].score if candidates else 0.0
@@ -1510,7 +1572,8 @@ class MeetingTagger:
             for n, (a, b) in enumerate(analysis.sentences):
                 sentence = paragraph[a:b]
                 if (by_time and ("last " in sentence or "previous" in sentence)) or (
-                    by_country and COUNTRY_HINT.search(sentence) and COUNTRY_PLACE.search(sentence)
+                    by_country and ("Russia" in sentence or "China" in sentence)  # what COUNTRY_PLACE needs
+                    and COUNTRY_HINT.search(sentence) and COUNTRY_PLACE.search(sentence)
                 ):
                     wanted.add(n)
         if not wanted:
@@ -1561,9 +1624,10 @@ class MeetingTagger:
                     summits |= set(hit.votes)
                 else:
                     own_places.append(hit)
-        for match in COUNTRY_PLACE.finditer(sentence) if COUNTRY_HINT.search(sentence) else ():
-            hosted = {i for i, m in enumerate(self.meetings) if match.group(1) in m.hosts}
-            if own is None or match.group(1) not in self.meetings[own].hosts:
+        country = ("Russia" in sentence or "China" in sentence) and COUNTRY_HINT.search(sentence)
+        for match in COUNTRY_PLACE.finditer(sentence) if country else ():
+            hosted = {i for i, hosts in enumerate(self.hosts) if match.group(1) in hosts}
+            if own is None or match.group(1) not in self.hosts[own]:
                 places |= hosted
             else:
                 own_places.append(_Hit("country", match.group(1), match.group(1), match.group(0), 0,
@@ -1579,7 +1643,7 @@ class MeetingTagger:
             recalled = self._recalled_by_time(sentence, own, limit, reference, whole)
             if recalled is not None or not own_places:
                 return recalled
-        if not named or not MEETING_WORDS.search(whole):
+        if not named or not _found(MEETING_WORDS, MEETING_WORDS_LOWER, whole):
             return None
         window, anchored, anchor_at = self._time_window(sentence, reference)
         for hit in own_places:
@@ -1597,7 +1661,7 @@ class MeetingTagger:
                 window[0] <= self.meetings[own].start <= window[1]
             ):
                 summits.update(hit.votes)
-        recalled = anchored or bool(RECALL_MARKERS.search(whole))
+        recalled = anchored or _found(RECALL_MARKERS, RECALL_MARKERS_LOWER, whole)
         groups = [g for g in (cues, places, summits) if g]
         if not groups:
             return None
@@ -1617,7 +1681,7 @@ class MeetingTagger:
     def _recalled_by_time(self, sentence: str, own: int | None, limit: date | None, reference: date | None,
                           whole: str) -> int | None:
         """The one meeting in the month a sentence names, when it speaks of a past meeting."""
-        if not MEETING_CORE.search(whole) or not RECALL_MARKERS.search(whole):
+        if not _found(MEETING_CORE, MEETING_CORE_LOWER, whole) or not _found(RECALL_MARKERS, RECALL_MARKERS_LOWER, whole):
             return None
         window, _, _ = self._time_window(sentence, reference)
         if window is None or (window[1] - window[0]).days > 62:
@@ -1629,7 +1693,8 @@ class MeetingTagger:
     def _time_window(self, sentence: str, reference: date | None):
         """The span of time a sentence points to ("in 2019", "last year", "10 years ago"), if any:
         (first day, last day) or None, whether one was found, and where it is in the sentence."""
-        match = ANCHOR_MONTH_YEAR.search(sentence)
+        # A printed year starts with 19 or 20: without one, neither year pattern can match.
+        match = ANCHOR_MONTH_YEAR.search(sentence) if "20" in sentence or "19" in sentence else None
         if match:
             year, month = int(match.group("year")), _month(match.group("mon"))
             return (date(year, month, 1), date(year, month, 28) + timedelta(days=4)), True, match.start()
@@ -1637,7 +1702,7 @@ class MeetingTagger:
         match = ANCHOR_BEFORE_INVASION.search(sentence) if ("before" in lower or "eve of" in lower or "run-up" in lower) else None
         if match:
             return (date(2022, 1, 1), date(2022, 2, 23)), True, match.start()
-        found = [y for y in YEAR.finditer(sentence) if 2012 <= int(y.group("year")) <= 2030]
+        found = [y for y in YEAR.finditer(sentence) if 2012 <= int(y.group("year")) <= 2030] if "20" in sentence else []
         if found:
             years = [int(y.group("year")) for y in found]
             return (date(min(years), 1, 1), date(max(years), 12, 31)), True, found[0].start()

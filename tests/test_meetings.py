@@ -10,6 +10,7 @@ Also an evaluation over the seeds and the test articles in tests/fixtures/meetin
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from datetime import date
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.meetings import (  # noqa: E402
-    Catalogue, CatalogueError, MeetingDecision, MeetingTagger, load_catalogue, meeting_rows,
+    CLAUSE_MARKS, FOLDS_ODDLY, MEETING_CORE, MEETING_CORE_LOWER, MEETING_WORDS, MEETING_WORDS_LOWER, RECALL_MARKERS,
+    RECALL_MARKERS_LOWER, Catalogue, CatalogueError, MeetingDecision, MeetingTagger, _clause_marks_after, _found,
+    _last_clause_mark, load_catalogue, meeting_rows,
 )
 
 SEEDS = ROOT / "seeds"
@@ -367,6 +370,36 @@ def test_skipping_patterns_by_their_words_changes_nothing(catalogue):
         a = sorted((h.kind, h.key, h.start) for h in gated._analyse(text).hits)
         b = sorted((h.kind, h.key, h.start) for h in ungated._analyse(text).hits)
         assert a == b, text
+
+
+def test_only_the_odd_folding_characters_need_matching_ignoring_case():
+    # _found reads a re.I pattern through its lowercase twin unless the text has one of
+    # FOLDS_ODDLY: every other character must lowercase to one character that is not ASCII,
+    # fold to no ASCII letter, and keep what \w, \s and \d say of it.
+    letter, word, space, digit = re.compile("[a-z]", re.I), re.compile(r"\w"), re.compile(r"\s"), re.compile(r"\d")
+    odd = set()
+    for code in range(0x80, sys.maxunicode + 1):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        low = char.lower()
+        if (len(low) != 1 or low.isascii() or letter.match(char)
+                or any(bool(r.match(char)) != bool(r.match(low)) for r in (word, space, digit))):
+            odd.add(char)
+    assert odd == {char for char in map(chr, range(0x80, 0x2200)) if FOLDS_ODDLY.match(char)}
+    for text in ["They last met in Kazan", "they met", "the MEETING", "meetingſ", "Xİ visited", "VISIT",
+                 "Xi’s last visit — previously", "nothing here", "meetingsK", "Kept"]:
+        for regex, twin in ((MEETING_WORDS, MEETING_WORDS_LOWER), (RECALL_MARKERS, RECALL_MARKERS_LOWER),
+                            (MEETING_CORE, MEETING_CORE_LOWER)):
+            assert _found(regex, twin, text) == bool(regex.search(text)), (regex.pattern[:20], text)
+
+
+def test_the_clause_marks_spelled_out_are_clause_marks():
+    text = "Putin, who came (in 2017; then – again) — told; them, (a) b – c — d"
+    for start in range(len(text)):
+        for end in range(start, len(text) + 1):
+            assert _last_clause_mark(text, start, end) == max(text.rfind(m, start, end) for m in CLAUSE_MARKS)
+            assert sorted(_clause_marks_after(text, start, end)) == sorted(text.find(m, start, end) for m in CLAUSE_MARKS)
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -122,7 +122,9 @@ PRONOUN_AT_END = re.compile(r"(?:(?<=\s)|^)(he|she|they|He|She|They)$")
 PRONOUNS = {"he", "she", "they"}
 
 # Quotation marks.
-MARK = re.compile(r"‘‘|’’|``|''|[“”«»„\"‘’]")
+# (Each alternative begins with a literal, so that the regex engine skips ahead to the next mark
+# instead of trying every position: same matches as ‘‘|’’|``|''|[“”«»„"‘’].)
+MARK = re.compile(r"‘‘?|’’?|``|''|“|”|«|»|„|\"")
 OPENERS = {"‘‘", "``", "“", "«", "„"}
 CLOSERS = {"’’", "''", "”", "»"}
 MASK_OTHER = re.compile(r"[^\sA-Z]")
@@ -149,6 +151,27 @@ INTRO_WORDS = {
     "back", "even", "only", "just", "days", "weeks", "hours", "months", "years", "meanwhile",
     "instead", "rather", "still", "however", "indeed", "formally", "separately", "finally",
 }
+# Patterns of the functions below, compiled once (they run for every sentence).
+INITIAL = re.compile(r"[A-Z]\.?")
+POSSESSIVE = re.compile(r"[’']s$")
+ENDS_WITH_CONJUNCTION = re.compile(r"(?:^|\s)(?:and|but|or)$")
+CONJUNCTION_AT_END = re.compile(r"\s*(?:and|but|or)$")
+ENDS_WITH_RELATIVE = re.compile(r"(?:^|\s)(?:that|which|who)$")
+NAME_CHUNK_END = re.compile(r"[,;:.]\s|[,;:]$|\.$")
+AS_AT_END = re.compile(r"\bas\s*$")
+QUOTED_AS = re.compile(r"\bquoted\s+(?!by\b)(.+?)\s+as\s*$")
+PASSIVE_QUOTED = re.compile(r"^(.*?)\s+(?:was|were|is|are|has been|have been|had been)\s+quoted\b")
+APPOSITIVE_END = re.compile(r"\s(?:of|at|from|with)\s")
+LOWER_CASE_WORDS = re.compile(r"(?:[a-z][\w\-]*\s*){0,5}")
+PRONOUN_AT_START = re.compile(r"(he|she|they)\b")
+PRONOUN_WORD_AT_START = re.compile(r"(?:he|she|they)\s")
+DESCRIPTION_AT_START = re.compile(
+    r"((?:the|a|an|one|another)\s+(?:[\w’'.\-]+\s+){0,4}?(?:" + ROLE_NOUNS + r"))\b"
+)
+TAIL_CHUNK_END = re.compile(r"[,;:()—–]|\.(?:\s|$)")
+TAIL_APPOSITIVE = re.compile(r"\s*,\s*((?:a|an|the)\s[^.;]+)")
+QUOTE_MARK_OR_STOP = re.compile(r"[“”\"‘’:;]|\.\s")
+PLAIN_WORDS = re.compile(r"(?:\w+\.\s)?[\w’'.\-\s]+")
 
 
 @lru_cache(maxsize=4096)  # names recur in every article
@@ -161,9 +184,19 @@ def _same_name(a: str, b: str) -> bool:
     return a.lower() == b.lower() or similar_names(a, b)
 
 
+def _first_words(text: str, n: int) -> list[str]:
+    """text.split()[:n] (n >= 1) without splitting all of a long text."""
+    return text.split(None, n)[:n]
+
+
+def _last_words(text: str, n: int) -> list[str]:
+    """text.split()[-n:] (n >= 1) without splitting all of a long text."""
+    return text.rsplit(None, n)[-n:]
+
+
 def _without_initials(text: str) -> str:
     """"Vladimir V. Putin" -> "Vladimir Putin"."""
-    return " ".join(w for w in text.split() if not re.fullmatch(r"[A-Z]\.?", w))
+    return " ".join(w for w in text.split() if not INITIAL.fullmatch(w))
 
 
 # -- speakers
@@ -332,7 +365,7 @@ def _ends_sentence(text: str, match: re.Match, start: int = 0) -> bool:
     if text[match.start()] != ".":
         return True
     before = text[start : match.start()].rstrip()
-    last_word = before.rsplit(None, 1)[-1] if before.split() else ""
+    last_word = (before.rsplit(None, 1) or [""])[-1]
     stem = last_word.lstrip("(\"“‘").lower()
     return not (len(stem) == 1 or stem in ABBREVIATIONS or "." in stem)
 
@@ -374,7 +407,7 @@ class QuoteFinder:
         # Secretary Janet L. Yellen"): the name is what follows the last of them.
         cut = 0
         for i, token in enumerate(tokens[:-1]):
-            if re.search(r"[’']s$", token) or token.rstrip(".").lower() in TITLE_WORDS or token == "of":
+            if POSSESSIVE.search(token) or token.rstrip(".").lower() in TITLE_WORDS or token == "of":
                 if any(t.rstrip(".").lower() not in TITLE_WORDS for t in tokens[i + 1 :]):
                     cut = i + 1
         name_tokens = tokens[cut:] or tokens
@@ -546,11 +579,11 @@ class QuoteFinder:
         pronoun = PRONOUN_AT_END.search(text)
         if pronoun:
             return self._resolve_pronoun(pronoun.group(1), ctx, local)
-        key = _key(" ".join(text.split()[-8:]))
+        key = _key(" ".join(_last_words(text, 8)))
         ending = self.speakers.suffix_at_end.search(key)
         if ending:
             suffix = ending.group(1)
-            written = " ".join(text.split()[-len(suffix.split()) :])
+            written = " ".join(_last_words(text, len(suffix.split())))
             if suffix in self.speakers.roles:
                 return self._role(self.speakers.roles[suffix], written)
             found = self.speakers.aliases[suffix]
@@ -573,7 +606,7 @@ class QuoteFinder:
             if stripped == text:
                 break
             text = stripped
-        first = text.split(None, 1)[0].lower().strip(",") if text.split() else ""
+        first = (text.split(None, 1) or [""])[0].lower().strip(",")
         if first in INTRO_WORDS or first.endswith("ing"):
             comma = text.find(", ")
             if comma < 0 or comma > 160:
@@ -581,7 +614,7 @@ class QuoteFinder:
             text = text[comma + 2 :]
         if not text or not (text[0].isalpha()):
             return None
-        words = text.split()
+        words = text.split(None, 8)  # the first 8 words are all that is used (and whether there are 3)
         if words[0].lower() in PRONOUNS:
             if len(words) > 2 and words[1] == "and":
                 pass  # "he and Mr. Putin": a group, read below
@@ -591,7 +624,7 @@ class QuoteFinder:
         starting = self.speakers.role_at_start.match(key)
         if starting:
             role = starting.group(1)
-            return self._role(self.speakers.roles[role], " ".join(words[: len(role.split())]))
+            return self._role(self.speakers.roles[role], " ".join(_first_words(text, len(role.split()))))
         run = []
         for match in TOKEN.finditer(text):  # lazily: the run of names ends within a few tokens
             token = match.group()
@@ -625,9 +658,9 @@ class QuoteFinder:
         for _ in range(6):
             before = text
             text = ADVERBS_AND_AUXILIARIES.sub("", text).rstrip()
-            if re.search(r"(?:^|\s)(?:and|but|or)$", text):
-                return re.sub(r"\s*(?:and|but|or)$", "", text), appositive, "and"
-            if re.search(r"(?:^|\s)(?:that|which|who)$", text):
+            if ENDS_WITH_CONJUNCTION.search(text):
+                return CONJUNCTION_AT_END.sub("", text), appositive, "and"
+            if ENDS_WITH_RELATIVE.search(text):
                 return text, appositive, "relative"
             if text.endswith(","):
                 opener = text.rfind(",", 0, len(text) - 1)
@@ -652,15 +685,15 @@ class QuoteFinder:
         word = " ".join(verb.group(1).split())
         if word.lower() == "according to":
             after = sentence[verb.end() :]
-            chunk = re.split(r"[,;:.]\s|[,;:]$|\.$", after, maxsplit=1)[0]
+            chunk = NAME_CHUNK_END.split(after, maxsplit=1)[0]
             return self._subject_of_chunk(chunk, ctx, local)
         left = sentence[: verb.start()]
-        if word == "saying" and re.search(r"\bas\s*$", left):
+        if word == "saying" and AS_AT_END.search(left):
             # "TASS quoted Lavrov as saying", "Xi was quoted by CCTV as saying"
-            quoted = re.search(r"\bquoted\s+(?!by\b)(.+?)\s+as\s*$", left)
+            quoted = QUOTED_AS.search(left)
             if quoted:
                 return self._subject_of_chunk(quoted.group(1), ctx, local)
-            passive = re.search(r"^(.*?)\s+(?:was|were|is|are|has been|have been|had been)\s+quoted\b", left)
+            passive = PASSIVE_QUOTED.search(left)
             if passive:
                 return self._subject_at_end(self._strip_to_subject(passive.group(1))[0], ctx, local)
         if word in self.speakers.participles and left.rstrip().endswith(","):
@@ -673,7 +706,7 @@ class QuoteFinder:
             return None
         subject = self._subject_at_end(text, ctx, local) if text else None
         if appositive:
-            named = self._name_run_at_end(re.split(r"\s(?:of|at|from|with)\s", appositive)[0])
+            named = self._name_run_at_end(APPOSITIVE_END.split(appositive)[0])
             # "Two academics — A and B —", "Putin’s spokesman, Ivan Ivanov,": the names in the
             # appositive say who a described subject is.
             described = not (text and TOKEN.findall(text)[-1][0].isupper())
@@ -704,12 +737,12 @@ class QuoteFinder:
             who = self._resolve_tokens(run, ctx, local)
             if who and who.speaker and descriptor:
                 ctx.described.setdefault(who.speaker, set()).update(_key(descriptor).split())
-            if who and (start == 0 or re.fullmatch(r"(?:[a-z][\w\-]*\s*){0,5}", descriptor)):
+            if who and (start == 0 or LOWER_CASE_WORDS.fullmatch(descriptor)):
                 return who
-        pronoun = re.match(r"(he|she|they)\b", chunk)
+        pronoun = PRONOUN_AT_START.match(chunk)
         if pronoun:
             return self._resolve_pronoun(pronoun.group(1), ctx, local)
-        described = re.match(r"((?:the|a|an|one|another)\s+(?:[\w’'.\-]+\s+){0,4}?(?:" + ROLE_NOUNS + r"))\b", chunk)
+        described = DESCRIPTION_AT_START.match(chunk)
         if described:
             return self._resolve_description(described.group(1), ctx, local)
         return None
@@ -722,16 +755,16 @@ class QuoteFinder:
         rest = masked[span.end :]
         follows_comma = rest.lstrip().startswith((",", "—", "–"))
         rest = rest.lstrip(" ,—–")
-        if not (words.endswith((",", "?", "!", "—", "–", "-")) or follows_comma or re.match(r"(?:he|she|they)\s", rest)):
+        if not (words.endswith((",", "?", "!", "—", "–", "-")) or follows_comma or PRONOUN_WORD_AT_START.match(rest)):
             return None
         rest = masked[span.end :][: _first_sentence_end(masked[span.end :])].lstrip(" ,—–")
         inverted = self.speakers.verb_at_start.match(rest)
         if inverted:
-            chunk = re.split(r"[,;:()—–]|\.(?:\s|$)", rest[inverted.end() :], maxsplit=1)[0]
+            chunk = TAIL_CHUNK_END.split(rest[inverted.end() :], maxsplit=1)[0]
             after_name = rest[inverted.end() + len(chunk) :]
             who = self._subject_of_chunk(chunk, ctx, local)
             if who and who.speaker:
-                appositive = re.match(r"\s*,\s*((?:a|an|the)\s[^.;]+)", after_name)
+                appositive = TAIL_APPOSITIVE.match(after_name)
                 if appositive:
                     ctx.described.setdefault(who.speaker, set()).update(_key(appositive.group(1)).split())
             if who:
@@ -739,7 +772,7 @@ class QuoteFinder:
             return None
         for verb in self.speakers.verb.finditer(rest[:90]):
             subject_text = rest[: verb.start()]
-            if re.search(r"[“”\"‘’:;]|\.\s", subject_text) and not re.fullmatch(r"(?:\w+\.\s)?[\w’'.\-\s]+", subject_text):
+            if QUOTE_MARK_OR_STOP.search(subject_text) and not PLAIN_WORDS.fullmatch(subject_text):
                 break
             if len(subject_text.split()) > 8:
                 break

@@ -194,6 +194,26 @@ def _last_words(text: str, n: int) -> list[str]:
     return text.rsplit(None, n)[-n:]
 
 
+def _last_token(text: str) -> str:
+    """TOKEN.findall(text)[-1], or "": tokens never span white space, so it is in the last word."""
+    last = text.rsplit(None, 1)
+    return TOKEN.findall(last[-1])[-1] if last else ""
+
+
+def _search_at_end(pattern: re.Pattern, text: str, words: int) -> re.Match | None:
+    """pattern.search(text) for a pattern anchored at the end ($) whose matches lie within the
+    last `words` words (and the space before them): searched from there, the same match without
+    the regex engine trying every position of a long text."""
+    head = text.rsplit(None, words)
+    return pattern.search(text, len(head[0]) if len(head) > words else 0)
+
+
+def _sub_at_end(pattern: re.Pattern, text: str, words: int) -> str:
+    """pattern.sub("", text) for such a pattern (it matches once at most)."""
+    match = _search_at_end(pattern, text, words)
+    return text[: match.start()] + text[match.end() :] if match else text
+
+
 def _without_initials(text: str) -> str:
     """"Vladimir V. Putin" -> "Vladimir Putin"."""
     return " ".join(w for w in text.split() if not INITIAL.fullmatch(w))
@@ -576,7 +596,7 @@ class QuoteFinder:
     def _subject_at_end(self, left: str, ctx: Context, local: list[Who]) -> Who | None:
         """The subject that ends `left` (the words before a verb), or None."""
         text = left.rstrip()
-        pronoun = PRONOUN_AT_END.search(text)
+        pronoun = _search_at_end(PRONOUN_AT_END, text, 1)
         if pronoun:
             return self._resolve_pronoun(pronoun.group(1), ctx, local)
         key = _key(" ".join(_last_words(text, 8)))
@@ -589,11 +609,10 @@ class QuoteFinder:
             found = self.speakers.aliases[suffix]
             if len(found) == 1:
                 return self._known(next(iter(found)), written)
-        tokens = TOKEN.findall(text)
-        if tokens and tokens[-1][0].isupper():
+        if _last_token(text)[:1].isupper():
             run = self._name_run_at_end(text)
             return self._resolve_tokens(run, ctx, local)
-        described = DETERMINER_DESCRIPTION.search(text) or BARE_PLURAL.search(text)
+        described = _search_at_end(DETERMINER_DESCRIPTION, text, 6) or _search_at_end(BARE_PLURAL, text, 3)
         if described:
             return self._resolve_description(described.group(1), ctx, local)
         return None
@@ -657,10 +676,10 @@ class QuoteFinder:
         appositive = None
         for _ in range(6):
             before = text
-            text = ADVERBS_AND_AUXILIARIES.sub("", text).rstrip()
-            if ENDS_WITH_CONJUNCTION.search(text):
-                return CONJUNCTION_AT_END.sub("", text), appositive, "and"
-            if ENDS_WITH_RELATIVE.search(text):
+            text = _sub_at_end(ADVERBS_AND_AUXILIARIES, text, 2).rstrip()
+            if _search_at_end(ENDS_WITH_CONJUNCTION, text, 1):
+                return _sub_at_end(CONJUNCTION_AT_END, text, 1), appositive, "and"
+            if _search_at_end(ENDS_WITH_RELATIVE, text, 1):
                 return text, appositive, "relative"
             if text.endswith(","):
                 opener = text.rfind(",", 0, len(text) - 1)
@@ -709,7 +728,7 @@ class QuoteFinder:
             named = self._name_run_at_end(APPOSITIVE_END.split(appositive)[0])
             # "Two academics — A and B —", "Putin’s spokesman, Ivan Ivanov,": the names in the
             # appositive say who a described subject is.
-            described = not (text and TOKEN.findall(text)[-1][0].isupper())
+            described = not (text and _last_token(text)[0].isupper())
             if named and (described or subject is None or not subject.speaker or not (subject.person or subject.group)):
                 subject = self._resolve_tokens(named, ctx, local) or subject
             if subject and subject.speaker:

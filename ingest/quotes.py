@@ -180,6 +180,9 @@ def _key(text: str) -> str:
     return " ".join(text.replace("’", "'").replace(".", " ").lower().split())
 
 
+_name_key = lru_cache(maxsize=4096)(name_key)  # the same names are spelled out again and again
+
+
 def _same_name(a: str, b: str) -> bool:
     return a.lower() == b.lower() or similar_names(a, b)
 
@@ -422,21 +425,21 @@ class QuoteFinder:
     def _resolve_name(self, tokens: list[str], ctx: Context) -> Who:
         """A person's or institution's name (one member of a subject) -> Who."""
         as_written = " ".join(tokens)
-        honorific = next((t.rstrip(".").lower() for t in tokens if t.rstrip(".").lower() in HONORIFICS), None)
+        bare = [t.rstrip(".").lower() for t in tokens]  # as the word lists have them
+        honorific = next((b for b in bare if b in HONORIFICS), None)
         # Drop an institution before a possessive ("Rand’s Charup") and titles ("Treasury
         # Secretary Janet L. Yellen"): the name is what follows the last of them.
         cut = 0
         for i, token in enumerate(tokens[:-1]):
-            if POSSESSIVE.search(token) or token.rstrip(".").lower() in TITLE_WORDS or token == "of":
-                if any(t.rstrip(".").lower() not in TITLE_WORDS for t in tokens[i + 1 :]):
+            if POSSESSIVE.search(token) or bare[i] in TITLE_WORDS or token == "of":
+                if any(b not in TITLE_WORDS for b in bare[i + 1 :]):
                     cut = i + 1
         name_tokens = tokens[cut:] or tokens
         written = " ".join(name_tokens)
         # 1. A name or alias of the speakers list.
-        for form in (as_written, written, _without_initials(written)):
-            found = self.speakers.aliases.get(_key(form))
-            if found and len(found) == 1:
-                return self._remember(next(iter(found)), as_written, ctx)
+        listed = self._listed(as_written) or self._listed(written) or self._listed(_without_initials(written))
+        if listed:
+            return self._remember(listed, as_written, ctx)
         # 2. A surname alone: the person of this article with it, else the one listed speaker.
         if len(name_tokens) == 1:
             if _key(written) in ctx.local:
@@ -459,6 +462,11 @@ class QuoteFinder:
             ctx.local[_key(name_tokens[0])] = written
         return Who(written, as_written, (written,), person, gender)
 
+    def _listed(self, name: str) -> str | None:
+        """The one speaker of the list with this name or alias, or None."""
+        found = self.speakers.aliases.get(_key(name))
+        return next(iter(found)) if found and len(found) == 1 else None
+
     def _spelling_of(self, name_tokens: list[str], ctx: Context) -> str | None:
         """The name (of this article, most recent first, then of the list) that these tokens
         spell another way: the same surname give or take a transliteration, and the same or a
@@ -466,8 +474,8 @@ class QuoteFinder:
         surname, first = name_tokens[-1], name_tokens[0] if len(name_tokens) > 1 else None
         if len(surname) < 4:
             return None
-        key = name_key(surname)
-        candidates = [full for full in reversed(ctx.local.values()) if name_key(full.split()[-1]) == key]
+        key = _name_key(surname)
+        candidates = [full for full in reversed(ctx.local.values()) if _name_key(full.split()[-1]) == key]
         candidates += self.speakers.by_surname_key.get(key, [])
         for full in candidates:
             parts = full.split()

@@ -288,6 +288,7 @@ class Speakers:
         # Phrases matched at the end of a subject: roles, and aliases written with lower case.
         self.suffixes = sorted({*self.roles, *described_aliases}, key=len, reverse=True)
         self.suffix_at_end = re.compile(r"(?:^|(?<= ))(" + trie_pattern(self.suffixes) + r")$")
+        self.suffix_words = max((len(suffix.split()) for suffix in self.suffixes), default=1)
         self.role_at_start = re.compile(r"(" + trie_pattern(sorted(self.roles)) + r") ")
         verbs = data.get("verbs") or {}
         self.finite = [str(v) for v in verbs.get("finite") or []]
@@ -608,7 +609,7 @@ class QuoteFinder:
         if pronoun:
             return self._resolve_pronoun(pronoun.group(1), ctx, local)
         key = _key(" ".join(_last_words(text, 8)))
-        ending = self.speakers.suffix_at_end.search(key)
+        ending = _search_at_end(self.speakers.suffix_at_end, key, self.speakers.suffix_words)
         if ending:
             suffix = ending.group(1)
             written = " ".join(_last_words(text, len(suffix.split())))
@@ -818,8 +819,9 @@ class QuoteFinder:
         """An attribution before the quotation in its sentence: the nearest speech verb with a
         subject."""
         sentence = masked[sentence_start : span.start]
+        from_sentence = masked[sentence_start:]
         for verb in reversed(list(self.speakers.verb.finditer(sentence))):
-            who = self._verb_subject(masked[sentence_start:], verb, main, ctx, local)
+            who = self._verb_subject(from_sentence, verb, main, ctx, local)
             if who:
                 return who, " ".join(verb.group(1).split())
         return None

@@ -123,8 +123,9 @@ PRONOUNS = {"he", "she", "they"}
 
 # Quotation marks.
 # (Each alternative begins with a literal, so that the regex engine skips ahead to the next mark
-# instead of trying every position: same matches as ‘‘|’’|``|''|[“”«»„"‘’].)
-MARK = re.compile(r"‘‘?|’’?|``|''|“|”|«|»|„|\"")
+# instead of trying every position; a "’" before a letter or digit, an apostrophe ("China’s"),
+# is left out: it neither opens nor closes a quotation.)
+MARK = re.compile(r"‘‘?|’’|’(?![^\W_])|``|''|“|”|«|»|„|\"")
 OPENERS = {"‘‘", "``", "“", "«", "„"}
 CLOSERS = {"’’", "''", "”", "»"}
 MASK_OTHER = re.compile(r"[^\sA-Z]")
@@ -656,9 +657,10 @@ class QuoteFinder:
         run = []
         for match in TOKEN.finditer(text):  # lazily: the run of names ends within a few tokens
             token = match.group()
-            if token[0].isupper() or token.lower() in PRONOUNS and not run:
+            lower = token.lower()
+            if token[0].isupper() or lower in PRONOUNS and not run:
                 run.append(token)
-            elif run and token in ("and", "&") or (run and token.lower() in NAME_PARTICLES):
+            elif run and (token in ("and", "&") or lower in NAME_PARTICLES):
                 run.append(token)
             elif run and token == "of" and run[-1].lower() in TITLE_WORDS:
                 run.append(token)

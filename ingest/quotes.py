@@ -218,6 +218,7 @@ def _sub_at_end(pattern: re.Pattern, text: str, words: int) -> str:
     return text[: match.start()] + text[match.end() :] if match else text
 
 
+@lru_cache(maxsize=4096)  # asked for every name not found as written
 def _without_initials(text: str) -> str:
     """"Vladimir V. Putin" -> "Vladimir Putin"."""
     return " ".join(w for w in text.split() if not INITIAL.fullmatch(w))

@@ -236,7 +236,7 @@ class Speaker:
     descriptions: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)  # many are made per article: slots make them cheaper
 class Who:
     """A resolved subject: the speaker (canonical name or name as written; None if unknown),
     how it was written, its members if it is a group, and whether "he"/"she" can refer to it."""
@@ -325,7 +325,7 @@ class Context:
             del self.recent[:-30]
 
 
-@dataclass
+@dataclass(slots=True)  # many are made per article: slots make them cheaper
 class Span:
     """A quoted span: positions of the opening mark, the words, and the end of the closing mark."""
 

@@ -122,7 +122,10 @@ PRONOUN_AT_END = re.compile(r"(?:(?<=\s)|^)(he|she|they|He|She|They)$")
 PRONOUNS = {"he", "she", "they"}
 
 # Quotation marks.
-MARK = re.compile(r"‘‘|’’|``|''|[“”«»„\"‘’]")
+# (Each alternative begins with a literal, so that the regex engine skips ahead to the next mark
+# instead of trying every position; a "’" before a letter or digit, an apostrophe ("China’s"),
+# is left out: it neither opens nor closes a quotation.)
+MARK = re.compile(r"‘‘?|’’|’(?![^\W_])|``|''|“|”|«|»|„|\"")
 OPENERS = {"‘‘", "``", "“", "«", "„"}
 CLOSERS = {"’’", "''", "”", "»"}
 MASK_OTHER = re.compile(r"[^\sA-Z]")
@@ -149,6 +152,27 @@ INTRO_WORDS = {
     "back", "even", "only", "just", "days", "weeks", "hours", "months", "years", "meanwhile",
     "instead", "rather", "still", "however", "indeed", "formally", "separately", "finally",
 }
+# Patterns of the functions below, compiled once (they run for every sentence).
+INITIAL = re.compile(r"[A-Z]\.?")
+POSSESSIVE = re.compile(r"[’']s$")
+ENDS_WITH_CONJUNCTION = re.compile(r"(?:^|\s)(?:and|but|or)$")
+CONJUNCTION_AT_END = re.compile(r"\s*(?:and|but|or)$")
+ENDS_WITH_RELATIVE = re.compile(r"(?:^|\s)(?:that|which|who)$")
+NAME_CHUNK_END = re.compile(r"[,;:.]\s|[,;:]$|\.$")
+AS_AT_END = re.compile(r"\bas\s*$")
+QUOTED_AS = re.compile(r"\bquoted\s+(?!by\b)(.+?)\s+as\s*$")
+PASSIVE_QUOTED = re.compile(r"^(.*?)\s+(?:was|were|is|are|has been|have been|had been)\s+quoted\b")
+APPOSITIVE_END = re.compile(r"\s(?:of|at|from|with)\s")
+LOWER_CASE_WORDS = re.compile(r"(?:[a-z][\w\-]*\s*){0,5}")
+PRONOUN_AT_START = re.compile(r"(he|she|they)\b")
+PRONOUN_WORD_AT_START = re.compile(r"(?:he|she|they)\s")
+DESCRIPTION_AT_START = re.compile(
+    r"((?:the|a|an|one|another)\s+(?:[\w’'.\-]+\s+){0,4}?(?:" + ROLE_NOUNS + r"))\b"
+)
+TAIL_CHUNK_END = re.compile(r"[,;:()—–]|\.(?:\s|$)")
+TAIL_APPOSITIVE = re.compile(r"\s*,\s*((?:a|an|the)\s[^.;]+)")
+QUOTE_MARK_OR_STOP = re.compile(r"[“”\"‘’:;]|\.\s")
+PLAIN_WORDS = re.compile(r"(?:\w+\.\s)?[\w’'.\-\s]+")
 
 
 @lru_cache(maxsize=4096)  # names recur in every article
@@ -157,13 +181,47 @@ def _key(text: str) -> str:
     return " ".join(text.replace("’", "'").replace(".", " ").lower().split())
 
 
+_name_key = lru_cache(maxsize=4096)(name_key)  # the same names are spelled out again and again
+
+
 def _same_name(a: str, b: str) -> bool:
     return a.lower() == b.lower() or similar_names(a, b)
 
 
+def _first_words(text: str, n: int) -> list[str]:
+    """text.split()[:n] (n >= 1) without splitting all of a long text."""
+    return text.split(None, n)[:n]
+
+
+def _last_words(text: str, n: int) -> list[str]:
+    """text.split()[-n:] (n >= 1) without splitting all of a long text."""
+    return text.rsplit(None, n)[-n:]
+
+
+def _last_token(text: str) -> str:
+    """TOKEN.findall(text)[-1], or "": tokens never span white space, so it is in the last word."""
+    last = text.rsplit(None, 1)
+    return TOKEN.findall(last[-1])[-1] if last else ""
+
+
+def _search_at_end(pattern: re.Pattern, text: str, words: int) -> re.Match | None:
+    """pattern.search(text) for a pattern anchored at the end ($) whose matches lie within the
+    last `words` words (and the space before them): searched from there, the same match without
+    the regex engine trying every position of a long text."""
+    head = text.rsplit(None, words)
+    return pattern.search(text, len(head[0]) if len(head) > words else 0)
+
+
+def _sub_at_end(pattern: re.Pattern, text: str, words: int) -> str:
+    """pattern.sub("", text) for such a pattern (it matches once at most)."""
+    match = _search_at_end(pattern, text, words)
+    return text[: match.start()] + text[match.end() :] if match else text
+
+
+@lru_cache(maxsize=4096)  # asked for every name not found as written
 def _without_initials(text: str) -> str:
     """"Vladimir V. Putin" -> "Vladimir Putin"."""
-    return " ".join(w for w in text.split() if not re.fullmatch(r"[A-Z]\.?", w))
+    return " ".join(w for w in text.split() if not INITIAL.fullmatch(w))
 
 
 # -- speakers
@@ -178,7 +236,7 @@ class Speaker:
     descriptions: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)  # many are made per article: slots make them cheaper
 class Who:
     """A resolved subject: the speaker (canonical name or name as written; None if unknown),
     how it was written, its members if it is a group, and whether "he"/"she" can refer to it."""
@@ -232,6 +290,7 @@ class Speakers:
         # Phrases matched at the end of a subject: roles, and aliases written with lower case.
         self.suffixes = sorted({*self.roles, *described_aliases}, key=len, reverse=True)
         self.suffix_at_end = re.compile(r"(?:^|(?<= ))(" + trie_pattern(self.suffixes) + r")$")
+        self.suffix_words = max((len(suffix.split()) for suffix in self.suffixes), default=1)
         self.role_at_start = re.compile(r"(" + trie_pattern(sorted(self.roles)) + r") ")
         verbs = data.get("verbs") or {}
         self.finite = [str(v) for v in verbs.get("finite") or []]
@@ -266,7 +325,7 @@ class Context:
             del self.recent[:-30]
 
 
-@dataclass
+@dataclass(slots=True)  # many are made per article: slots make them cheaper
 class Span:
     """A quoted span: positions of the opening mark, the words, and the end of the closing mark."""
 
@@ -332,7 +391,7 @@ def _ends_sentence(text: str, match: re.Match, start: int = 0) -> bool:
     if text[match.start()] != ".":
         return True
     before = text[start : match.start()].rstrip()
-    last_word = before.rsplit(None, 1)[-1] if before.split() else ""
+    last_word = (before.rsplit(None, 1) or [""])[-1]
     stem = last_word.lstrip("(\"“‘").lower()
     return not (len(stem) == 1 or stem in ABBREVIATIONS or "." in stem)
 
@@ -369,21 +428,21 @@ class QuoteFinder:
     def _resolve_name(self, tokens: list[str], ctx: Context) -> Who:
         """A person's or institution's name (one member of a subject) -> Who."""
         as_written = " ".join(tokens)
-        honorific = next((t.rstrip(".").lower() for t in tokens if t.rstrip(".").lower() in HONORIFICS), None)
+        bare = [t.rstrip(".").lower() for t in tokens]  # as the word lists have them
+        honorific = next((b for b in bare if b in HONORIFICS), None)
         # Drop an institution before a possessive ("Rand’s Charup") and titles ("Treasury
         # Secretary Janet L. Yellen"): the name is what follows the last of them.
         cut = 0
         for i, token in enumerate(tokens[:-1]):
-            if re.search(r"[’']s$", token) or token.rstrip(".").lower() in TITLE_WORDS or token == "of":
-                if any(t.rstrip(".").lower() not in TITLE_WORDS for t in tokens[i + 1 :]):
+            if POSSESSIVE.search(token) or bare[i] in TITLE_WORDS or token == "of":
+                if any(b not in TITLE_WORDS for b in bare[i + 1 :]):
                     cut = i + 1
         name_tokens = tokens[cut:] or tokens
         written = " ".join(name_tokens)
         # 1. A name or alias of the speakers list.
-        for form in (as_written, written, _without_initials(written)):
-            found = self.speakers.aliases.get(_key(form))
-            if found and len(found) == 1:
-                return self._remember(next(iter(found)), as_written, ctx)
+        listed = self._listed(as_written) or self._listed(written) or self._listed(_without_initials(written))
+        if listed:
+            return self._remember(listed, as_written, ctx)
         # 2. A surname alone: the person of this article with it, else the one listed speaker.
         if len(name_tokens) == 1:
             if _key(written) in ctx.local:
@@ -406,6 +465,11 @@ class QuoteFinder:
             ctx.local[_key(name_tokens[0])] = written
         return Who(written, as_written, (written,), person, gender)
 
+    def _listed(self, name: str) -> str | None:
+        """The one speaker of the list with this name or alias, or None."""
+        found = self.speakers.aliases.get(_key(name))
+        return next(iter(found)) if found and len(found) == 1 else None
+
     def _spelling_of(self, name_tokens: list[str], ctx: Context) -> str | None:
         """The name (of this article, most recent first, then of the list) that these tokens
         spell another way: the same surname give or take a transliteration, and the same or a
@@ -413,8 +477,8 @@ class QuoteFinder:
         surname, first = name_tokens[-1], name_tokens[0] if len(name_tokens) > 1 else None
         if len(surname) < 4:
             return None
-        key = name_key(surname)
-        candidates = [full for full in reversed(ctx.local.values()) if name_key(full.split()[-1]) == key]
+        key = _name_key(surname)
+        candidates = [full for full in reversed(ctx.local.values()) if _name_key(full.split()[-1]) == key]
         candidates += self.speakers.by_surname_key.get(key, [])
         for full in candidates:
             parts = full.split()
@@ -543,24 +607,23 @@ class QuoteFinder:
     def _subject_at_end(self, left: str, ctx: Context, local: list[Who]) -> Who | None:
         """The subject that ends `left` (the words before a verb), or None."""
         text = left.rstrip()
-        pronoun = PRONOUN_AT_END.search(text)
+        pronoun = _search_at_end(PRONOUN_AT_END, text, 1)
         if pronoun:
             return self._resolve_pronoun(pronoun.group(1), ctx, local)
-        key = _key(" ".join(text.split()[-8:]))
-        ending = self.speakers.suffix_at_end.search(key)
+        key = _key(" ".join(_last_words(text, 8)))
+        ending = _search_at_end(self.speakers.suffix_at_end, key, self.speakers.suffix_words)
         if ending:
             suffix = ending.group(1)
-            written = " ".join(text.split()[-len(suffix.split()) :])
+            written = " ".join(_last_words(text, len(suffix.split())))
             if suffix in self.speakers.roles:
                 return self._role(self.speakers.roles[suffix], written)
             found = self.speakers.aliases[suffix]
             if len(found) == 1:
                 return self._known(next(iter(found)), written)
-        tokens = TOKEN.findall(text)
-        if tokens and tokens[-1][0].isupper():
+        if _last_token(text)[:1].isupper():
             run = self._name_run_at_end(text)
             return self._resolve_tokens(run, ctx, local)
-        described = DETERMINER_DESCRIPTION.search(text) or BARE_PLURAL.search(text)
+        described = _search_at_end(DETERMINER_DESCRIPTION, text, 6) or _search_at_end(BARE_PLURAL, text, 3)
         if described:
             return self._resolve_description(described.group(1), ctx, local)
         return None
@@ -573,7 +636,7 @@ class QuoteFinder:
             if stripped == text:
                 break
             text = stripped
-        first = text.split(None, 1)[0].lower().strip(",") if text.split() else ""
+        first = (text.split(None, 1) or [""])[0].lower().strip(",")
         if first in INTRO_WORDS or first.endswith("ing"):
             comma = text.find(", ")
             if comma < 0 or comma > 160:
@@ -581,7 +644,7 @@ class QuoteFinder:
             text = text[comma + 2 :]
         if not text or not (text[0].isalpha()):
             return None
-        words = text.split()
+        words = text.split(None, 8)  # the first 8 words are all that is used (and whether there are 3)
         if words[0].lower() in PRONOUNS:
             if len(words) > 2 and words[1] == "and":
                 pass  # "he and Mr. Putin": a group, read below
@@ -591,13 +654,14 @@ class QuoteFinder:
         starting = self.speakers.role_at_start.match(key)
         if starting:
             role = starting.group(1)
-            return self._role(self.speakers.roles[role], " ".join(words[: len(role.split())]))
+            return self._role(self.speakers.roles[role], " ".join(_first_words(text, len(role.split()))))
         run = []
         for match in TOKEN.finditer(text):  # lazily: the run of names ends within a few tokens
             token = match.group()
-            if token[0].isupper() or token.lower() in PRONOUNS and not run:
+            lower = token.lower()
+            if token[0].isupper() or lower in PRONOUNS and not run:
                 run.append(token)
-            elif run and token in ("and", "&") or (run and token.lower() in NAME_PARTICLES):
+            elif run and (token in ("and", "&") or lower in NAME_PARTICLES):
                 run.append(token)
             elif run and token == "of" and run[-1].lower() in TITLE_WORDS:
                 run.append(token)
@@ -624,10 +688,10 @@ class QuoteFinder:
         appositive = None
         for _ in range(6):
             before = text
-            text = ADVERBS_AND_AUXILIARIES.sub("", text).rstrip()
-            if re.search(r"(?:^|\s)(?:and|but|or)$", text):
-                return re.sub(r"\s*(?:and|but|or)$", "", text), appositive, "and"
-            if re.search(r"(?:^|\s)(?:that|which|who)$", text):
+            text = _sub_at_end(ADVERBS_AND_AUXILIARIES, text, 2).rstrip()
+            if _search_at_end(ENDS_WITH_CONJUNCTION, text, 1):
+                return _sub_at_end(CONJUNCTION_AT_END, text, 1), appositive, "and"
+            if _search_at_end(ENDS_WITH_RELATIVE, text, 1):
                 return text, appositive, "relative"
             if text.endswith(","):
                 opener = text.rfind(",", 0, len(text) - 1)
@@ -652,15 +716,15 @@ class QuoteFinder:
         word = " ".join(verb.group(1).split())
         if word.lower() == "according to":
             after = sentence[verb.end() :]
-            chunk = re.split(r"[,;:.]\s|[,;:]$|\.$", after, maxsplit=1)[0]
+            chunk = NAME_CHUNK_END.split(after, maxsplit=1)[0]
             return self._subject_of_chunk(chunk, ctx, local)
         left = sentence[: verb.start()]
-        if word == "saying" and re.search(r"\bas\s*$", left):
+        if word == "saying" and AS_AT_END.search(left):
             # "TASS quoted Lavrov as saying", "Xi was quoted by CCTV as saying"
-            quoted = re.search(r"\bquoted\s+(?!by\b)(.+?)\s+as\s*$", left)
+            quoted = QUOTED_AS.search(left)
             if quoted:
                 return self._subject_of_chunk(quoted.group(1), ctx, local)
-            passive = re.search(r"^(.*?)\s+(?:was|were|is|are|has been|have been|had been)\s+quoted\b", left)
+            passive = PASSIVE_QUOTED.search(left)
             if passive:
                 return self._subject_at_end(self._strip_to_subject(passive.group(1))[0], ctx, local)
         if word in self.speakers.participles and left.rstrip().endswith(","):
@@ -673,10 +737,10 @@ class QuoteFinder:
             return None
         subject = self._subject_at_end(text, ctx, local) if text else None
         if appositive:
-            named = self._name_run_at_end(re.split(r"\s(?:of|at|from|with)\s", appositive)[0])
+            named = self._name_run_at_end(APPOSITIVE_END.split(appositive)[0])
             # "Two academics — A and B —", "Putin’s spokesman, Ivan Ivanov,": the names in the
             # appositive say who a described subject is.
-            described = not (text and TOKEN.findall(text)[-1][0].isupper())
+            described = not (text and _last_token(text)[0].isupper())
             if named and (described or subject is None or not subject.speaker or not (subject.person or subject.group)):
                 subject = self._resolve_tokens(named, ctx, local) or subject
             if subject and subject.speaker:
@@ -704,12 +768,12 @@ class QuoteFinder:
             who = self._resolve_tokens(run, ctx, local)
             if who and who.speaker and descriptor:
                 ctx.described.setdefault(who.speaker, set()).update(_key(descriptor).split())
-            if who and (start == 0 or re.fullmatch(r"(?:[a-z][\w\-]*\s*){0,5}", descriptor)):
+            if who and (start == 0 or LOWER_CASE_WORDS.fullmatch(descriptor)):
                 return who
-        pronoun = re.match(r"(he|she|they)\b", chunk)
+        pronoun = PRONOUN_AT_START.match(chunk)
         if pronoun:
             return self._resolve_pronoun(pronoun.group(1), ctx, local)
-        described = re.match(r"((?:the|a|an|one|another)\s+(?:[\w’'.\-]+\s+){0,4}?(?:" + ROLE_NOUNS + r"))\b", chunk)
+        described = DESCRIPTION_AT_START.match(chunk)
         if described:
             return self._resolve_description(described.group(1), ctx, local)
         return None
@@ -722,16 +786,16 @@ class QuoteFinder:
         rest = masked[span.end :]
         follows_comma = rest.lstrip().startswith((",", "—", "–"))
         rest = rest.lstrip(" ,—–")
-        if not (words.endswith((",", "?", "!", "—", "–", "-")) or follows_comma or re.match(r"(?:he|she|they)\s", rest)):
+        if not (words.endswith((",", "?", "!", "—", "–", "-")) or follows_comma or PRONOUN_WORD_AT_START.match(rest)):
             return None
         rest = masked[span.end :][: _first_sentence_end(masked[span.end :])].lstrip(" ,—–")
         inverted = self.speakers.verb_at_start.match(rest)
         if inverted:
-            chunk = re.split(r"[,;:()—–]|\.(?:\s|$)", rest[inverted.end() :], maxsplit=1)[0]
+            chunk = TAIL_CHUNK_END.split(rest[inverted.end() :], maxsplit=1)[0]
             after_name = rest[inverted.end() + len(chunk) :]
             who = self._subject_of_chunk(chunk, ctx, local)
             if who and who.speaker:
-                appositive = re.match(r"\s*,\s*((?:a|an|the)\s[^.;]+)", after_name)
+                appositive = TAIL_APPOSITIVE.match(after_name)
                 if appositive:
                     ctx.described.setdefault(who.speaker, set()).update(_key(appositive.group(1)).split())
             if who:
@@ -739,7 +803,7 @@ class QuoteFinder:
             return None
         for verb in self.speakers.verb.finditer(rest[:90]):
             subject_text = rest[: verb.start()]
-            if re.search(r"[“”\"‘’:;]|\.\s", subject_text) and not re.fullmatch(r"(?:\w+\.\s)?[\w’'.\-\s]+", subject_text):
+            if QUOTE_MARK_OR_STOP.search(subject_text) and not PLAIN_WORDS.fullmatch(subject_text):
                 break
             if len(subject_text.split()) > 8:
                 break
@@ -758,8 +822,9 @@ class QuoteFinder:
         """An attribution before the quotation in its sentence: the nearest speech verb with a
         subject."""
         sentence = masked[sentence_start : span.start]
+        from_sentence = masked[sentence_start:]
         for verb in reversed(list(self.speakers.verb.finditer(sentence))):
-            who = self._verb_subject(masked[sentence_start:], verb, main, ctx, local)
+            who = self._verb_subject(from_sentence, verb, main, ctx, local)
             if who:
                 return who, " ".join(verb.group(1).split())
         return None

@@ -254,3 +254,33 @@ def test_seed_quotations_are_found_without_inventing_others():
     result = evaluate()
     assert result.found / result.annotated >= 0.9
     assert result.extra <= result.annotated // 10, "\n".join(result.errors)
+
+
+# -- speed shortcuts that must not change a result
+
+
+@pytest.mark.parametrize("text", [
+    "", "also", "  also", "he said he also", "in turn", "Xi, in turn", "Xi in  turn", "Xi quickly\n",
+    "said and", "sand", "the people who", "and he", "He", "the Kremlin aide", "Japan’s foreign ministry spokesman",
+    "x the a b c d analysts", "some senior officials", "many\u00a0analysts\n", "X. Y.\tthat",
+])
+def test_searching_only_the_last_words_finds_what_searching_all_of_the_text_finds(text):
+    from ingest.quotes import (ADVERBS_AND_AUXILIARIES, BARE_PLURAL, CONJUNCTION_AT_END, DETERMINER_DESCRIPTION,
+                               ENDS_WITH_CONJUNCTION, ENDS_WITH_RELATIVE, PRONOUN_AT_END, TOKEN, _last_token,
+                               _search_at_end, _sub_at_end)
+
+    def found(match):
+        return match and (match.span(), match.groups())
+
+    for pattern, words in [(ADVERBS_AND_AUXILIARIES, 2), (ENDS_WITH_CONJUNCTION, 1), (CONJUNCTION_AT_END, 1),
+                           (ENDS_WITH_RELATIVE, 1), (PRONOUN_AT_END, 1), (DETERMINER_DESCRIPTION, 6), (BARE_PLURAL, 3)]:
+        assert found(_search_at_end(pattern, text, words)) == found(pattern.search(text))
+        assert _sub_at_end(pattern, text, words) == pattern.sub("", text)
+    assert _last_token(text) == (TOKEN.findall(text) or [""])[-1]
+
+
+def test_apostrophes_inside_words_neither_open_nor_close_a_single_quotation():
+    text = "It is ‘core’ and Russia’s ‘key’."
+    assert [text[s.words_start : s.words_end] for s in quote_spans(text)] == ["core", "key"]
+    text = "China’s ‘‘no limits’’ and the neighbours’ talks"
+    assert [text[s.words_start : s.words_end] for s in quote_spans(text)] == ["no limits"]

@@ -350,6 +350,7 @@ class ArchiveWriter:
         # The base archive is copied in the background while the caller reads and analyses its
         # files; the first use of the connection waits for the copy.
         self._copy_error: BaseException | None = None
+        self._copied = threading.Event()  # set once the copy is made (or has failed)
         self._copying = threading.Thread(target=self._copy, daemon=True) if base else None
         if self._copying:
             self._copying.start()
@@ -364,19 +365,35 @@ class ArchiveWriter:
         }
 
     def _copy(self) -> None:
-        """Copy the base archive to the build file (in the background thread)."""
+        """Copy the base archive to the build file (in the background thread), then write the
+        copy out to disk while the build goes on."""
         try:
             shutil.copyfile(self.base, self.building)
         except BaseException as error:  # raised in the caller's thread by _wait_for_copy()
             self._copy_error = error
+            return
+        finally:
+            self._copied.set()
+        # Renaming a file whose gigabytes are still only in memory over the old archive makes the
+        # file system write them out first (1M paragraphs: 7.0 s, against 2.9 s once written);
+        # written now, beside the linking, the rename has only the build's own changes left.
+        try:
+            descriptor = os.open(self.building, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError:
+            pass  # only a head start: the rename writes out whatever is left
 
     def _wait_for_copy(self) -> None:
-        """Wait for the background copy, and raise here whatever stopped it."""
+        """Wait for the background copy (not for it to reach the disk), and raise here whatever
+        stopped it."""
         if self._copying:
-            self._copying.join()
-            self._copying = None
+            self._copied.wait()
             if self._copy_error:
-                raise self._copy_error
+                error, self._copy_error = self._copy_error, None
+                raise error
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -559,6 +576,8 @@ class ArchiveWriter:
         stats = counts(self.conn)
         self.conn.close()
         log("stage: replace")
+        if self._copying:
+            self._copying.join()  # the copy written out: little is left for the rename to write
         os.replace(self.building, self.target)
         return stats
 

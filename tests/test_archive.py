@@ -115,6 +115,32 @@ def test_failed_build_leaves_the_previous_archive_untouched(tmp_path, seeds_db):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".archive.db.building")] == []
 
 
+def test_a_disk_full_while_copying_for_an_update_leaves_the_previous_archive_untouched(tmp_path, seeds_db, monkeypatch):
+    """An incremental build copies the archive in a background thread (and writes the copy out
+    there); a copy that fails, here on a full disk, stops the build with that error, and the
+    archive stays as it was, with no build file left beside it."""
+    import errno
+    import shutil
+
+    target = tmp_path / "archive.db"
+    target.write_bytes(seeds_db.read_bytes())
+    before = target.read_bytes()
+    added = tmp_path / "added"
+    added.mkdir()
+    (added / "new.txt").write_text(
+        "Putin met Xi in Beijing on Tuesday to talk about gas and trade, officials said.\n", encoding="utf-8"
+    )
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        build([SEEDS, added], target, progress=False)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".archive.db.building")] == []
+
+
 def test_derived_titles_are_marked(seeds_db):
     derived = rows(seeds_db, "SELECT path, title FROM articles WHERE title_derived = 1")
     headlined = rows(seeds_db, "SELECT path, title FROM articles WHERE title_derived = 0")

@@ -137,20 +137,6 @@ RECALL_YEAR = re.compile(rf"\b(?:in|during|back in|the) (?:(?:early|late|mid)[- 
 RECALL_HINTS = ("20", "19", "ago", "earlier", "before", "last", "previous", "back", "the time", "then-", "eve of", "run-up", "since")
 # Where a clause ends, for recalls: "Putin, who attended in 2017, told the second forum ...".
 CLAUSE_MARKS = (",", ";", " — ", " – ", "(", ")")
-
-
-def _last_clause_mark(text: str, start: int, end: int) -> int:
-    """Where the last of CLAUSE_MARKS in text[start:end] begins, or -1 (spelled out: no generator)."""
-    return max(text.rfind(",", start, end), text.rfind(";", start, end), text.rfind(" — ", start, end),
-               text.rfind(" – ", start, end), text.rfind("(", start, end), text.rfind(")", start, end))
-
-
-def _clause_marks_after(text: str, start: int, end: int) -> tuple[int, ...]:
-    """Where each of CLAUSE_MARKS first occurs in text[start:end] (-1 if not)."""
-    return (text.find(",", start, end), text.find(";", start, end), text.find(" — ", start, end),
-            text.find(" – ", start, end), text.find("(", start, end), text.find(")", start, end))
-
-
 # Where a sentence may name two meetings: "They met in Astana in July, and Putin went to Beijing in May".
 CLAUSE_SPLIT = re.compile(
     r",? (?:and|while|but|whereas|after|before) (?=(?:in|at|to|then|later) |\w+ (?:\w+ )?(?:met|made|went|visited|travell?ed|hosted|attended|came))|; "
@@ -981,10 +967,10 @@ class MeetingTagger:
                 hinted[n] = any(word in sentence for word in RECALL_HINTS)
             if not hinted[n]:
                 return False
-            start = _last_clause_mark(lower, a, at) + 1 or a
+            start = max(lower.rfind(mark, a, at) for mark in CLAUSE_MARKS) + 1 or a
             while start > a and CONTINUING_CLAUSE.match(lower, start):
-                start = _last_clause_mark(lower, a, start - 1) + 1 or a
-            ends = [e for e in _clause_marks_after(lower, at, b) if e >= 0]
+                start = max(lower.rfind(mark, a, start - 1) for mark in CLAUSE_MARKS) + 1 or a
+            ends = [e for e in (lower.find(mark, at, b) for mark in CLAUSE_MARKS) if e >= 0]
             span = (max(a, start), min(ends) if ends else b)
             if span not in recall_cache:
                 clause = lower[span[0] : span[1]]
@@ -1011,14 +997,9 @@ class MeetingTagger:
             if positions and detector.sentence_wide:
                 spans = sorted({sentences[sentence_of(at)] for at in positions})
                 matches = [m for a, b in spans for m in detector.regex.finditer(text, a, b)]
-            elif len(positions) == 1:  # the common case: one place to try, and most often no match
-                match = detector.regex.match(text, positions[0])
-                if match is None:
-                    continue
-                matches = [match]
             elif positions:
                 matches, reached = [], 0
-                for at in sorted(set(positions)):
+                for at in positions if len(positions) == 1 else sorted(set(positions)):
                     if at >= reached:  # like finditer: no match inside the previous one
                         match = detector.regex.match(text, at)
                         if match:
@@ -1457,16 +1438,10 @@ class MeetingTagger:
                 scores[i] += value
         # Evidence is written out only for the candidates: the meetings with a positive score.
         evidence: dict[int, list[dict]] = {i: [] for i, score in enumerate(scores) if score > 0}
-        rounded: dict[float, float] = {}  # the same few values recur; round() is slow (zeros are not kept: -0.0)
         for (kind, key), slot in best.items():
             for i, (value, hit) in slot.items():
                 if i in evidence:
-                    weight = rounded.get(value)
-                    if weight is None:
-                        weight = round(value, 2)
-                        if value:
-                            rounded[value] = weight
-                    evidence[i].append({"cue": hit.label, "kind": kind, "text": hit.text[:160], "weight": weight})
+                    evidence[i].append({"cue": hit.label, "kind": kind, "text": hit.text[:160], "weight": round(value, 2)})
         candidates = [
             Candidate(self.meetings[i].id, round(scores[i], 3), sorted(found, key=lambda e: -e["weight"]))
             for i, found in evidence.items()

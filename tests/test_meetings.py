@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.meetings import (  # noqa: E402
-    CLAUSE_MARKS, FOLDS_ODDLY, MEETING_CORE, MEETING_CORE_LOWER, MEETING_WORDS, MEETING_WORDS_LOWER, RECALL_MARKERS,
-    RECALL_MARKERS_LOWER, Catalogue, CatalogueError, MeetingDecision, MeetingTagger, _clause_marks_after, _found,
-    _last_clause_mark, load_catalogue, meeting_rows,
+    FOLDS_ODDLY, MEETING_CORE, MEETING_CORE_LOWER, MEETING_WORDS, MEETING_WORDS_LOWER, RECALL_MARKERS,
+    RECALL_MARKERS_LOWER, Catalogue, CatalogueError, MeetingDecision, MeetingTagger, _found, load_catalogue,
+    meeting_rows,
 )
 
 SEEDS = ROOT / "seeds"
@@ -392,14 +392,6 @@ def test_only_the_odd_folding_characters_need_matching_ignoring_case():
         for regex, twin in ((MEETING_WORDS, MEETING_WORDS_LOWER), (RECALL_MARKERS, RECALL_MARKERS_LOWER),
                             (MEETING_CORE, MEETING_CORE_LOWER)):
             assert _found(regex, twin, text) == bool(regex.search(text)), (regex.pattern[:20], text)
-
-
-def test_the_clause_marks_spelled_out_are_clause_marks():
-    text = "Putin, who came (in 2017; then – again) — told; them, (a) b – c — d"
-    for start in range(len(text)):
-        for end in range(start, len(text) + 1):
-            assert _last_clause_mark(text, start, end) == max(text.rfind(m, start, end) for m in CLAUSE_MARKS)
-            assert sorted(_clause_marks_after(text, start, end)) == sorted(text.find(m, start, end) for m in CLAUSE_MARKS)
 
 
 # --------------------------------------------------------------------------- evaluation

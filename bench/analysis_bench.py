@@ -30,6 +30,7 @@ from benchlib import ROOT, load_average, machine  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from ingest import build, read, segment  # noqa: E402
 
+CHECKED_FILES = 20  # files whose rows are compared with build.process's
 STEPS = ("read", "segment", "meeting", "topics", "mentions", "quotes", "rewrites", "outlet", "rows")
 
 
@@ -56,13 +57,14 @@ class Steps:
         return out
 
 
-def analyse(source: read.Source, taggers: build.Taggers, steps: Steps) -> int:
-    """Analyse one file as `build.process` does, step by step; return how many paragraphs it has."""
+def analyse(source: read.Source, taggers: build.Taggers, steps: Steps) -> tuple[int, dict | None]:
+    """Analyse one file as `build.process` does, step by step; return how many paragraphs it has
+    and the rows it makes."""
     document = steps.run("read", lambda: read.read_document(source))
     segmented = steps.run("segment", lambda: segment.segment(document.text, hints=document.hints))
     paragraphs = [line.text for line in segmented.paragraphs]
     if not paragraphs:
-        return 0
+        return 0, None
     extra = [line.text for line in segmented.lines if line.kind in ("caption", "subhead")]
     title = None if segmented.title_derived else segmented.title
     published = document.meta.get("published")
@@ -73,8 +75,8 @@ def analyse(source: read.Source, taggers: build.Taggers, steps: Steps) -> int:
     signs = steps.run("rewrites", lambda: taggers.rewrite_scorer.signs(paragraphs))
     outlet = steps.run("outlet", lambda: build.find_outlet(document, segmented))
     article = build.Article(document, segmented, decision, topic_hits, mentions, quoted, signs, *outlet)
-    steps.run("rows", lambda: build.article_rows(article, taggers.catalogue))
-    return len(paragraphs)
+    rows = steps.run("rows", lambda: build.article_rows(article, taggers.catalogue))
+    return len(paragraphs), rows
 
 
 def main() -> None:
@@ -90,7 +92,14 @@ def main() -> None:
     steps = Steps(args.profile)
     print(machine())
     print(f"{load_average()}; {len(sources)} files of {args.corpus}")
-    paragraphs = sum(analyse(source, taggers, steps) for source in sources)
+    paragraphs = 0
+    for number, source in enumerate(sources):
+        count, rows = analyse(source, taggers, steps)
+        paragraphs += count
+        # The steps are build.analyse's, spelled out to time each: the first files' rows must be
+        # the build's own, or these figures measure something else.
+        if number < CHECKED_FILES and rows is not None and rows != build.process(source)[1]:
+            raise SystemExit(f"{source.relpath}: the steps here no longer make the build's rows; update analyse()")
     total = sum(steps.seconds.values())
     print(f"{paragraphs} paragraphs, CPU {total:.2f} s = {total / max(1, paragraphs) * 1000:.3f} ms a paragraph")
     for step in STEPS:

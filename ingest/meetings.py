@@ -687,7 +687,6 @@ class MeetingTagger:
         self.meetings = catalogue.meetings
         self.index = {m.id: i for i, m in enumerate(self.meetings)}
         self.starts = [m.start for m in self.meetings]
-        self.hosts = [m.hosts for m in self.meetings]
         # The weekdays of each meeting's days (and its eve), for "on Thursday".
         self.weekdays_of = [{date.fromordinal(o).weekday() for o in m.days()} for m in self.meetings]
         rules = catalogue.rules
@@ -1601,8 +1600,8 @@ class MeetingTagger:
                     own_places.append(hit)
         country = ("Russia" in sentence or "China" in sentence) and COUNTRY_HINT.search(sentence)
         for match in COUNTRY_PLACE.finditer(sentence) if country else ():
-            hosted = {i for i, hosts in enumerate(self.hosts) if match.group(1) in hosts}
-            if own is None or match.group(1) not in self.hosts[own]:
+            hosted = {i for i, m in enumerate(self.meetings) if match.group(1) in m.hosts}
+            if own is None or match.group(1) not in self.meetings[own].hosts:
                 places |= hosted
             else:
                 own_places.append(_Hit("country", match.group(1), match.group(1), match.group(0), 0,

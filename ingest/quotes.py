@@ -181,9 +181,6 @@ def _key(text: str) -> str:
     return " ".join(text.replace("’", "'").replace(".", " ").lower().split())
 
 
-_name_key = lru_cache(maxsize=4096)(name_key)  # the same names are spelled out again and again
-
-
 def _same_name(a: str, b: str) -> bool:
     return a.lower() == b.lower() or similar_names(a, b)
 
@@ -477,8 +474,8 @@ class QuoteFinder:
         surname, first = name_tokens[-1], name_tokens[0] if len(name_tokens) > 1 else None
         if len(surname) < 4:
             return None
-        key = _name_key(surname)
-        candidates = [full for full in reversed(ctx.local.values()) if _name_key(full.split()[-1]) == key]
+        key = name_key(surname)
+        candidates = [full for full in reversed(ctx.local.values()) if name_key(full.split()[-1]) == key]
         candidates += self.speakers.by_surname_key.get(key, [])
         for full in candidates:
             parts = full.split()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress
 from pathlib import Path
@@ -428,8 +429,7 @@ class TopicTagger:
                 start, end = origin[0][start], origin[1][end - 1]
             if end - start == 1:
                 return written[start]
-            phrase = " ".join(written[start:end])
-            return phrase if phrase in paragraph else _locate(list(written[start:end]), paragraph)
+            return _locate(written[start:end], paragraph)
 
         lists = self._sector_lists(sectors, stems) if sectors and len(sectors) > 1 else ()
         if lists:
@@ -558,7 +558,7 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-def _locate(words: list[str], paragraph: str) -> str:
+def _locate(words: Sequence[str], paragraph: str) -> str:
     """The stretch of `paragraph` that holds `words` in a row, with its own hyphens and
     punctuation ("dual-use", "energy, agriculture")."""
     phrase = " ".join(words)
@@ -571,7 +571,7 @@ def _locate(words: list[str], paragraph: str) -> str:
         if end == -1:
             break
         piece = paragraph[start:end + len(last)]
-        if [w for w in map(_trim, WORD.findall(piece)) if w] == words:
+        if [w for w in map(_trim, WORD.findall(piece)) if w] == list(words):
             return piece
         start = paragraph.find(first, start + 1)
     return phrase

@@ -359,6 +359,11 @@ class PackedStrings:
         if len(self._pending) >= self.PACK_EVERY:
             self._pack()
 
+    def extend_encoded(self, encoded: np.ndarray) -> None:
+        """Add strings already UTF-8 encoded, as `encoded()` gives them."""
+        self._pack()
+        self._chunks.append(encoded)
+
     def _pack(self) -> None:
         if self._spilled is not None:  # released: read back, as one array
             self._chunks, self._spilled = [self._spilled.read()], None
@@ -411,6 +416,12 @@ class CopyFinder:
         self.heads = heads
         self.window = window
         self.batch_size = batch_size
+        # What restore() needs to make a finder that treats paragraphs as this one did.
+        self.options = {"num_perm": num_perm, "bands": bands, "near_threshold": near_threshold,
+                        "excerpt_threshold": excerpt_threshold, "min_words": min_words,
+                        "min_unit_words": min_unit_words, "heads": heads, "window": window}
+        self._spill_dir = spill_dir
+        self._handed_over = False  # columns() took the spill files: linking leaves them open
         # Per paragraph, in the order added.
         self.paragraph_ids = PackedStrings(spill_dir=spill_dir)
         # 32-bit where the values fit (paragraph and article numbers, word counts): at a million
@@ -614,6 +625,81 @@ class CopyFinder:
                 differ = np.take(keys, a[start:start + COMPARE_CHUNK]) ^ np.take(keys, b[start:start + COMPARE_CHUNK])
                 same[start:start + COMPARE_CHUNK] += zero_lanes(differ, self.rows).astype(np.uint8)
         return same
+
+    # -- keeping what was added, to link it again with more
+
+    def columns(self) -> dict[str, Spilled]:
+        """Everything added so far, column by column in spill files, as `restore()` takes it back:
+        what an archive keeps so that its next build adds new paragraphs to it instead of parsing
+        every paragraph's print again. Call it once every paragraph is added and before linking;
+        the signature bands and sentence units are the finder's own files, handed over (the
+        caller closes them), the rest copies."""
+        self._flush()
+        self._spill_units()
+        bands = self._live_bands()
+        self._handed_over = True
+        dates = [date or "" for date in self.article_dates]
+        columns = {
+            "paragraph_id": self.paragraph_ids.encoded(),
+            "article": np.frombuffer(self.article_index, dtype=np.int32),
+            "words": np.frombuffer(self.word_counts, dtype=np.int32),
+            "exact_key": np.frombuffer(self.exact_keys, dtype=np.int64),
+            "signature_row": np.frombuffer(self.signature_row, dtype=np.int32),
+            "article_id": np.array([article_id.encode() for article_id in self.article_ids], dtype=bytes),
+            "article_date": np.array([date.encode() for date in dates], dtype=bytes),
+            "article_elides": np.asarray(self.article_elides, dtype=np.uint8),
+        }
+        kept = {}
+        for name, values in columns.items():
+            kept[name] = Spilled(values.dtype, self._spill_dir)
+            kept[name].append(values)
+        kept.update({f"band_{band}": spilled for band, spilled in enumerate(bands)})
+        kept["units"] = self.units
+        return kept
+
+    @classmethod
+    def restore(cls, columns: dict[str, Spilled], options: dict, drop_articles=(),
+                spill_dir: str | None = None) -> tuple["CopyFinder", np.ndarray]:
+        """A finder holding what `columns()` kept of one made with `options`, but for the
+        paragraphs of `drop_articles`, as if those had been added again in the same order; and
+        which of the kept paragraphs it holds. Takes over the columns' spill files. More
+        paragraphs can then be added; linking finds the links a finder given all of them anew
+        finds (exact copies among old and new paragraphs keep a signature row each)."""
+        finder = cls(spill_dir=spill_dir, **options)
+        if len([name for name in columns if name.startswith("band_")]) != finder.bands:
+            raise ValueError(f"kept columns have other than {finder.bands} signature bands")
+        article_ids = [article_id.decode() for article_id in columns.pop("article_id").read().tolist()]
+        dropped = set(drop_articles)
+        kept_article = np.array([article_id not in dropped for article_id in article_ids], dtype=bool)
+        # Articles are numbered in the order their paragraphs first came, which dropping some keeps.
+        number = np.cumsum(kept_article, dtype=np.int32) - 1
+        article = columns.pop("article").read()
+        kept = kept_article[article] if len(article) else np.zeros(0, dtype=bool)
+        finder.article_ids = [a for a, keep in zip(article_ids, kept_article.tolist()) if keep]
+        finder._article_number = {article_id: k for k, article_id in enumerate(finder.article_ids)}
+        dates = columns.pop("article_date").read()[kept_article].tolist()
+        finder.article_dates = [date.decode() or None for date in dates]
+        finder.article_elides = columns.pop("article_elides").read()[kept_article].astype(bool).tolist()
+        finder.paragraph_ids.extend_encoded(columns.pop("paragraph_id").read()[kept])
+        finder.article_index.frombytes(number[article[kept]].astype(np.int32).tobytes())
+        for name, column in (("words", finder.word_counts), ("exact_key", finder.exact_keys),
+                             ("signature_row", finder.signature_row)):
+            column.frombytes(columns.pop(name).read()[kept].astype(column.typecode).tobytes())
+        # Signature rows stay where they are: a dropped paragraph's row is simply never looked at.
+        finder._bands = [columns.pop(f"band_{band}") for band in range(finder.bands)]
+        units = columns.pop("units")
+        if kept.all():
+            finder.units = units
+        else:
+            index = np.cumsum(kept, dtype=np.int64) - 1  # a kept paragraph's place among those kept
+            for batch in units.batches(UNITS_READ):
+                batch = batch[kept[batch["paragraph"]]]
+                batch["paragraph"] = index[batch["paragraph"]]
+                finder.units.append(batch)
+            units.close()
+        if columns:
+            raise ValueError(f"unknown kept columns: {', '.join(sorted(columns))}")
+        return finder, kept
 
     # -- finding copies
 
@@ -879,14 +965,16 @@ class CopyFinder:
         self.exact_keys = array("q")
         give_back_memory()
         near_copy, near_original, near_similarity = self._near_pairs(representative, rank, article)
-        for spilled in self._bands:
-            spilled.close()
+        if not self._handed_over:
+            for spilled in self._bands:
+                spilled.close()
         self._bands, self.signature_row = None, array("i")
         linked = np.zeros(n, dtype=bool)
         linked[exact_copy] = linked[near_copy] = True
         give_back_memory()
         excerpt_copy, excerpt_original, excerpt_similarity = self._excerpt_pairs(representative, rank, article, linked)
-        self.units.close()
+        if not self._handed_over:
+            self.units.close()
         give_back_memory()
         # 32-bit paragraph numbers, 8-bit methods, and each array reordered on its own: a million
         # links' arrays are made again three times below.

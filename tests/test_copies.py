@@ -454,3 +454,60 @@ def test_an_empty_bin_takes_the_next_filled_bin_round_the_row_plus_an_offset_a_b
                     break
     assert (densify(out, out == EMPTY) == expected).all()
     assert (densify(out, out == EMPTY)[-1] == EMPTY).all()
+
+
+# -- a finder kept between builds
+
+
+def restore_rows():
+    """(paragraph_id, article_id, text, published) rows with every kind of link and order: seed
+    paragraphs, a dated wire story and its edited copies, an excerpt marked with elisions."""
+    rows = [(paragraph_id, article_id, text, None) for paragraph_id, article_id, text in seed_paragraphs()]
+    last = [row for row in rows if row[1] == rows[-1][1]]  # the last seed article's paragraphs
+    longest = max(last, key=lambda row: len(row[2].split(". ")))[2].split(". ")
+    rows += [("wire:1", "wire", WIRE, "2024-05-16"), ("wire:2", "wire", OTHER, "2024-05-16")]
+    rows += [(f"outlet{i}:1", f"outlet{i}", WIRE.replace("Thursday", ["Friday", "Monday", "today"][i % 3]),
+              "2024-05-17") for i in range(6)]
+    rows += [("outlet0:2", "outlet0", OTHER, "2024-05-17")]
+    rows += [("aggregator:1", "aggregator", f"[…] {longest[0]}. […] {longest[2]}. […]", None)]
+    return rows
+
+
+def test_a_finder_restored_from_its_columns_links_as_one_given_its_paragraphs_anew(tmp_path):
+    """An incremental build restores the last compare stage's finder from the columns it kept,
+    without the articles whose files went, and adds the new articles: the links are those of a
+    finder given the same paragraphs anew, though the kept columns were linked first."""
+    old = restore_rows()
+    seed_articles = sorted({row[1] for row in old if row[3] is None and row[1] != "aggregator"})
+    # The wire story (the original of its copies) and a seed article in the middle go.
+    dropped = {"wire", seed_articles[1]}
+    new = [("late:1", "late", WIRE.replace("Thursday", "Friday"), "2024-05-18"),  # an exact copy of outlet0's
+           ("late:2", "late", old[-1][2].replace("[…] ", "", 1), "2024-05-18"),  # the excerpt, one mark fewer
+           ("wire2:1", "wire2", WIRE, "2024-05-15")]  # an earlier wire: the original of them all now
+    before = CopyFinder(spill_dir=tmp_path)
+    for row in old:
+        before.add(*row)
+    columns = before.columns()
+    assert before.links()  # linking leaves the columns it handed over as they were
+    restored, kept = CopyFinder.restore(columns, before.options, dropped, spill_dir=tmp_path)
+    assert kept.tolist() == [row[1] not in dropped for row in old]
+    anew = CopyFinder(spill_dir=tmp_path)
+    for row in [row for row in old if row[1] not in dropped]:
+        anew.add(*row)
+    for finder in (restored, anew):
+        for row in new:
+            finder.add(*row)
+    expected = anew.links()
+    assert {c.method for c in expected} == {"exact", "near", "excerpt"}
+    assert restored.links() == expected
+    chains = roots({c.paragraph_id: (c.copy_of, c.method) for c in expected})
+    assert {chains[f"outlet{i}:1"] for i in range(6)} == {"wire2:1"}  # the new, earlier wire leads them all
+
+
+def test_a_restored_finder_keeps_the_options_it_was_made_with(tmp_path):
+    """Columns made with other options (more signature bands) are refused, not misread."""
+    finder = CopyFinder(spill_dir=tmp_path, bands=32)
+    finder.add("a:1", "a", WIRE)
+    options = dict(finder.options, bands=16)
+    with pytest.raises(ValueError, match="other than 16 signature bands"):
+        CopyFinder.restore(finder.columns(), options)

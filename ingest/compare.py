@@ -9,8 +9,10 @@ alike, which keeps their answers the same however the archive was put together.
 - `link_copies()` fills `paragraph_copies` and `reports` (the reports carried by more than one
   paragraph, with how many paragraphs and articles carry each) and sets each paragraph's `report_id` (the
   paragraph that first carried the report) and `report` ("original" or "copy"). It keeps what
-  it wrote, by rowid, in `copy_state`, so that the next run writes only what differs. An
-  incremental build finds the links beforehand with `AheadLinks`, while its archive is copied.
+  it wrote, by rowid, in `copy_state`, so that the next run writes only what differs, and what
+  it linked (the paragraphs' prints as the finder's columns) in `copy_inputs`. An incremental
+  build finds the links beforehand with `AheadLinks`, while its archive is copied, starting from
+  those columns rather than from every paragraph's print.
 - `score_rewrites()` weighs the signs each article showed on its own (found at ingest, kept in
   `rewrite_signs`) against the names of the whole archive, and sets `rewrite_score`, `rewrite_flag`, `rewrite_level` and
   `rewrite_evidence` on articles and `rewrite_score` on paragraphs.
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.format import descr_to_dtype, dtype_to_descr
 
 from . import copies, quotes, rewrites
 from .load import open_read_only, paragraph_key, sql_string, to_json, write_info
@@ -46,13 +49,15 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
     count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
     found_ahead = ahead.result(conn) if ahead else None
     if found_ahead:
-        log(f"stage: copies over {count} paragraphs (found while the archive was copied)")
+        restored = " from the columns the last build kept" if ahead.restored else ""
+        log(f"stage: copies over {count} paragraphs (found while the archive was copied{restored})")
         linked, rowids = found_ahead
     else:
         log(f"stage: copies over {count} paragraphs")
         linked, rowids = link_archive(conn, count)
     now = LinkState.of(rowids, linked.ids, linked.found)
     copied = len(linked.found.copy)
+    inputs = linked.inputs
     # The rest is written by rowid, SQLite looking up the ids: the paragraphs' ids and the links
     # by position (~30 MB at a million paragraphs) go first.
     del linked, rowids, found_ahead
@@ -61,6 +66,7 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
     write_links(conn, now, before)
     write_reports(conn, now, before)
     now.write(conn)
+    inputs.write(conn, now.rowid)
     # The states (~50 MB at a million paragraphs) go before SQLite sorts every paragraph by
     # report below.
     del now, before
@@ -76,16 +82,66 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
 
 class Linked(NamedTuple):
     """The links found among some paragraphs, with the paragraphs' ids in the order they were
-    linked (a state's checksums are made of them)."""
+    linked (a state's checksums are made of them) and what the finder was given, to keep."""
 
     ids: copies.PackedStrings
     found: copies.Links
+    inputs: "LinkInputs"
 
     @classmethod
     def of(cls, finder: copies.CopyFinder) -> "Linked":
-        """Link the finder's paragraphs. Only the ids outlive the finder: its signatures and
-        sentence keys (in its spill files) and its articles are not needed to write the links."""
-        return cls(finder.paragraph_ids, finder.link_arrays())
+        """Link the finder's paragraphs. Only the ids and the finder's columns (in spill files)
+        outlive the finder."""
+        inputs = LinkInputs(finder.options, finder.columns())
+        return cls(finder.paragraph_ids, finder.link_arrays(), inputs)
+
+
+class LinkInputs(NamedTuple):
+    """What a finder linked, as its columns (`CopyFinder.columns`), kept in the archive
+    (copy_inputs) with the paragraphs' rowids, so that an incremental build restores the finder
+    from them (`CopyFinder.restore`): at a million paragraphs, reading the columns takes about a
+    second where parsing every paragraph's print again took ten."""
+
+    options: dict
+    columns: dict[str, Spilled]
+
+    def write(self, conn: sqlite3.Connection, rowids: np.ndarray) -> None:
+        """Keep the columns in the archive, for paragraphs with these rowids (in the finder's
+        order); the spill files are closed."""
+        conn.execute("DELETE FROM copy_inputs")
+        columns = {**self.columns, "rowid": rowids}
+        layout = {"options": self.options,
+                  "columns": {name: dtype_to_descr(column.dtype) for name, column in columns.items()}}
+        text = np.frombuffer(json.dumps(layout).encode(), dtype=np.uint8)
+        write_blob(conn, "copy_inputs", "layout", text.nbytes, [text])
+        for name, column in columns.items():
+            if isinstance(column, Spilled):
+                write_blob(conn, "copy_inputs", name, len(column) * column.dtype.itemsize, column.batches(ROWS_AT_ONCE))
+                column.close()
+            else:
+                write_blob(conn, "copy_inputs", name, column.nbytes, slices(column))
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection, spill_dir) -> "tuple[LinkInputs, np.ndarray] | None":
+        """The columns kept in the archive (copied into spill files) and the rowids they are
+        for, if they are for the paragraphs the archive holds now; else None."""
+        found = dict(conn.execute("SELECT name, rowid FROM copy_inputs"))
+        if "layout" not in found:
+            return None
+        layout = json.loads(read_blob(conn, "copy_inputs", found.pop("layout"), np.uint8).tobytes())
+        dtypes = {name: descr_to_dtype(descr) for name, descr in layout["columns"].items()}
+        if set(found) != set(dtypes):
+            return None
+        rowids = read_blob(conn, "copy_inputs", found.pop("rowid"), dtypes.pop("rowid"))
+        now = conn.execute("SELECT rowid FROM paragraphs ORDER BY rowid")
+        if not np.array_equal(rowids, np.fromiter((rowid for (rowid,) in now), dtype=np.int64)):
+            return None
+        columns = {}
+        for name, dtype in dtypes.items():
+            columns[name] = Spilled(dtype, spill_dir)
+            for piece in blob_pieces(conn, "copy_inputs", found[name], dtype):
+                columns[name].append(piece)
+        return cls(layout["options"], columns), rowids
 
 
 def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarray]:
@@ -140,13 +196,17 @@ class AheadLinks:
     """An incremental build's copies, found while the archive it updates is still being copied
     into the build file (at a million paragraphs the copy takes seconds, the links ten more).
 
-    The paragraphs the build keeps are read from the archive being updated, in a thread (`start`);
-    the new paragraphs come from the workers' rows (`add`); `link` finds the links among them
-    all. `link_copies` uses them only if the build file holds exactly those paragraphs: the kept
-    ones where they were, the new ones after them in the order added."""
+    The paragraphs the build keeps are read from the archive being updated, in a thread (`start`):
+    from the columns its last compare stage kept (`LinkInputs`), or, where it kept none for these
+    paragraphs, from every paragraph's print. The new paragraphs come from the workers' rows
+    (`add`); `link` finds the links among them all. `link_copies` uses them only if the build
+    file holds exactly those paragraphs: the kept ones where they were, the new ones after them
+    in the order added."""
 
     def __init__(self, base: Path, removed_articles: set[str]):
-        self.finder = copies.CopyFinder(spill_dir=Path(base).parent)
+        self.spill_dir = Path(base).parent
+        self.finder = copies.CopyFinder(spill_dir=self.spill_dir)
+        self.restored = False  # whether the kept paragraphs came from the columns kept
         self.linked: Linked | None = None
         # The new paragraphs' ids, their articles' ids and their packed prints, in the order added.
         self._new_ids: list[str] = []
@@ -167,6 +227,12 @@ class AheadLinks:
             with closing(open_read_only(base)) as conn:
                 # New paragraphs get rowids above every old one: they are added before any is removed.
                 self.base_max = conn.execute("SELECT coalesce(max(rowid), 0) FROM paragraphs").fetchone()[0]
+                stored = LinkInputs.read(conn, self.spill_dir)
+                if stored:
+                    (options, columns), rowids = stored
+                    self.finder, kept = copies.CopyFinder.restore(columns, options, removed_articles, self.spill_dir)
+                    self.base_rowids, self.restored = rowids[kept], True
+                    return
                 self.base_rowids = read_prints(
                     conn, self.finder, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",
                     (to_json(sorted(removed_articles)),),
@@ -245,20 +311,43 @@ class LinkState(NamedTuple):
         return state
 
     def write(self, conn: sqlite3.Connection) -> None:
-        """Keep this state in the archive for the next compare stage, each array written into its
-        blob a slice at a time: the bytes of a whole array, and SQLite's copy of them, would be
-        16 MB more at a million paragraphs."""
+        """Keep this state in the archive for the next compare stage."""
         for name, value in self._asdict().items():
             value = np.ascontiguousarray(value, dtype=STATE_DTYPES[name])
-            rowid = conn.execute("INSERT OR REPLACE INTO copy_state (name, data) VALUES (?, zeroblob(?))",
-                                 (name, value.nbytes)).lastrowid
-            with conn.blobopen("copy_state", "data", rowid) as blob:
-                for start in range(0, len(value), ROWS_AT_ONCE):
-                    blob.write(value[start:start + ROWS_AT_ONCE].tobytes())
+            write_blob(conn, "copy_state", name, value.nbytes, slices(value))
 
 
 STATE_DTYPES = {"rowid": "<i8", "id_sum": "<u4", "root": "<i8", "copy": "<i8", "original": "<i8",
                 "similarity": "<f8", "method": "i1"}
+
+
+def slices(values: np.ndarray):
+    """An array ROWS_AT_ONCE values at a time."""
+    return (values[start:start + ROWS_AT_ONCE] for start in range(0, len(values), ROWS_AT_ONCE))
+
+
+def write_blob(conn: sqlite3.Connection, table: str, name: str, nbytes: int, pieces) -> None:
+    """Store `nbytes` bytes, the arrays `pieces` end to end, as the blob `name` of `table` (name,
+    data), written a piece at a time: the bytes of a whole array, and SQLite's copy of them, would
+    be 16 MB more at a million paragraphs."""
+    rowid = conn.execute(f"INSERT OR REPLACE INTO {table} (name, data) VALUES (?, zeroblob(?))", (name, nbytes)).lastrowid
+    with conn.blobopen(table, "data", rowid) as blob:
+        for piece in pieces:
+            blob.write(piece.tobytes())
+
+
+def blob_pieces(conn: sqlite3.Connection, table: str, rowid: int, dtype, values: int = ROWS_AT_ONCE):
+    """The blob of `table`'s row `rowid` as arrays of `dtype`, `values` at a time."""
+    dtype = np.dtype(dtype)
+    with conn.blobopen(table, "data", rowid, readonly=True) as blob:
+        while piece := blob.read(values * dtype.itemsize):
+            yield np.frombuffer(piece, dtype=dtype)
+
+
+def read_blob(conn: sqlite3.Connection, table: str, rowid: int, dtype) -> np.ndarray:
+    """The whole blob of `table`'s row `rowid` as one array of `dtype`."""
+    pieces = list(blob_pieces(conn, table, rowid, dtype))
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
 
 
 def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_values: tuple) -> np.ndarray:

@@ -133,6 +133,11 @@ SCHEMA = {
         {"name": str, "data": bytes},
         {"pk": "name"},
     ),
+    # What the last compare stage linked, as the copy finder's columns (compare.LinkInputs).
+    "copy_inputs": (
+        {"name": str, "data": bytes},
+        {"pk": "name"},
+    ),
     # Each file as the last build saw it (read.FileState) and its article.
     "seen_files": (
         {"path": str, "device": int, "inode": int, "size": int, "mtime_ns": int, "ctime_ns": int, "article_id": str},
@@ -468,7 +473,7 @@ class ArchiveWriter:
         try:
             for table, (columns, _) in SCHEMA.items():
                 if table in ("build_info", "meeting_topics", "paragraph_copies", "reports", "seen_files",
-                             "rewrite_names", "copy_state"):
+                             "rewrite_names", "copy_state", "copy_inputs"):
                     continue
                 names = ", ".join(f"[{c}]" for c in columns)
                 self.conn.execute(f"INSERT OR IGNORE INTO main.[{table}] ({names}) SELECT {names} FROM shard.[{table}]")

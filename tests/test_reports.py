@@ -173,7 +173,52 @@ def test_an_incremental_build_finds_its_copies_while_the_archive_is_copied(tmp_p
     (folder / sorted(p.name for p in SEEDS.glob("*.txt"))[-1]).unlink()  # and one article goes
     stages = []
     assert build([folder], db, progress=False, log=stages.append).mode == "incremental"
-    assert any(stage.startswith("stage: copies") and "found while the archive was copied" in stage for stage in stages)
+    assert any(stage.startswith("stage: copies") and "found while the archive was copied from the columns the last "
+               "build kept" in stage for stage in stages)
+    assert_links_of_a_full_rebuild(folder, db, tmp_path)
+
+
+def test_an_incremental_build_without_kept_columns_reads_every_print_and_links_the_same(tmp_path):
+    """The columns the last build kept are a shortcut: an archive without them (or with columns
+    for other paragraphs) has its kept paragraphs read from their prints, with the same links."""
+    import sqlite3
+
+    folder = tmp_path / "in"
+    shutil.copytree(SEEDS, folder)
+    db = tmp_path / "archive.db"
+    build([folder], db, progress=False)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM copy_inputs")
+    write_edited_copy(folder, db)
+    stages = []
+    assert build([folder], db, progress=False, log=stages.append).mode == "incremental"
+    copies_stage = [stage for stage in stages if stage.startswith("stage: copies")]
+    assert copies_stage[0].endswith("(found while the archive was copied)")
+    assert_links_of_a_full_rebuild(folder, db, tmp_path)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM copy_inputs").fetchone()[0]  # kept again for the next build
+
+
+def test_kept_columns_for_other_paragraphs_than_the_archive_holds_are_not_read(tmp_path):
+    """Kept columns are read only if they are for exactly the paragraphs the archive holds."""
+    import sqlite3
+
+    from ingest import compare
+
+    db = tmp_path / "archive.db"
+    build([SEEDS], db, progress=False)
+    conn = sqlite3.connect(db)
+    stored = compare.LinkInputs.read(conn, tmp_path)
+    assert stored is not None
+    inputs, rowids = stored
+    assert rowids.tolist() == [rowid for (rowid,) in conn.execute("SELECT rowid FROM paragraphs ORDER BY rowid")]
+    assert len(inputs.columns["paragraph_id"]) == len(rowids)
+    conn.execute("DELETE FROM paragraphs WHERE rowid = (SELECT max(rowid) FROM paragraphs)")
+    assert compare.LinkInputs.read(conn, tmp_path) is None
+
+
+def assert_links_of_a_full_rebuild(folder, db, tmp_path):
+    """The archive at db has the links and reports a full build of folder makes."""
     rebuilt = tmp_path / "rebuilt.db"
     build([folder], rebuilt, progress=False, full=True)
     for table in ("paragraph_copies", "reports"):

@@ -733,11 +733,15 @@ class CopyFinder:
         tied = key[1:] == key[:-1]
         del key
         if tied.any():
-            # Runs of ties: from where a tie begins to where the next non-tie is.
+            # Runs of ties: from where a tie begins to where the next non-tie is, each sorted by
+            # id in one sort of them all (UTF-8 bytes sort as the strings' code points do).
             edges = np.flatnonzero(np.diff(tied.view(np.int8), prepend=np.int8(0), append=np.int8(0)))
-            ids = self.paragraph_ids
-            for start, end in zip(edges[0::2].tolist(), (edges[1::2] + 1).tolist()):
-                order[start:end] = sorted(order[start:end].tolist(), key=ids.__getitem__)
+            starts, sizes = edges[0::2], edges[1::2] + 1 - edges[0::2]
+            run = np.repeat(np.arange(len(starts)), sizes)
+            place = np.arange(len(run)) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(starts, sizes)
+            members = order[place]
+            order[place] = members[np.lexsort((self.paragraph_ids.encoded()[members], run))]
+            del run, place, members
         del tied
         rank = np.empty(n, dtype=np.int32)
         rank[order] = np.arange(n, dtype=np.int32)

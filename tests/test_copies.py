@@ -383,10 +383,12 @@ def test_the_rank_of_originality_is_the_documented_order_over_many_articles():
         article = f"art{generator.randrange(1000):03d}-{number}"
         published = generator.choice([None, "2019-06-05", "2023-03-21", "2024-05-16"])
         elides = generator.random() < 0.3
-        for position in range(generator.randrange(1, 9)):
+        positions = list(range(generator.randrange(1, 9)))
+        generator.shuffle(positions)  # added out of order, ids with letters beyond ASCII: ties go by id
+        for position in positions:
             size = generator.choice([8, 9, 12, 40])
             text = " ".join(f"w{generator.randrange(50)}" for _ in range(size)) + (" […] end" if elides else "")
-            paragraph_id = f"{article}:{position}"
+            paragraph_id = f"{article}:{generator.choice(['', 'é', '€', 'z', 'Z', '𝔷'])}{position}"
             finder.add(paragraph_id, article, text, published)
             documented[paragraph_id] = (published or "9999", elides, -finder.word_counts[-1], article, paragraph_id)
     rank = finder._ranks()

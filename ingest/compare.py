@@ -117,14 +117,16 @@ class LinkInputs(NamedTuple):
         for name, column in columns.items():
             if isinstance(column, Spilled):
                 write_blob(conn, "copy_inputs", name, len(column) * column.dtype.itemsize, column.batches(ROWS_AT_ONCE))
-                column.close()
             else:
                 write_blob(conn, "copy_inputs", name, column.nbytes, slices(column))
+        self.close()
 
     @classmethod
     def read(cls, conn: sqlite3.Connection, spill_dir) -> "tuple[LinkInputs, np.ndarray] | None":
         """The columns kept in the archive (copied into spill files) and the rowids they are
         for, if they are for the paragraphs the archive holds now; else None."""
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'copy_inputs'").fetchone():
+            return None
         found = dict(conn.execute("SELECT name, rowid FROM copy_inputs"))
         if "layout" not in found:
             return None
@@ -142,6 +144,11 @@ class LinkInputs(NamedTuple):
             for piece in blob_pieces(conn, "copy_inputs", found[name], dtype):
                 columns[name].append(piece)
         return cls(layout["options"], columns), rowids
+
+    def close(self) -> None:
+        """Let the columns go unkept (their spill files are deleted)."""
+        for column in self.columns.values():
+            column.close()
 
 
 def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarray]:
@@ -268,6 +275,8 @@ class AheadLinks:
         kept = conn.execute("SELECT count(*) FROM paragraphs WHERE rowid <= ?", (self.base_max,)).fetchone()[0]
         new = conn.execute("SELECT rowid, id FROM paragraphs WHERE rowid > ? ORDER BY rowid", (self.base_max,)).fetchall()
         if kept != len(self.base_rowids) or [paragraph_id for _, paragraph_id in new] != self._new_ids:
+            self.linked.inputs.close()  # the compare stage links anew and keeps its own
+            self.linked = None
             return None
         rowids = np.concatenate((self.base_rowids, np.asarray([rowid for rowid, _ in new], dtype=np.int64)))
         linked, self.linked = self.linked, None  # handed over: freed with the compare stage's other arrays

@@ -660,11 +660,11 @@ class CopyFinder:
     @classmethod
     def restore(cls, columns: dict[str, Spilled], options: dict, drop_articles=(),
                 spill_dir: str | None = None) -> tuple["CopyFinder", np.ndarray]:
-        """A finder holding what `columns()` kept of one made with `options`, but for the
-        paragraphs of `drop_articles`, as if those had been added again in the same order; and
-        which of the kept paragraphs it holds. Takes over the columns' spill files. More
-        paragraphs can then be added; linking finds the links a finder given all of them anew
-        finds (exact copies among old and new paragraphs keep a signature row each)."""
+        """A finder holding what `columns()` kept of one made with `options`, less the paragraphs
+        of `drop_articles`, as if the rest had been added anew in the same order; and which of the
+        kept paragraphs it holds. Takes over the columns' spill files. More paragraphs can then be
+        added; linking finds the links a finder given all of them anew finds (an exact copy of an
+        old paragraph added now gets a signature row of its own: more disk, the same values)."""
         finder = cls(spill_dir=spill_dir, **options)
         if len([name for name in columns if name.startswith("band_")]) != finder.bands:
             raise ValueError(f"kept columns have other than {finder.bands} signature bands")

@@ -213,7 +213,10 @@ def test_kept_columns_for_other_paragraphs_than_the_archive_holds_are_not_read(t
     inputs, rowids = stored
     assert rowids.tolist() == [rowid for (rowid,) in conn.execute("SELECT rowid FROM paragraphs ORDER BY rowid")]
     assert len(inputs.columns["paragraph_id"]) == len(rowids)
+    inputs.close()
     conn.execute("DELETE FROM paragraphs WHERE rowid = (SELECT max(rowid) FROM paragraphs)")
+    assert compare.LinkInputs.read(conn, tmp_path) is None
+    conn.execute("DROP TABLE copy_inputs")  # an archive from before they were kept
     assert compare.LinkInputs.read(conn, tmp_path) is None
 
 
@@ -247,6 +250,7 @@ def test_copies_found_ahead_for_other_paragraphs_than_the_archive_holds_are_foun
         each.execute("DELETE FROM paragraphs WHERE article_id = ?", (gone,))
     stages = []
     assert compare.link_copies(conn, stages.append, ahead) == compare.link_copies(expected)
+    assert ahead.linked is None  # let go, with the columns it would have kept
     assert stages == [f"stage: copies over {conn.execute('SELECT count(*) FROM paragraphs').fetchone()[0]} paragraphs"]
     for query in ("SELECT * FROM paragraph_copies ORDER BY paragraph_id", "SELECT id, report_id, report FROM paragraphs ORDER BY id"):
         assert conn.execute(query).fetchall() == expected.execute(query).fetchall()

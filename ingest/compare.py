@@ -237,9 +237,12 @@ class AheadLinks:
                 stored = LinkInputs.read(conn, self.spill_dir)
                 if stored:
                     (options, columns), rowids = stored
-                    self.finder, kept = copies.CopyFinder.restore(columns, options, removed_articles, self.spill_dir)
-                    self.base_rowids, self.restored = rowids[kept], True
-                    return
+                    try:
+                        self.finder, kept = copies.CopyFinder.restore(columns, options, removed_articles, self.spill_dir)
+                        self.base_rowids, self.restored = rowids[kept], True
+                        return
+                    except ValueError:  # columns that do not fit together: the prints are read instead
+                        stored[0].close()
                 self.base_rowids = read_prints(
                     conn, self.finder, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",
                     (to_json(sorted(removed_articles)),),

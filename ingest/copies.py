@@ -666,8 +666,7 @@ class CopyFinder:
         added; linking finds the links a finder given all of them anew finds (an exact copy of an
         old paragraph added now gets a signature row of its own: more disk, the same values)."""
         finder = cls(spill_dir=spill_dir, **options)
-        if len([name for name in columns if name.startswith("band_")]) != finder.bands:
-            raise ValueError(f"kept columns have other than {finder.bands} signature bands")
+        finder._check_columns(columns)
         article_ids = [article_id.decode() for article_id in columns.pop("article_id").read().tolist()]
         dropped = set(drop_articles)
         kept_article = np.array([article_id not in dropped for article_id in article_ids], dtype=bool)
@@ -697,9 +696,29 @@ class CopyFinder:
                 batch["paragraph"] = index[batch["paragraph"]]
                 finder.units.append(batch)
             units.close()
-        if columns:
-            raise ValueError(f"unknown kept columns: {', '.join(sorted(columns))}")
         return finder, kept
+
+    def _check_columns(self, columns: dict[str, Spilled]) -> None:
+        """Raise ValueError unless the columns fit together as `columns()` makes them: the names,
+        one value a paragraph, and every article, signature row and paragraph they point to there."""
+        per_paragraph = ("paragraph_id", "article", "words", "exact_key", "signature_row")
+        per_article = ("article_id", "article_date", "article_elides")
+        bands = [f"band_{band}" for band in range(self.bands)]
+        if set(columns) != {*per_paragraph, *per_article, *bands, "units"}:
+            raise ValueError(f"kept columns are not a finder's with {self.bands} signature bands: "
+                             f"{', '.join(sorted(columns))}")
+        paragraphs, articles, rows = (len(columns[names[0]]) for names in (per_paragraph, per_article, bands))
+        if {len(columns[name]) for name in per_paragraph} != {paragraphs}:
+            raise ValueError("kept columns have not one value a paragraph")
+        if {len(columns[name]) for name in per_article} != {articles} or {len(columns[name]) for name in bands} != {rows}:
+            raise ValueError("kept columns have not one value an article, or one a signature row in every band")
+
+        def highest(name: str, field: str | None = None) -> int:
+            values = (batch[field] if field else batch for batch in columns[name].batches(UNITS_READ))
+            return max((int(batch.max()) for batch in values if len(batch)), default=-1)
+
+        if highest("article") >= articles or highest("signature_row") >= rows or highest("units", "paragraph") >= paragraphs:
+            raise ValueError("kept columns point to an article, signature row or paragraph they do not have")
 
     # -- finding copies
 

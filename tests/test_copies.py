@@ -506,10 +506,29 @@ def test_a_finder_restored_from_its_columns_links_as_one_given_its_paragraphs_an
     assert {chains[f"outlet{i}:1"] for i in range(6)} == {"wire2:1"}  # the new, earlier wire leads them all
 
 
-def test_a_restored_finder_keeps_the_options_it_was_made_with(tmp_path):
-    """Columns made with other options (more signature bands) are refused, not misread."""
-    finder = CopyFinder(spill_dir=tmp_path, bands=32)
-    finder.add("a:1", "a", WIRE)
-    options = dict(finder.options, bands=16)
-    with pytest.raises(ValueError, match="other than 16 signature bands"):
-        CopyFinder.restore(finder.columns(), options)
+def test_kept_columns_that_do_not_fit_together_are_refused(tmp_path):
+    """Columns made with other options, or that disagree with each other (a column a value short,
+    a paragraph pointing past the signature rows), are refused with ValueError, not misread."""
+    def kept(bands=16):
+        finder = CopyFinder(spill_dir=tmp_path, bands=bands)
+        finder.add("a:1", "a", WIRE)
+        finder.add("b:1", "b", WIRE.replace("Thursday", "Friday"))
+        return finder.columns(), dict(finder.options, bands=16)
+
+    def replaced(column, values):
+        column.close()
+        column.append(values)
+
+    columns, options = kept(bands=32)
+    with pytest.raises(ValueError, match="not a finder's with 16 signature bands"):
+        CopyFinder.restore(columns, options)
+    columns, options = kept()
+    replaced(columns["words"], columns["words"].read()[:1])
+    with pytest.raises(ValueError, match="not one value a paragraph"):
+        CopyFinder.restore(columns, options)
+    columns, options = kept()
+    replaced(columns["signature_row"], columns["signature_row"].read() + 5)
+    with pytest.raises(ValueError, match="point to an article, signature row or paragraph"):
+        CopyFinder.restore(columns, options)
+    columns, options = kept()
+    assert len(CopyFinder.restore(columns, options)[0]) == 2

@@ -178,25 +178,35 @@ def test_an_incremental_build_finds_its_copies_while_the_archive_is_copied(tmp_p
     assert_links_of_a_full_rebuild(folder, db, tmp_path)
 
 
-def test_an_incremental_build_without_kept_columns_reads_every_print_and_links_the_same(tmp_path):
-    """The columns the last build kept are a shortcut: an archive without them (or with columns
-    for other paragraphs) has its kept paragraphs read from their prints, with the same links."""
+@pytest.mark.parametrize("spoil", [
+    "DELETE FROM copy_inputs",  # none kept
+    "UPDATE copy_inputs SET data = substr(data, 1, length(data) - 4) WHERE name = 'words'",  # one cut short
+])
+def test_an_incremental_build_without_usable_kept_columns_reads_every_print_and_links_the_same(tmp_path, spoil):
+    """The columns the last build kept are a shortcut: an archive without them, or with columns
+    that do not fit together, has its kept paragraphs read from their prints, with the same links,
+    and keeps sound columns again for the next build."""
     import sqlite3
+    from contextlib import closing
+
+    from ingest import compare
+    from ingest.copies import CopyFinder
 
     folder = tmp_path / "in"
     shutil.copytree(SEEDS, folder)
     db = tmp_path / "archive.db"
     build([folder], db, progress=False)
     with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM copy_inputs")
+        conn.execute(spoil)
     write_edited_copy(folder, db)
     stages = []
     assert build([folder], db, progress=False, log=stages.append).mode == "incremental"
     copies_stage = [stage for stage in stages if stage.startswith("stage: copies")]
     assert copies_stage[0].endswith("(found while the archive was copied)")
     assert_links_of_a_full_rebuild(folder, db, tmp_path)
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM copy_inputs").fetchone()[0]  # kept again for the next build
+    with closing(sqlite3.connect(db)) as conn:
+        (options, columns), rowids = compare.LinkInputs.read(conn, tmp_path)  # kept again for the next build
+        assert len(CopyFinder.restore(columns, options)[0]) == len(rowids)  # and sound
 
 
 def test_kept_columns_for_other_paragraphs_than_the_archive_holds_are_not_read(tmp_path):

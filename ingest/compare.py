@@ -234,14 +234,16 @@ class AheadLinks:
             with closing(open_read_only(base)) as conn:
                 # New paragraphs get rowids above every old one: they are added before any is removed.
                 self.base_max = conn.execute("SELECT coalesce(max(rowid), 0) FROM paragraphs").fetchone()[0]
-                stored = LinkInputs.read(conn, self.spill_dir)
-                if stored:
-                    (options, columns), rowids = stored
-                    try:
+                stored = None
+                try:
+                    stored = LinkInputs.read(conn, self.spill_dir)
+                    if stored:
+                        (options, columns), rowids = stored
                         self.finder, kept = copies.CopyFinder.restore(columns, options, removed_articles, self.spill_dir)
                         self.base_rowids, self.restored = rowids[kept], True
                         return
-                    except ValueError:  # columns that do not fit together: the prints are read instead
+                except ValueError:  # columns not as written, or not fitting together: the prints are read instead
+                    if stored:
                         stored[0].close()
                 self.base_rowids = read_prints(
                     conn, self.finder, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",

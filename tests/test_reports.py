@@ -181,6 +181,8 @@ def test_an_incremental_build_finds_its_copies_while_the_archive_is_copied(tmp_p
 @pytest.mark.parametrize("spoil", [
     "DELETE FROM copy_inputs",  # none kept
     "UPDATE copy_inputs SET data = substr(data, 1, length(data) - 4) WHERE name = 'words'",  # one cut short
+    "UPDATE copy_inputs SET data = substr(data, 1, length(data) - 3) WHERE name = 'words'",  # and not in whole values
+    "UPDATE copy_inputs SET data = CAST('{' AS BLOB) WHERE name = 'layout'",  # a layout that is not JSON
 ])
 def test_an_incremental_build_without_usable_kept_columns_reads_every_print_and_links_the_same(tmp_path, spoil):
     """The columns the last build kept are a shortcut: an archive without them, or with columns

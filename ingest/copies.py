@@ -908,8 +908,8 @@ class CopyFinder:
         for number in range(parts):
             keys, paragraph, _ = self._candidate_units(candidates, parts, number)
             part, whole = self._sharing_pairs(keys, paragraph, rank, words, linked, worth_measuring)
-            codes.append(np.unique(part.astype(np.int64) * n + whole))
-        codes = np.unique(np.concatenate(codes))
+            codes.append(distinct(part.astype(np.int64) * n + whole))
+        codes = distinct(np.concatenate(codes))
         part, whole = codes // n, codes % n
         del codes
         # Count the shorter one's words in sentences that the longer one has too, part by part.
@@ -1056,6 +1056,16 @@ class CopyFinder:
                 link[min(loop, key=rank.__getitem__)] = -1
             for visited in path:
                 state[visited] = 2
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending, as `np.unique` gives them: numpy 2's `np.unique` finds
+    64-bit integers' with a hash table, ~50 times slower than sorting them (2.1 s against 0.04 s
+    for two million)."""
+    values = np.sort(values)
+    new = np.ones(len(values), dtype=bool)
+    new[1:] = values[1:] != values[:-1]
+    return values[new]
 
 
 def _take(columns: list[np.ndarray], which: np.ndarray) -> None:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import sqlite3
 import threading
-import zlib
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
@@ -82,7 +81,7 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
 
 class Linked(NamedTuple):
     """The links found among some paragraphs, with the paragraphs' ids in the order they were
-    linked (a state's checksums are made of them) and what the finder was given, to keep."""
+    linked (a state's id digests are made of them) and what the finder was given, to keep."""
 
     ids: copies.PackedStrings
     found: copies.Links
@@ -291,7 +290,7 @@ class AheadLinks:
 class LinkState(NamedTuple):
     """What the last compare stage wrote, by paragraph rowid, kept in the archive (copy_state) so
     that the next one writes only what changed without reading a million links and reports back:
-    every paragraph (rowid, a checksum of its id, the rowid of its report's first paragraph) and
+    every paragraph (rowid, a 32-bit digest of its id, the rowid of its report's first paragraph) and
     every link (copying rowid, original rowid, similarity, method)."""
 
     rowid: np.ndarray
@@ -305,7 +304,7 @@ class LinkState(NamedTuple):
     @classmethod
     def of(cls, rowids: np.ndarray, ids: copies.PackedStrings, found: copies.Links) -> "LinkState":
         """The state of links found among paragraphs listed in rowid order."""
-        id_sum = np.fromiter((zlib.crc32(id_) for (id_,) in rows_of(ids.encoded())), dtype=np.uint32, count=len(ids))
+        id_sum = copies.string_digests(ids.encoded())
         root = rowids[copies.report_roots(found, len(rowids))]
         return cls(rowids, id_sum, root, rowids[found.copy], rowids[found.original],
                    found.similarity.astype(np.float64, copy=False), found.method.astype(np.int8, copy=False))

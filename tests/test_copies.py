@@ -543,3 +543,18 @@ def test_distinct_values_are_those_of_np_unique():
     for values in (np.zeros(0, dtype=np.int64), np.array([3, 3, 3]), rng.integers(-50, 50, size=1000),
                    rng.integers(0, 1 << 62, size=5000)):
         assert np.array_equal(distinct(values), np.unique(values))
+
+
+def test_strings_with_different_bytes_have_different_digests():
+    """The link state tells a paragraph's id by a 32-bit digest of its bytes, made in numpy: ids
+    that differ in one byte, in length or beyond ASCII differ; equal ids, in arrays of any width,
+    digest the same."""
+    from ingest.copies import string_digests
+
+    ids = [f"{article:016x}:{position}" for article in range(300) for position in range(40)]
+    ids += ["a", "a:1", "a:1é", "a:1e", "é", "𝔷:1", "x" * 70]
+    digests = string_digests(np.array([i.encode() for i in ids], dtype=bytes))
+    assert len(set(digests.tolist())) == len(ids)
+    narrow = string_digests(np.array([i.encode() for i in ids[:5]], dtype=bytes))  # a narrower array
+    assert narrow.tolist() == digests[:5].tolist()
+    assert len(string_digests(np.zeros(0, dtype="S1"))) == 0

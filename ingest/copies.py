@@ -435,10 +435,6 @@ class CopyFinder:
         self.heads = heads
         self.window = window
         self.batch_size = batch_size
-        # What restore() needs to make a finder that treats paragraphs as this one did.
-        self.options = {"num_perm": num_perm, "bands": bands, "near_threshold": near_threshold,
-                        "excerpt_threshold": excerpt_threshold, "min_words": min_words,
-                        "min_unit_words": min_unit_words, "heads": heads, "window": window}
         self._spill_dir = spill_dir
         self._handed_over = False  # columns() took the spill files: linking leaves them open
         # Per paragraph, in the order added.
@@ -472,6 +468,13 @@ class CopyFinder:
 
     def __len__(self) -> int:
         return len(self.paragraph_ids)
+
+    @property
+    def options(self) -> dict:
+        """What restore() needs to make a finder that treats paragraphs as this one does."""
+        return {"num_perm": self.num_perm, "bands": self.bands, "near_threshold": self.near_threshold,
+                "excerpt_threshold": self.excerpt_threshold, "min_words": self.min_words,
+                "min_unit_words": self.min_unit_words, "heads": self.heads, "window": self.window}
 
     def _article(self, article_id: str, published: str | None) -> int:
         number = self._article_number.get(article_id)

@@ -212,6 +212,12 @@ def _found(regex: re.Pattern, twin: re.Pattern, text: str) -> bool:
     return regex.search(text) is not None
 
 
+def _may_name_a_country_visit(sentence: str) -> bool:
+    """Whether COUNTRY_PLACE can match: the sentence names Russia or China (which the pattern
+    needs, checked first: cheaper than a regex) and speaks of a visit or trip."""
+    return ("Russia" in sentence or "China" in sentence) and COUNTRY_HINT.search(sentence) is not None
+
+
 MEETING_WORDS_LOWER = _lowercase_twin(MEETING_WORDS)
 MEETING_CORE_LOWER = _lowercase_twin(MEETING_CORE)
 RECALL_MARKERS_LOWER = _lowercase_twin(RECALL_MARKERS)
@@ -1546,8 +1552,7 @@ class MeetingTagger:
             for n, (a, b) in enumerate(analysis.sentences):
                 sentence = paragraph[a:b]
                 if (by_time and ("last " in sentence or "previous" in sentence)) or (
-                    by_country and ("Russia" in sentence or "China" in sentence)  # what COUNTRY_PLACE needs
-                    and COUNTRY_HINT.search(sentence) and COUNTRY_PLACE.search(sentence)
+                    by_country and _may_name_a_country_visit(sentence) and COUNTRY_PLACE.search(sentence)
                 ):
                     wanted.add(n)
         if not wanted:
@@ -1598,8 +1603,7 @@ class MeetingTagger:
                     summits |= set(hit.votes)
                 else:
                     own_places.append(hit)
-        country = ("Russia" in sentence or "China" in sentence) and COUNTRY_HINT.search(sentence)
-        for match in COUNTRY_PLACE.finditer(sentence) if country else ():
+        for match in COUNTRY_PLACE.finditer(sentence) if _may_name_a_country_visit(sentence) else ():
             hosted = {i for i, m in enumerate(self.meetings) if match.group(1) in m.hosts}
             if own is None or match.group(1) not in self.meetings[own].hosts:
                 places |= hosted

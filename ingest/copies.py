@@ -349,26 +349,21 @@ def _shared_words(part, whole, keys, paragraph, size, present) -> np.ndarray:
 
 
 class PackedStrings:
-    """A list of strings kept as UTF-8 in numpy byte arrays: a finder's million paragraph ids
-    take 20 MB this way, 77 MB as Python strings. Appended, and read back by index or in order;
-    a string must not end with a NUL character (numpy's byte strings drop trailing NULs)."""
+    """A list of strings kept as UTF-8 numpy byte strings in spill files, `PACK_EVERY` at a time:
+    a finder's million paragraph ids are 20 MB of disk, and in memory only the last few thousand
+    (77 MB as Python strings). Appended; read back in batches, by position, or all at once. A
+    string must not end with a NUL character (numpy's byte strings drop trailing NULs)."""
 
     PACK_EVERY = 10_000
+    READ_EVERY = 65_536
 
     def __init__(self, strings=(), spill_dir: str | None = None):
-        self._chunks: list[np.ndarray] = []
+        # Each file is as wide as its longest string: a wider batch starts a new one, so the last
+        # file is the widest.
+        self._files: list[Spilled] = []
         self._pending: list[str] = []
         self._spill_dir = spill_dir
-        self._spilled: Spilled | None = None  # where the strings are while released
         self.extend(strings)
-
-    def release(self) -> None:
-        """Keep the strings in a spill file until they are read again: the compare stage needs
-        no id between ranking its paragraphs and writing their links (20 MB at a million)."""
-        packed = self.encoded()
-        self._spilled = Spilled(packed.dtype, self._spill_dir)
-        self._spilled.append(packed)
-        self._chunks = []
 
     def append(self, string: str) -> None:
         self.extend((string,))
@@ -379,32 +374,76 @@ class PackedStrings:
             self._pack()
 
     def extend_encoded(self, encoded: np.ndarray) -> None:
-        """Add strings already UTF-8 encoded, as `encoded()` gives them."""
+        """Add strings already UTF-8 encoded, as `batches()` gives them."""
         self._pack()
-        self._chunks.append(encoded)
+        self._spill(encoded)
 
     def _pack(self) -> None:
-        if self._spilled is not None:  # released: read back, as one array
-            self._chunks, self._spilled = [self._spilled.read()], None
         if self._pending:
-            self._chunks.append(np.array([string.encode() for string in self._pending], dtype=bytes))
+            self._spill(np.array([string.encode() for string in self._pending], dtype=bytes))
             self._pending = []
 
-    def encoded(self) -> np.ndarray:
-        """All the strings, UTF-8 encoded, as one numpy array of byte strings."""
+    def _spill(self, encoded: np.ndarray) -> None:
+        if not len(encoded):
+            return
+        if not self._files or self._files[-1].dtype.itemsize < encoded.dtype.itemsize:
+            self._files.append(Spilled(encoded.dtype, self._spill_dir))
+        self._files[-1].append(encoded)  # a narrower batch is padded with NULs, which read back as none
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The byte-string type wide enough for every string."""
         self._pack()
-        if len(self._chunks) != 1:
-            self._chunks = [np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype="S1")]
-        return self._chunks[0]
+        return self._files[-1].dtype if self._files else np.dtype("S1")
+
+    def batches(self, size: int | None = None):
+        """All the strings in order, UTF-8 encoded, as numpy arrays of byte strings of up to
+        `size` (READ_EVERY when None) each."""
+        self._pack()
+        for spilled in self._files:
+            yield from spilled.batches(size or self.READ_EVERY)
+
+    def encoded(self) -> np.ndarray:
+        """All the strings, UTF-8 encoded, as one (new) numpy array of byte strings."""
+        self._pack()
+        out = np.empty(len(self), dtype=self.dtype)
+        start = 0
+        for spilled in self._files:
+            out[start:start + len(spilled)] = spilled.read()
+            start += len(spilled)
+        return out
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """The strings at `positions`, UTF-8 encoded, in the order given; read a batch at a time,
+        so that memory holds only what is asked for (and a byte and a 32-bit number a string)."""
+        positions = np.asarray(positions)
+        if len(positions) and (positions.min() < 0 or positions.max() >= len(self)):
+            raise IndexError(f"string positions outside 0 to {len(self) - 1}")
+        wanted = np.zeros(len(self), dtype=bool)
+        wanted[positions] = True
+        found, start = [np.zeros(0, dtype=self.dtype)], 0
+        for batch in self.batches():
+            found.append(batch[wanted[start:start + len(batch)]])
+            start += len(batch)
+        found = np.concatenate(found)
+        # Where each string wanted is among those found (they are in the order of their positions).
+        place = np.cumsum(wanted, dtype=np.int32)
+        place -= 1
+        del wanted
+        return found[place[positions]]
 
     def __len__(self) -> int:
-        return sum(map(len, self._chunks)) + len(self._pending) + (len(self._spilled) if self._spilled else 0)
+        return sum(map(len, self._files)) + len(self._pending)
 
     def __getitem__(self, index: int) -> str:
-        return self.encoded()[index].decode()  # packed once; later reads index the one array
+        """One string (reading the files up to it: `encoded()` is for many)."""
+        if index < 0:
+            index += len(self)
+        return self.take([index])[0].decode()
 
     def __iter__(self):
-        return (string.decode() for string in self.encoded().tolist())
+        for batch in self.batches():
+            yield from (string.decode() for string in batch.tolist())
 
 
 class CopyFinder:
@@ -662,7 +701,7 @@ class CopyFinder:
         self._handed_over = True
         dates = [date or "" for date in self.article_dates]
         columns = {
-            "paragraph_id": self.paragraph_ids.encoded(),
+            "paragraph_id": self.paragraph_ids.batches(),
             "article": np.frombuffer(self.article_index, dtype=np.int32),
             "words": np.frombuffer(self.word_counts, dtype=np.int32),
             "exact_key": np.frombuffer(self.exact_keys, dtype=np.int64),
@@ -671,10 +710,14 @@ class CopyFinder:
             "article_date": np.array([date.encode() for date in dates], dtype=bytes),
             "article_elides": np.asarray(self.article_elides, dtype=np.uint8),
         }
-        kept = {}
+        kept = {"paragraph_id": Spilled(self.paragraph_ids.dtype, self._spill_dir)}
         for name, values in columns.items():
-            kept[name] = Spilled(values.dtype, self._spill_dir)
-            kept[name].append(values)
+            if name == "paragraph_id":
+                for batch in values:
+                    kept[name].append(batch)
+            else:
+                kept[name] = Spilled(values.dtype, self._spill_dir)
+                kept[name].append(values)
         kept.update({f"band_{band}": spilled for band, spilled in enumerate(bands)})
         kept["units"] = self.units
         return kept
@@ -701,7 +744,10 @@ class CopyFinder:
         dates = columns.pop("article_date").read()[kept_article].tolist()
         finder.article_dates = [date.decode() or None for date in dates]
         finder.article_elides = columns.pop("article_elides").read()[kept_article].astype(bool).tolist()
-        finder.paragraph_ids.extend_encoded(columns.pop("paragraph_id").read()[kept])
+        start = 0
+        for batch in columns.pop("paragraph_id").batches(UNITS_READ):
+            finder.paragraph_ids.extend_encoded(batch[kept[start:start + len(batch)]])
+            start += len(batch)
         finder.article_index.frombytes(number[article[kept]].astype(np.int32).tobytes())
         for name, column in (("words", finder.word_counts), ("exact_key", finder.exact_keys),
                              ("signature_row", finder.signature_row)):
@@ -778,10 +824,11 @@ class CopyFinder:
             # id in one sort of them all (UTF-8 bytes sort as the strings' code points do).
             edges = np.flatnonzero(np.diff(tied.view(np.int8), prepend=np.int8(0), append=np.int8(0)))
             starts, sizes = edges[0::2], edges[1::2] + 1 - edges[0::2]
-            run = np.repeat(np.arange(len(starts)), sizes)
-            place = np.arange(len(run)) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(starts, sizes)
+            run = np.repeat(np.arange(len(starts), dtype=np.int32), sizes)  # 32-bit, as every position here
+            place = np.repeat((starts - (np.cumsum(sizes) - sizes)).astype(np.int32), sizes)
+            place += np.arange(len(run), dtype=np.int32)
             members = order[place]
-            order[place] = members[np.lexsort((self.paragraph_ids.encoded()[members], run))]
+            order[place] = members[np.lexsort((self.paragraph_ids.take(members), run))]
             del run, place, members
         del tied
         rank = np.empty(n, dtype=np.int32)
@@ -1002,7 +1049,6 @@ class CopyFinder:
         # Each pass frees tens of MB of arrays at a million paragraphs, which the C library would
         # keep (and count against the build) unless given back.
         rank = self._ranks()
-        self.paragraph_ids.release()  # read again only for the link state's id digests
         give_back_memory()
         article = np.asarray(self.article_index, dtype=np.int32)  # compared and looked up only
         eligible = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode)) >= self.min_words
@@ -1044,7 +1090,7 @@ class CopyFinder:
     def links(self) -> list[Copy]:
         """Every paragraph that copies a paragraph of another article, with the one it copies."""
         found = self.link_arrays()
-        ids = self.paragraph_ids
+        ids = [string.decode() for string in self.paragraph_ids.encoded().tolist()]
         # Many new objects would set off the cyclic garbage collector again and again, and each
         # time it walks every object alive; these hold no cycles.
         collecting = gc.isenabled()

@@ -356,20 +356,46 @@ def test_paragraph_ids_kept_packed_read_back_as_given(monkeypatch):
     assert list(packed) == given + ["d:1"] and len(packed) == len(given) + 1
 
 
-def test_paragraph_ids_released_to_disk_read_back_as_given(tmp_path):
-    """While it links, a finder keeps its ids in a spill file (no id is needed between ranking
-    and writing the links): its length still holds, and they read back as given, more after."""
+def test_paragraph_ids_kept_on_disk_read_back_as_given(tmp_path):
+    """A finder keeps its ids in spill files, a batch at a time (memory holds only the batch
+    being made): they read back as given, whole, in order, by position and in batches, with a
+    longer id after shorter ones and more added after reading."""
     from ingest.copies import PackedStrings
 
     given = [f"article-{k // 20}:{k % 20:03d}" for k in range(25_000)] + ["Über-002", "中文:7"]
     packed = PackedStrings(given, spill_dir=tmp_path)
-    packed.release()
-    assert len(packed) == len(given)
-    assert packed[24_999] == given[24_999] and list(packed) == given
-    packed.release()
-    packed.append("last:1")
-    assert len(packed) == len(given) + 1 and list(packed) == given + ["last:1"]
-    assert list(tmp_path.iterdir()) == []
+    assert len(packed) == len(given) and list(packed) == given
+    assert packed[24_999] == given[24_999] and packed[-1] == given[-1]
+    assert [string.decode() for string in packed.encoded().tolist()] == given
+    picked = [25_001, 3, 25_000, 3, 0, 24_999]
+    assert [string.decode() for string in packed.take(picked).tolist()] == [given[k] for k in picked]
+    with pytest.raises(IndexError):
+        packed.take([len(given)])
+    longer = "x" * 90
+    packed.extend([longer, "short:1"])
+    assert [string.decode() for batch in packed.batches(7_000) for string in batch.tolist()] == given + [longer, "short:1"]
+    assert packed.dtype.itemsize == 90
+
+
+def test_paragraph_ids_take_no_memory_but_the_batch_being_made(tmp_path):
+    """A hundred thousand ids held by a PackedStrings take less memory than one batch of them
+    as Python strings: the rest waits in the spill file."""
+    import tracemalloc
+
+    from ingest.copies import PackedStrings
+
+    ids = [f"0123456789abcdef-{k:03d}" for k in range(100_000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        packed = PackedStrings(spill_dir=tmp_path)
+        for start in range(0, len(ids), 5_000):
+            packed.extend(ids[start:start + 5_000])
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(packed) == len(ids)
+    assert held < 20 * PackedStrings.PACK_EVERY, held
 
 
 def test_the_rank_of_originality_is_the_documented_order_over_many_articles():

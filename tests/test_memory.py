@@ -109,7 +109,6 @@ def test_ranking_paragraphs_takes_a_few_dozen_bytes_each():
     ids, articles, prints = packed_paragraphs(200_000)
     finder = copies.CopyFinder()
     finder.add_packed(ids, articles, prints, {article: "2024-05-16" for article in articles[::3]})
-    finder.paragraph_ids.encoded()  # packed once, as reading the archive leaves them
     peak, _ = traced_peak_above_start(finder._ranks)
     assert peak < 48 * len(ids)
 
@@ -258,7 +257,6 @@ def test_the_near_pass_runs_without_what_only_adding_paragraphs_needed(monkeypat
     try:
         finder = copies.CopyFinder()
         finder.add_packed(ids, articles, prints)
-        finder.paragraph_ids.encoded()
         before = tracemalloc.get_traced_memory()[0]
         finder.link_arrays()
     finally:

@@ -25,7 +25,7 @@ import json
 import sqlite3
 import threading
 from collections import Counter
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,21 +39,25 @@ from .spill import Spilled
 
 READ_BATCH = 10_000  # paragraphs read at once: all million rows at once would hold ~500 MB
 ROWS_AT_ONCE = 50_000  # values made Python objects at once when writing: a million hold ~40 MB a column
+# SQLite's page cache while the paragraphs are read and linked, in KiB: they are read once, in
+# rowid order, so a bigger cache holds pages never read again beside linking's own arrays.
+LINKING_CACHE_KIB = 1_000
 
 
 def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "AheadLinks | None" = None) -> int:
     """Find the paragraphs that repeat another article's report, store the links and each
     paragraph's report; return how many paragraphs are copies. With `ahead`, the links it found
     are used when the archive holds exactly the paragraphs it linked."""
-    count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
-    found_ahead = ahead.result(conn) if ahead else None
-    if found_ahead:
-        restored = " from the columns the last build kept" if ahead.restored else ""
-        log(f"stage: copies over {count} paragraphs (found while the archive was copied{restored})")
-        linked, rowids = found_ahead
-    else:
-        log(f"stage: copies over {count} paragraphs")
-        linked, rowids = link_archive(conn, count)
+    with page_cache(conn, LINKING_CACHE_KIB):
+        count = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
+        found_ahead = ahead.result(conn) if ahead else None
+        if found_ahead:
+            restored = " from the columns the last build kept" if ahead.restored else ""
+            log(f"stage: copies over {count} paragraphs (found while the archive was copied{restored})")
+            linked, rowids = found_ahead
+        else:
+            log(f"stage: copies over {count} paragraphs")
+            linked, rowids = link_archive(conn, count)
     now = LinkState.of(rowids, linked.ids, linked.found)
     copied = len(linked.found.copy)
     inputs = linked.inputs
@@ -77,6 +81,18 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
         "FROM paragraphs GROUP BY report_id HAVING count(*) > 1"
     )
     return copied
+
+
+@contextmanager
+def page_cache(conn: sqlite3.Connection, kib: int):
+    """SQLite's page cache held to `kib` KiB (emptied first) while the block runs, then as it was."""
+    before = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size=-{kib}")
+    conn.execute("PRAGMA shrink_memory")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size={before}")
 
 
 class Linked(NamedTuple):

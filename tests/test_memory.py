@@ -306,3 +306,35 @@ def test_links_are_written_by_rowid_without_the_ids_in_memory(tmp_path, monkeypa
     again = [conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in ("paragraph_copies", "reports")]
     again.append(conn.execute("SELECT id, report_id, report FROM paragraphs ORDER BY rowid").fetchall())
     assert again == written
+
+
+def test_sqlites_page_cache_is_held_small_while_the_paragraphs_are_read_and_linked(tmp_path):
+    """The compare stage reads every paragraph once, in rowid order, and then links them: a page
+    cache of the build's size (20 MB) would only hold pages never read again beside linking's
+    arrays. While it reads and links, the cache is held small (and emptied first); it is as it
+    was for the writing after, and the links are those of the build."""
+    import sqlite3
+
+    from ingest import compare, load
+    from ingest.build import build
+    from test_robustness import write_corpus
+
+    folder = tmp_path / "in"
+    write_corpus(folder, 30)
+    db = tmp_path / "archive.db"
+    build([folder], db, progress=False, workers=1)
+    conn = sqlite3.connect(db)
+    written = conn.execute("SELECT * FROM paragraph_copies ORDER BY 1, 2").fetchall()
+    conn.execute(f"PRAGMA cache_size=-{load.CACHE_KIB}")
+    conn.execute("SELECT count(*), sum(length(text)) FROM paragraphs").fetchone()
+    conn.execute("DELETE FROM copy_state")  # every link written again
+    while_linking = []
+
+    def log(message):
+        if message.startswith("stage: copies"):
+            while_linking.append(conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    compare.link_copies(conn, log)
+    assert while_linking == [-compare.LINKING_CACHE_KIB] and compare.LINKING_CACHE_KIB * 10 <= load.CACHE_KIB
+    assert conn.execute("PRAGMA cache_size").fetchone()[0] == -load.CACHE_KIB
+    assert conn.execute("SELECT * FROM paragraph_copies ORDER BY 1, 2").fetchall() == written

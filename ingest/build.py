@@ -6,9 +6,12 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
+import queue
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -402,10 +405,12 @@ def build(
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
         writer.replace_all("seen_files", [{**state._asdict(), "article_id": a} for state, a in seen_now.items() if a in stored])
         writer.set_info({"fingerprint": fingerprint})
-        # The lists of files (about 1 KB a file, 60 MB at 50,000 files) go before the compare
-        # stage takes its most.
+        # A build big enough for workers compares in a process of its own too (an incremental one
+        # has found its links here already): this one still holds, in memory freed but not given
+        # back, what its lists of files took (about 1 KB a file, 45 MB at 50,000 files).
+        apart = ahead is None and workers > 1 and len(to_process) >= PARALLEL_THRESHOLD
         del sources, identified, unique, to_process, stored, seen, seen_now, previous
-        compare_articles(writer, log, ahead)
+        compare_articles(writer, log, ahead, apart)
         stats = writer.finish(log)
     except BaseException:
         writer.abort()
@@ -415,13 +420,73 @@ def build(
     return summary
 
 
-def compare_articles(writer: load.ArchiveWriter, log, ahead: compare.AheadLinks | None = None) -> None:
+def compare_articles(writer: load.ArchiveWriter, log, ahead: compare.AheadLinks | None = None,
+                     apart: bool = False) -> None:
     """Compare every article with the rest: which paragraphs are copies (with the links found
-    ahead, if they still hold), which articles are rewrites."""
+    ahead, if they still hold), which articles are rewrites; with `apart`, in a process of its own."""
     writer.index(log, compared=False)
     writer.release_memory()
-    compare.link_copies(writer.conn, log, ahead)
-    compare.score_rewrites(writer.conn, log)
+    if apart:
+        compare_apart(writer.building, log)
+    else:
+        compare.link_copies(writer.conn, log, ahead)
+        compare.score_rewrites(writer.conn, log)
+
+
+class CompareError(RuntimeError):
+    """The compare stage's process stopped before it finished."""
+
+
+def compare_apart(path: Path, log) -> None:
+    """Run the compare stage on the build file at `path` in a process of its own, started clean
+    (as workers are): the stage takes the most memory of a big build, and its top then does not
+    stand on what this process has held. Its stage messages are logged here; its error is raised
+    here. The build file must be committed."""
+    context = worker_context()
+    messages = context.Queue()
+    process = context.Process(target=compare_file, args=(str(path), messages), name="ingest-compare")
+    process.start()
+    try:
+        while True:
+            try:
+                kind, value = messages.get(timeout=0.2)
+            except queue.Empty:
+                if not process.is_alive():
+                    raise CompareError(
+                        "the compare stage's process stopped before it finished (was it killed, or out of memory?)"
+                    ) from None
+                continue
+            if kind == "log":
+                log(value)
+            elif kind == "error":
+                raise value
+            else:
+                break
+        process.join()
+    finally:
+        if process.is_alive():
+            process.terminate()
+            process.join()
+
+
+def compare_file(path: str, messages) -> None:
+    """The compare stage on the build file at `path`, in the process that `compare_apart` starts:
+    its stage messages, then its error or "done", go to `messages`."""
+    try:
+        with closing(load.open_build_file(path)) as conn:
+            compare.link_copies(conn, lambda message: messages.put(("log", message)))
+            compare.score_rewrites(conn, lambda message: messages.put(("log", message)))
+            conn.commit()
+    except BaseException as error:
+        try:
+            pickle.dumps(error)
+        except Exception:  # sent as text: the queue pickles in a thread that cannot raise here
+            error = CompareError(f"{type(error).__name__}: {error}")
+        messages.put(("error", error))
+    else:
+        messages.put(("done", None))
+    messages.close()
+    messages.join_thread()  # everything sent before the process ends
 
 
 def merge(shards: list[Path], db_path: Path, log=lambda message: None) -> Summary:

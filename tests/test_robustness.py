@@ -217,6 +217,48 @@ class TestIncremental:
         build([folder], alone, progress=False, workers=1, full=True)
         assert_same_archive(db, alone)
 
+    def test_a_build_with_workers_compares_in_a_process_of_its_own(self, tmp_path, monkeypatch):
+        """The compare stage takes a big build's most memory: a build with workers runs it in a
+        clean process too (here the building process's compare functions are broken, and unused),
+        its stage messages logged as they come, and the archive is one process's."""
+        from ingest import build as build_module
+        from ingest import compare
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("compared in the building process")
+
+        monkeypatch.setattr(build_module, "PARALLEL_THRESHOLD", 2)
+        folder = tmp_path / "in"
+        write_corpus(folder, 12)
+        db, alone = tmp_path / "archive.db", tmp_path / "alone.db"
+        with monkeypatch.context() as patched:
+            patched.setattr(compare, "link_copies", broken)
+            patched.setattr(compare, "score_rewrites", broken)
+            stages = []
+            build([folder], db, progress=False, workers=2, log=stages.append)
+        assert [stage.split(" over ")[0] for stage in stages if "copies" in stage or "rewrite" in stage] == [
+            "stage: copies", "stage: rewrite scores"]
+        build([folder], alone, progress=False, workers=1)
+        assert_same_archive(db, alone)
+
+    def test_an_error_in_the_compare_process_stops_the_build_with_it(self, tmp_path):
+        """What stops the compare stage in its own process (here a paragraph without its print) is
+        raised in the building process, as it would be were the stage run there."""
+        import sqlite3
+
+        from ingest import build as build_module
+
+        folder = tmp_path / "in"
+        write_corpus(folder, 4)
+        db = tmp_path / "archive.db"
+        build([folder], db, progress=False, workers=1)
+        broken = tmp_path / "broken.db"
+        broken.write_bytes(db.read_bytes())
+        with sqlite3.connect(broken) as conn:
+            conn.execute("DELETE FROM paragraph_prints WHERE rowid = (SELECT min(rowid) FROM paragraph_prints)")
+        with pytest.raises(RuntimeError, match="has no fingerprint"):
+            build_module.compare_apart(broken, lambda message: None)
+
     def test_workers_start_without_what_the_building_process_holds(self, tmp_path, monkeypatch):
         """A worker forked from the build would carry its memory (the lists of files grow with the
         corpus) into every worker: workers come from a clean server process instead, so a taggers

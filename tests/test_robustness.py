@@ -259,6 +259,26 @@ class TestIncremental:
         with pytest.raises(RuntimeError, match="has no fingerprint"):
             build_module.compare_apart(broken, lambda message: None)
 
+    def test_a_compare_process_that_is_killed_stops_the_build_with_an_error_not_a_hang(self, tmp_path):
+        """A compare stage's process killed (say by the system, out of memory) sends nothing more:
+        the build gets an error saying so instead of waiting for ever."""
+        import multiprocessing
+
+        from ingest import build as build_module
+
+        folder = tmp_path / "in"
+        write_corpus(folder, 4)
+        db = tmp_path / "archive.db"
+        build([folder], db, progress=False, workers=1)
+
+        def kill_the_compare_process(message):
+            for process in multiprocessing.active_children():
+                if process.name == "ingest-compare":
+                    os.kill(process.pid, signal.SIGKILL)
+
+        with pytest.raises(build_module.CompareError, match="killed, or out of memory"):
+            build_module.compare_apart(db, kill_the_compare_process)
+
     def test_workers_start_without_what_the_building_process_holds(self, tmp_path, monkeypatch):
         """A worker forked from the build would carry its memory (the lists of files grow with the
         corpus) into every worker: workers come from a clean server process instead, so a taggers

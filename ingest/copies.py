@@ -700,8 +700,10 @@ class CopyFinder:
         bands = self._live_bands()
         self._handed_over = True
         dates = [date or "" for date in self.article_dates]
+        ids = Spilled(self.paragraph_ids.dtype, self._spill_dir)
+        for batch in self.paragraph_ids.batches():
+            ids.append(batch)
         columns = {
-            "paragraph_id": self.paragraph_ids.batches(),
             "article": np.frombuffer(self.article_index, dtype=np.int32),
             "words": np.frombuffer(self.word_counts, dtype=np.int32),
             "exact_key": np.frombuffer(self.exact_keys, dtype=np.int64),
@@ -710,14 +712,10 @@ class CopyFinder:
             "article_date": np.array([date.encode() for date in dates], dtype=bytes),
             "article_elides": np.asarray(self.article_elides, dtype=np.uint8),
         }
-        kept = {"paragraph_id": Spilled(self.paragraph_ids.dtype, self._spill_dir)}
+        kept = {"paragraph_id": ids}
         for name, values in columns.items():
-            if name == "paragraph_id":
-                for batch in values:
-                    kept[name].append(batch)
-            else:
-                kept[name] = Spilled(values.dtype, self._spill_dir)
-                kept[name].append(values)
+            kept[name] = Spilled(values.dtype, self._spill_dir)
+            kept[name].append(values)
         kept.update({f"band_{band}": spilled for band, spilled in enumerate(bands)})
         kept["units"] = self.units
         return kept

@@ -267,7 +267,7 @@ class TestIncremental:
         from ingest import build as build_module
 
         folder = tmp_path / "in"
-        write_corpus(folder, 4)
+        write_corpus(folder, 40)  # a stage long enough to be killed in
         db = tmp_path / "archive.db"
         build([folder], db, progress=False, workers=1)
 

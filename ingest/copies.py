@@ -422,7 +422,10 @@ class PackedStrings:
         wanted = np.zeros(len(self), dtype=bool)
         wanted[positions] = True
         found, start = [np.zeros(0, dtype=self.dtype)], 0
+        last = int(positions.max()) if len(positions) else -1
         for batch in self.batches():
+            if start > last:
+                break
             found.append(batch[wanted[start:start + len(batch)]])
             start += len(batch)
         found = np.concatenate(found)
@@ -436,7 +439,7 @@ class PackedStrings:
         return sum(map(len, self._files)) + len(self._pending)
 
     def __getitem__(self, index: int) -> str:
-        """One string (reading the files up to it: `encoded()` is for many)."""
+        """One string (the files are read up to it: `take()` and `encoded()` are for many)."""
         if index < 0:
             index += len(self)
         return self.take([index])[0].decode()

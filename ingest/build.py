@@ -361,12 +361,13 @@ def build(
 
     # An incremental build starts from a copy of the archive, made while the new files are processed.
     writer = load.ArchiveWriter(db_path, base=db_path if previous else None)
+    comparer = None
     try:
-        # An incremental build's copies are found while the archive it updates is being copied.
-        ahead = compare.AheadLinks(db_path, known - set(unique)) if previous else None
-
-        if ahead:
-            ahead.start()
+        # The compare stage takes a big build's most memory: it runs in a process of its own, started
+        # clean, when there are workers. An incremental build's copies are found while the archive
+        # it updates is being copied.
+        apart = workers > 1 and max(len(known), len(to_process)) >= PARALLEL_THRESHOLD
+        comparer = (CompareProcess if apart else CompareHere)(db_path if previous else None, known - set(unique))
         global _taggers
         # Files processed in this process (a few) use these too; workers load their own.
         taggers = _taggers = Taggers.load()
@@ -391,12 +392,10 @@ def build(
                 continue
             for table in ARTICLE_TABLES:
                 writer.add_all(table, rows[table])
-            if ahead:
-                ahead.add(rows)
+            comparer.add(rows)
             summary.dropped += sum(json.loads(rows["articles"][0]["dropped"] or "{}").values())
         bar.close()
-        if ahead:
-            ahead.link()
+        comparer.link()
 
         # Load: paths, errors, counts, indexes and full-text search.
         stored = {article_id for article_id, source in unique.items() if source.relpath not in failed}
@@ -405,53 +404,98 @@ def build(
         writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
         writer.replace_all("seen_files", [{**state._asdict(), "article_id": a} for state, a in seen_now.items() if a in stored])
         writer.set_info({"fingerprint": fingerprint})
-        # A build big enough for workers compares in a process of its own too (an incremental one
-        # has found its links here already): this one still holds, in memory freed but not given
-        # back, what its lists of files took (about 1 KB a file, 45 MB at 50,000 files).
-        apart = ahead is None and workers > 1 and len(to_process) >= PARALLEL_THRESHOLD
+        # The lists of files (about 1 KB a file, 45 MB at 50,000 files) go before the compare stage,
+        # though this process cannot give all of their memory back: hence the compare process.
         del sources, identified, unique, to_process, stored, seen, seen_now, previous
-        compare_articles(writer, log, ahead, apart)
+        compare_articles(writer, log, comparer)
         stats = writer.finish(log)
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if comparer:
+            comparer.close()
     summary.articles, summary.paragraphs, summary.other_lines = stats
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def compare_articles(writer: load.ArchiveWriter, log, ahead: compare.AheadLinks | None = None,
-                     apart: bool = False) -> None:
+def compare_articles(writer: load.ArchiveWriter, log, comparer: "CompareHere | CompareProcess | None" = None) -> None:
     """Compare every article with the rest: which paragraphs are copies (with the links found
-    ahead, if they still hold), which articles are rewrites; with `apart`, in a process of its own."""
+    ahead, if they still hold), which articles are rewrites; in this process unless `comparer`
+    says otherwise."""
     writer.index(log, compared=False)
     writer.release_memory()
-    if apart:
-        compare_apart(writer.building, log)
-    else:
-        compare.link_copies(writer.conn, log, ahead)
+    (comparer or CompareHere()).compare(writer, log)
+
+
+class CompareHere:
+    """The compare stage in the building process; for an incremental build (`base`, the archive
+    it updates, less `removed_articles`), the copies found while the archive is copied."""
+
+    def __init__(self, base: Path | None = None, removed_articles=()):
+        self.ahead = compare.AheadLinks(base, set(removed_articles)) if base else None
+        if self.ahead:
+            self.ahead.start()
+
+    def add(self, rows: dict[str, list[dict]]) -> None:
+        """Take a new article's rows (its paragraphs and their prints), to link them ahead."""
+        if self.ahead:
+            self.ahead.add(*compare.new_paragraphs(rows))
+
+    def link(self) -> None:
+        """Every new article is added: link them with the kept paragraphs."""
+        if self.ahead:
+            self.ahead.link()
+
+    def compare(self, writer: load.ArchiveWriter, log) -> None:
+        """Run the compare stage on the build file, with the links found ahead if they hold."""
+        compare.link_copies(writer.conn, log, self.ahead)
         compare.score_rewrites(writer.conn, log)
+
+    def close(self) -> None:
+        """Nothing to stop: the stage ran, or will not, in this process."""
 
 
 class CompareError(RuntimeError):
     """The compare stage's process stopped before it finished."""
 
 
-def compare_apart(path: Path, log) -> None:
-    """Run the compare stage on the build file at `path` in a process of its own, started clean
-    (as workers are): the stage takes the most memory of a big build, and its top then does not
-    stand on what this process has held. Its stage messages are logged here; its error is raised
-    here. The build file must be committed."""
-    context = worker_context()
-    messages = context.Queue()
-    process = context.Process(target=compare_file, args=(str(path), messages), name="ingest-compare")
-    process.start()
-    try:
+class CompareProcess:
+    """The compare stage in a process of its own, started clean from the workers' fork server:
+    the stage takes the most memory of a big build, and its top then does not stand on what the
+    building process has held (its lists of files, in memory it cannot give back once freed). For
+    an incremental build the process starts at once, reads the archive being updated and links
+    the new paragraphs as they are sent (`add`, `link`), as `CompareHere` does in its thread. Its
+    stage messages are logged by `compare`; its error is raised there."""
+
+    def __init__(self, base: Path | None = None, removed_articles=()):
+        context = worker_context()
+        self._requests, self._messages = context.Queue(), context.Queue()
+        self._process = context.Process(
+            target=serve_compare, name="ingest-compare",
+            args=(self._requests, self._messages, str(base) if base else None, sorted(removed_articles)),
+        )
+        self._process.start()
+        self._linking = base is not None
+
+    def add(self, rows: dict[str, list[dict]]) -> None:
+        if self._linking:
+            self._requests.put(("add", compare.new_paragraphs(rows)))
+
+    def link(self) -> None:
+        if self._linking:
+            self._requests.put(("link", None))
+
+    def compare(self, writer: load.ArchiveWriter, log) -> None:
+        """Run the stage on the build file (committed: this process's connection stays idle) and
+        wait for it, logging its stage messages as they come."""
+        self._requests.put(("compare", str(writer.building)))
         while True:
             try:
-                kind, value = messages.get(timeout=0.2)
+                kind, value = self._messages.get(timeout=0.2)
             except queue.Empty:
-                if not process.is_alive():
+                if not self._process.is_alive():
                     raise CompareError(
                         "the compare stage's process stopped before it finished (was it killed, or out of memory?)"
                     ) from None
@@ -462,21 +506,41 @@ def compare_apart(path: Path, log) -> None:
                 raise value
             else:
                 break
-        process.join()
-    finally:
-        if process.is_alive():
-            process.terminate()
-            process.join()
+        self._process.join()
+
+    def close(self) -> None:
+        """Stop the process if it still runs (the build stopped early)."""
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        # Requests it will never read must not hold this process's exit waiting to send them.
+        self._requests.cancel_join_thread()
 
 
-def compare_file(path: str, messages) -> None:
-    """The compare stage on the build file at `path`, in the process that `compare_apart` starts:
-    its stage messages, then its error or "done", go to `messages`."""
+def serve_compare(requests, messages, base: str | None, removed_articles: list[str]) -> None:
+    """The compare process's work (`CompareProcess`): link ahead from `base`, if given, with the
+    paragraphs `requests` adds; then run the compare stage on the build file it names. Stage
+    messages, then an error or "done", go to `messages`."""
+    def log(message):
+        messages.put(("log", message))
+
     try:
-        with closing(load.open_build_file(path)) as conn:
-            compare.link_copies(conn, lambda message: messages.put(("log", message)))
-            compare.score_rewrites(conn, lambda message: messages.put(("log", message)))
-            conn.commit()
+        ahead = None
+        if base:
+            ahead = compare.AheadLinks(Path(base), set(removed_articles))
+            ahead.start()
+        while True:
+            kind, value = requests.get()
+            if kind == "add":
+                ahead.add(*value)
+            elif kind == "link":
+                ahead.link()
+            else:
+                with closing(load.open_build_file(value)) as conn:
+                    compare.link_copies(conn, log, ahead)
+                    compare.score_rewrites(conn, log)
+                    conn.commit()
+                break
     except BaseException as error:
         try:
             pickle.dumps(error)

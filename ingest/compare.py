@@ -214,6 +214,16 @@ def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, where: str 
     return np.concatenate(rowid_batches)
 
 
+def new_paragraphs(rows: dict[str, list[dict]]) -> tuple[list[str], list[str], list[bytes], dict[str, str]]:
+    """What linking needs of a new article's rows, as a worker made them: its paragraphs' ids,
+    article ids and packed prints, and its publication date (by article id, if known)."""
+    prints = {row["paragraph_id"]: row["print"] for row in rows["paragraph_prints"]}
+    paragraphs = rows["paragraphs"]
+    return ([paragraph["id"] for paragraph in paragraphs], [paragraph["article_id"] for paragraph in paragraphs],
+            [prints[paragraph["id"]] for paragraph in paragraphs],
+            {row["id"]: row["published"] for row in rows["articles"] if row["published"]})
+
+
 class AheadLinks:
     """An incremental build's copies, found while the archive it updates is still being copied
     into the build file (at a million paragraphs the copy takes seconds, the links ten more).
@@ -267,14 +277,13 @@ class AheadLinks:
         except BaseException as error:  # raised in the caller's thread by link()
             self._error = error
 
-    def add(self, rows: dict[str, list[dict]]) -> None:
-        """Take a new article's paragraphs and their prints, as a worker made its rows."""
-        prints = {row["paragraph_id"]: row["print"] for row in rows["paragraph_prints"]}
-        for paragraph in rows["paragraphs"]:
-            self._new_ids.append(paragraph["id"])
-            self._new_articles.append(paragraph["article_id"])
-            self._new_prints.append(prints[paragraph["id"]])
-        self._published.update((row["id"], row["published"]) for row in rows["articles"] if row["published"])
+    def add(self, ids: list[str], articles: list[str], prints: list[bytes], published: dict[str, str]) -> None:
+        """Take new paragraphs (their ids, articles' ids and packed prints, as `new_paragraphs`
+        gives them from a worker's rows) and their articles' publication dates."""
+        self._new_ids.extend(ids)
+        self._new_articles.extend(articles)
+        self._new_prints.extend(prints)
+        self._published.update(published)
 
     def link(self) -> None:
         """Find the links among the kept and the new paragraphs, once every new one is added."""

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import ROOT, SEEDS
+from ingest import load
 from ingest.build import build
 
 
@@ -219,8 +220,9 @@ class TestIncremental:
 
     def test_a_build_with_workers_compares_in_a_process_of_its_own(self, tmp_path, monkeypatch):
         """The compare stage takes a big build's most memory: a build with workers runs it in a
-        clean process too (here the building process's compare functions are broken, and unused),
-        its stage messages logged as they come, and the archive is one process's."""
+        clean process too, full or incremental (here the building process's compare functions are
+        broken, and unused), its stage messages logged as they come (an incremental build's links
+        found ahead there), and the archive is one process's."""
         from ingest import build as build_module
         from ingest import compare
 
@@ -232,13 +234,17 @@ class TestIncremental:
         write_corpus(folder, 12)
         db, alone = tmp_path / "archive.db", tmp_path / "alone.db"
         with monkeypatch.context() as patched:
-            patched.setattr(compare, "link_copies", broken)
-            patched.setattr(compare, "score_rewrites", broken)
+            for name in ("link_copies", "score_rewrites", "AheadLinks"):
+                patched.setattr(compare, name, broken)
             stages = []
             build([folder], db, progress=False, workers=2, log=stages.append)
-        assert [stage.split(" over ")[0] for stage in stages if "copies" in stage or "rewrite" in stage] == [
-            "stage: copies", "stage: rewrite scores"]
-        build([folder], alone, progress=False, workers=1)
+            assert [stage.split(" over ")[0] for stage in stages if "copies" in stage or "rewrite" in stage] == [
+                "stage: copies", "stage: rewrite scores"]
+            (folder / "added.txt").write_text((folder / "copy-0001.txt").read_text() + "\nA closing line of its own.\n")
+            stages = []
+            assert build([folder], db, progress=False, workers=2, log=stages.append).mode == "incremental"
+            assert any("found while the archive was copied" in stage for stage in stages)
+        build([folder], alone, progress=False, workers=1, full=True)
         assert_same_archive(db, alone)
 
     def test_an_error_in_the_compare_process_stops_the_build_with_it(self, tmp_path):
@@ -252,12 +258,16 @@ class TestIncremental:
         write_corpus(folder, 4)
         db = tmp_path / "archive.db"
         build([folder], db, progress=False, workers=1)
-        broken = tmp_path / "broken.db"
-        broken.write_bytes(db.read_bytes())
-        with sqlite3.connect(broken) as conn:
+        with sqlite3.connect(db) as conn:
             conn.execute("DELETE FROM paragraph_prints WHERE rowid = (SELECT min(rowid) FROM paragraph_prints)")
-        with pytest.raises(RuntimeError, match="has no fingerprint"):
-            build_module.compare_apart(broken, lambda message: None)
+        writer, comparer = load.ArchiveWriter(db, base=db), build_module.CompareProcess()
+        writer.release_memory()
+        try:
+            with pytest.raises(RuntimeError, match="has no fingerprint"):
+                comparer.compare(writer, lambda message: None)
+        finally:
+            comparer.close()
+            writer.abort()
 
     def test_a_compare_process_that_is_killed_stops_the_build_with_an_error_not_a_hang(self, tmp_path):
         """A compare stage's process killed (say by the system, out of memory) sends nothing more:
@@ -276,8 +286,14 @@ class TestIncremental:
                 if process.name == "ingest-compare":
                     os.kill(process.pid, signal.SIGKILL)
 
-        with pytest.raises(build_module.CompareError, match="killed, or out of memory"):
-            build_module.compare_apart(db, kill_the_compare_process)
+        writer, comparer = load.ArchiveWriter(db, base=db), build_module.CompareProcess()
+        writer.release_memory()
+        try:
+            with pytest.raises(build_module.CompareError, match="killed, or out of memory"):
+                comparer.compare(writer, kill_the_compare_process)
+        finally:
+            comparer.close()
+            writer.abort()
 
     def test_workers_start_without_what_the_building_process_holds(self, tmp_path, monkeypatch):
         """A worker forked from the build would carry its memory (the lists of files grow with the

@@ -492,10 +492,12 @@ class CompareProcess:
             self._process.start()
 
     def add(self, rows: dict[str, list[dict]]) -> None:
+        """Send a new article's paragraphs and their prints, to link them ahead."""
         if self._linking:
             self._requests.put(("add", compare.new_paragraphs(rows)))
 
     def link(self) -> None:
+        """Every new article is sent: have them linked with the kept paragraphs."""
         if self._linking:
             self._requests.put(("link", None))
 

@@ -293,6 +293,12 @@ def worker_context():
     return context
 
 
+def compares_apart(workers: int, articles: int) -> bool:
+    """Whether a build with this many workers, over an archive of this many articles (or files),
+    runs its compare stage in a process of its own (`CompareProcess`)."""
+    return workers > 1 and articles >= PARALLEL_THRESHOLD
+
+
 def start_process_server() -> None:
     """Start the server that worker and compare processes are forked from now, rather than when
     the first is wanted: it imports `ingest` (~0.6 s), which can then overlap other work."""
@@ -329,7 +335,7 @@ def build(
 
     previous = None if full else load.previous_build(db_path, fingerprint)
     known = previous.article_ids if previous else set()
-    if workers > 1 and len(known) >= PARALLEL_THRESHOLD:
+    if compares_apart(workers, len(known)):
         start_process_server()  # for the compare process, while the files are read
     seen = previous.seen if previous else {}
     summary.mode = "incremental" if previous else "full"
@@ -376,7 +382,7 @@ def build(
         # The compare stage takes a big build's most memory: it runs in a process of its own, started
         # clean, when there are workers. An incremental build's copies are found while the archive
         # it updates is being copied.
-        apart = workers > 1 and max(len(known), len(to_process)) >= PARALLEL_THRESHOLD
+        apart = compares_apart(workers, max(len(known), len(to_process)))
         comparer = (CompareProcess if apart else CompareHere)(db_path if previous else None, known - set(unique))
         global _taggers
         # Files processed in this process (a few) use these too; workers load their own.
@@ -460,8 +466,12 @@ class CompareHere:
 
     def compare(self, writer: load.ArchiveWriter, log) -> None:
         """Run the compare stage on the build file, with the links found ahead if they hold."""
-        compare.link_copies(writer.conn, log, self.ahead)
-        compare.score_rewrites(writer.conn, log)
+        self.run(writer.conn, log)
+
+    def run(self, conn, log) -> None:
+        """Run the compare stage on the archive at `conn` (the build file, in either process)."""
+        compare.link_copies(conn, log, self.ahead)
+        compare.score_rewrites(conn, log)
 
     def close(self) -> None:
         """Nothing to stop: the stage ran, or will not, in this process."""
@@ -541,20 +551,16 @@ def serve_compare(requests, messages, base: str | None, removed_articles: list[s
         messages.put(("log", message))
 
     try:
-        ahead = None
-        if base:
-            ahead = compare.AheadLinks(Path(base), set(removed_articles))
-            ahead.start()
+        here = CompareHere(Path(base) if base else None, removed_articles)  # this process is "here"
         while True:
             kind, value = requests.get()
             if kind == "add":
-                ahead.add(*value)
+                here.ahead.add(*value)
             elif kind == "link":
-                ahead.link()
+                here.link()
             else:
                 with closing(load.open_build_file(value)) as conn:
-                    compare.link_copies(conn, log, ahead)
-                    compare.score_rewrites(conn, log)
+                    here.run(conn, log)
                     conn.commit()
                 break
     except BaseException as error:

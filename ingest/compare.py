@@ -231,9 +231,9 @@ class AheadLinks:
     The paragraphs the build keeps are read from the archive being updated, in a thread (`start`):
     from the columns its last compare stage kept (`LinkInputs`), or, where it kept none for these
     paragraphs, from every paragraph's print. The new paragraphs come as `new_paragraphs` takes
-    them from the workers' rows (`add`); `link` finds the links among them all. `link_copies` uses them only if the build
-    file holds exactly those paragraphs: the kept ones where they were, the new ones after them
-    in the order added."""
+    them from the workers' rows (`add`); `link` finds the links among them all. `link_copies`
+    uses them only if the build file holds exactly those paragraphs: the kept ones where they
+    were, the new ones after them in the order added."""
 
     def __init__(self, base: Path, removed_articles: set[str]):
         self.spill_dir = Path(base).parent

@@ -417,12 +417,12 @@ class PackedStrings:
         """The strings at `positions`, UTF-8 encoded, in the order given; read a batch at a time,
         so that memory holds only what is asked for (and a byte and a 32-bit number a string)."""
         positions = np.asarray(positions)
-        if len(positions) and (positions.min() < 0 or positions.max() >= len(self)):
+        last = int(positions.max()) if len(positions) else -1
+        if len(positions) and (positions.min() < 0 or last >= len(self)):
             raise IndexError(f"string positions outside 0 to {len(self) - 1}")
         wanted = np.zeros(len(self), dtype=bool)
         wanted[positions] = True
         found, start = [np.zeros(0, dtype=self.dtype)], 0
-        last = int(positions.max()) if len(positions) else -1
         for batch in self.batches():
             if start > last:
                 break

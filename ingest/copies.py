@@ -73,7 +73,7 @@ import numpy as np
 
 from .memory import give_back_memory
 from .spill import Spilled
-from .text import BoundedCache
+from .text import PARAGRAPH_MEMO, BoundedCache
 
 ELISION = re.compile(r"\[\s*(?:…|\.\.\.)\s*\]|\(\s*(?:…|\.\.\.)\s*\)|…|\.\.\.")
 QUOTE_MARKS = re.compile(r"[\"'‘’‚‛“”„‟«»‹›`´]")
@@ -294,9 +294,7 @@ def string_digests(strings: np.ndarray) -> np.ndarray:
 
 # Packed prints by text, kept across articles: wire copy repeats a paragraph in many articles
 # (half the paragraphs of the benchmark's archive), and its bytes depend on its text alone.
-# 4,000 texts catch as many repeats as 20,000 did (a story's copies come close together).
-PACKED_MEMO = 4_000
-_packed_memo = BoundedCache(PACKED_MEMO)
+_packed_memo = BoundedCache(PARAGRAPH_MEMO)
 
 
 def pack_texts(texts: list[str]) -> list[bytes]:

@@ -37,7 +37,7 @@ from re import _constants as sre_constants  # read the words a pattern starts wi
 from re import _parser as sre_parser
 
 
-from .text import ABBREVIATIONS, BoundedCache, load_yaml
+from .text import ABBREVIATIONS, PARAGRAPH_MEMO, BoundedCache, load_yaml
 
 HERE = Path(__file__).parent
 DEFAULT_CATALOGUE = HERE / "meetings.yml"
@@ -46,8 +46,6 @@ EVIDENCE_FILE = "meeting_evidence.yml"
 # An article gets a meeting only with this much evidence, this far ahead of the runner-up.
 MIN_SCORE = 3.0
 MIN_MARGIN = 1.5
-# How many texts' analyses (and paragraphs' mentions) a tagger remembers.
-ANALYSIS_CACHE = 20_000
 # The empty set of weekdays or years that most analyses share (see MeetingTagger._analyse).
 NOTHING: frozenset = frozenset()
 # Where the evidence is: the headline and the first paragraphs say what the story is about.
@@ -901,8 +899,8 @@ class MeetingTagger:
         }
         # Analyses by text, kept across articles: _analyse depends on the text alone, and a
         # paragraph is read by infer and again by mentions, and recurs in copies of a story.
-        self._cache: BoundedCache = BoundedCache(ANALYSIS_CACHE)
-        self._mentions_cache: BoundedCache = BoundedCache(ANALYSIS_CACHE)
+        self._cache: BoundedCache = BoundedCache(PARAGRAPH_MEMO)
+        self._mentions_cache: BoundedCache = BoundedCache(PARAGRAPH_MEMO)
 
     @staticmethod
     def _interpolate(anchors, per_year: float, when: date) -> float:
@@ -1057,7 +1055,7 @@ class MeetingTagger:
                     votes = {i: 1.0 if m.year == year else 0.3 if m.year == year - 1 else 0 for i, m in enumerate(self.meetings)}
                     hits.append(_Hit("published", "copyright", "copyright year", match.group(0), 0.6, votes))
         # Most texts name no weekday or year: they share one empty set rather than keep three
-        # (216 bytes each, 20,000 texts in the memo).
+        # (216 bytes each, for every text in the memo).
         return self._cache.put(text, _Analysis(hits, sentences, weekdays or NOTHING, years or NOTHING,
                                                floor_years or NOTHING))
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from .text import BoundedCache
+from .text import PARAGRAPH_MEMO, BoundedCache
 
 HERE = Path(__file__).parent
 DEFAULT_RULES = HERE / "rewrites.yml"
@@ -153,11 +153,6 @@ def load_rules(path: Path | str | None = None) -> Rules:
         phrases=phrases,
         not_names=frozenset(str(w) for w in data.get("not_names") or []),
     )
-
-
-# Paragraphs whose own signs a scorer remembers (see RewriteScorer._paragraph): 4,000 were as
-# fast as 20,000 on the benchmark's archive (with copies.PACKED_MEMO, 11 MB less a worker).
-PARAGRAPH_MEMO = 4_000
 
 
 @lru_cache(maxsize=4)

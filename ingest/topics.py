@@ -25,7 +25,7 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 
-from .text import BoundedCache, load_yaml
+from .text import PARAGRAPH_MEMO, BoundedCache, load_yaml
 
 HERE = Path(__file__).parent
 DEFAULT_TAXONOMY = HERE / "topics.yml"
@@ -191,8 +191,6 @@ ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
 COUNTRY_US = {"US", "USA"}
 # Bound the per-process caches (a new corpus keeps adding rare words).
 CACHE_LIMIT = 500_000
-# How many paragraphs' tags a tagger remembers (copies of a story repeat its paragraphs).
-TAG_CACHE = 20_000
 
 
 class _Words:
@@ -299,7 +297,7 @@ class TopicTagger:
         self.min_term_weight = taxonomy.min_term_weight
         self._slugs = taxonomy.slugs
         self._words = _Words(taxonomy.whole_words)
-        self._tags = BoundedCache(TAG_CACHE)
+        self._tags = BoundedCache(PARAGRAPH_MEMO)
         lexicon: dict[tuple[str, ...], list[_Entry]] = defaultdict(list)
         for i, topic in enumerate(taxonomy.topics):
             for term, weight in topic.terms.items():

@@ -31,9 +31,9 @@ class ReadError(Exception):
 @dataclass(frozen=True, slots=True)
 class Source:
     """An article file: where it is on disk, and the path we show for it. A build holds one for
-    every file (50,000 at a million paragraphs) until it ends, so it is slotted, its path is
-    kept as the string walking the folder made (a Path object took ~400 bytes more), and files
-    that sources.yml says nothing of share one empty provenance."""
+    every file (50,000 at a million paragraphs) until it ends, so it is slotted, its path is a
+    string (a Path object took ~400 bytes more), absolute, which its `FileState` shares, and
+    files that sources.yml says nothing of share one empty provenance."""
 
     path: str | os.PathLike
     relpath: str
@@ -84,9 +84,11 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
             top = os.path.abspath(given)
             for path, relpath in walk(given):
                 meta = known.get(relpath) or known.get(os.path.basename(path)) or NO_PROVENANCE
-                sources.setdefault(os.path.normpath(os.path.join(top, relpath)), Source(path, relpath, meta))
+                path = os.path.normpath(os.path.join(top, relpath))
+                sources.setdefault(path, Source(path, relpath, meta))
         else:
-            sources.setdefault(os.path.abspath(given), Source(given, given.name))
+            path = os.path.abspath(given)
+            sources.setdefault(path, Source(path, given.name))
     return sorted(sources.values(), key=lambda s: s.relpath), problems
 
 
@@ -139,7 +141,14 @@ def file_state(source: Source) -> FileState | None:
         stat = os.stat(source.path)
     except OSError:
         return None
-    return FileState(os.path.abspath(source.path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    # The path and device are the same strings and numbers for many files: shared, not copied
+    # (a build holds a state for every file: 50,000 at a million paragraphs).
+    path = source.path if isinstance(source.path, str) and os.path.isabs(source.path) else os.path.abspath(source.path)
+    device = _DEVICES.setdefault(stat.st_dev, stat.st_dev)
+    return FileState(path, device, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+_DEVICES: dict[int, int] = {}
 
 
 def identify(source: Source) -> str:

@@ -10,11 +10,13 @@ import os
 import pickle
 import queue
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,6 +29,10 @@ PACKAGE = Path(__file__).parent
 PROGRESS_THRESHOLD = 20
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 200
+# Files sent to a worker at once, and how many such chunks a worker has waiting (so that it is
+# never idle while the writer takes its results).
+CHUNK_FILES = 8
+CHUNKS_IN_FLIGHT = 4
 # Files changed this recently are hashed again next time (see build()).
 RECENT_NS = 2_000_000_000
 
@@ -261,6 +267,11 @@ class WorkerError(RuntimeError):
     """The worker processes stopped before every file was analysed."""
 
 
+def process_chunk(sources: list[read.Source]) -> list[tuple[str, dict[str, list[dict]] | str]]:
+    """`process` of each of a few sources: one message to a worker and back for several files."""
+    return [process(source) for source in sources]
+
+
 def process_all(sources: list[read.Source], workers: int):
     """(path, rows or error) for every source, in order; in worker processes when there are many.
     A worker that dies (killed, out of memory, or failing to start) is an error, not a wait for
@@ -270,7 +281,17 @@ def process_all(sources: list[read.Source], workers: int):
         return
     pool = ProcessPoolExecutor(workers, mp_context=worker_context())
     try:
-        yield from pool.map(process, sources, chunksize=8)
+        # A few chunks a worker in flight, not all at once as pool.map would: a future and its
+        # chunk for every 8 files took 14 MB at a million paragraphs, and finished ones would
+        # wait in memory if the writer fell behind.
+        starts = iter(range(0, len(sources), CHUNK_FILES))
+        in_flight = deque(pool.submit(process_chunk, sources[start:start + CHUNK_FILES])
+                          for start in islice(starts, workers * CHUNKS_IN_FLIGHT))
+        while in_flight:
+            done = in_flight.popleft().result()
+            for start in islice(starts, 1):
+                in_flight.append(pool.submit(process_chunk, sources[start:start + CHUNK_FILES]))
+            yield from done
     except BrokenProcessPool as error:
         raise WorkerError(
             "a worker process stopped before every file was analysed (was it killed, or out of memory?). "
@@ -416,9 +437,9 @@ def build(
         # Load: paths, errors, counts, indexes and full-text search.
         stored = {article_id for article_id, source in unique.items() if source.relpath not in failed}
         writer.remove_articles(known - stored)
-        writer.replace_all("article_paths", [{"article_id": a, "path": p} for a, p in article_paths(identified, stored)])
-        writer.replace_all("ingest_errors", [{"path": p, "error": e} for p, e in summary.errors])
-        writer.replace_all("seen_files", [{**state._asdict(), "article_id": a} for state, a in seen_now.items() if a in stored])
+        writer.replace_all("article_paths", ({"article_id": a, "path": p} for a, p in article_paths(identified, stored)))
+        writer.replace_all("ingest_errors", ({"path": p, "error": e} for p, e in summary.errors))
+        writer.replace_all("seen_files", ({**state._asdict(), "article_id": a} for state, a in seen_now.items() if a in stored))
         writer.set_info({"fingerprint": fingerprint})
         # The lists of files (about 1 KB a file, 45 MB at 50,000 files) go before the compare stage,
         # though this process cannot give all of their memory back: hence the compare process.

@@ -314,6 +314,31 @@ class TestIncremental:
         assert [path for path, _ in results] == [source.relpath for source in sources]
         assert all(isinstance(rows, dict) and rows["paragraphs"] for _, rows in results)
 
+    def test_workers_are_sent_a_few_files_ahead_not_every_file_at_once(self, tmp_path):
+        """Every file handed to the pool at the start would hold a future and its files for each
+        chunk until the build ends (14 MB at a million paragraphs): the building process keeps a
+        few chunks a worker in flight, and still gives every result, in order."""
+        import tracemalloc
+
+        from ingest import build as build_module
+
+        def peak_while_processing(count):
+            # Files that are not there: each worker answers at once, "cannot read".
+            sources = [build_module.read.Source(str(tmp_path / f"gone-{n}.txt"), f"gone-{n}.txt") for n in range(count)]
+            tracemalloc.start()
+            try:
+                results = build_module.process_all(sources, workers=2)
+                first = next(results)
+                start_peak = tracemalloc.get_traced_memory()[1]
+                paths = [first[0]] + [path for path, _ in results]
+            finally:
+                tracemalloc.stop()
+            assert paths == [source.relpath for source in sources]
+            return start_peak
+
+        few, many = peak_while_processing(400), peak_while_processing(8_000)
+        assert many - few < 500_000, (few, many)  # handing over every chunk at once: ~2.3 MB more
+
     def test_a_script_without_a_main_guard_gets_an_error_not_a_hang(self, tmp_path):
         """Workers import the script that started the build; one that builds at import time
         (no `if __name__ == "__main__":`) makes every worker fail to start. The build stops with

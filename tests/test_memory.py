@@ -381,3 +381,40 @@ def test_sqlites_page_cache_is_held_small_while_the_paragraphs_are_read_linked_a
     assert while_linking == [-compare.LINKING_CACHE_KIB] * 3 and compare.LINKING_CACHE_KIB * 10 <= load.CACHE_KIB
     assert conn.execute("PRAGMA cache_size").fetchone()[0] == -load.CACHE_KIB
     assert conn.execute("SELECT * FROM paragraph_copies ORDER BY 1, 2").fetchall() == written
+
+
+def test_an_update_lets_go_of_the_last_builds_file_list_once_it_has_compared_it(tmp_path, monkeypatch):
+    """An update reads the last build's state of every file (its path, size, times, article id)
+    and the paths of its articles, to tell which files changed and whether anything did at all:
+    ~30 MB at 50,000 files. Once that is told, they go before the new files are processed; only
+    the ids of its articles stay (which to keep or remove), ~130 bytes an article."""
+    import tracemalloc
+
+    from ingest import build as build_module
+    from ingest import load
+    from test_robustness import write_corpus
+
+    monkeypatch.setattr(build_module, "RECENT_NS", 0)  # every file's state recorded, however new
+
+    def held_from_the_last_build(files):
+        folder, db = tmp_path / f"in-{files}", tmp_path / f"archive-{files}.db"
+        write_corpus(folder, files)
+        build_module.build([folder], db, progress=False, workers=1)
+        (folder / "new.txt").write_text("Xi and Putin met again.\n\nThey talked about gas.\n", encoding="utf-8")
+        held = []
+
+        def log(message):
+            if message.startswith("stage: process"):
+                snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, load.__file__)])
+                held.append(sum(stat.size for stat in snapshot.statistics("filename")))
+
+        tracemalloc.start()
+        try:
+            summary = build_module.build([folder], db, progress=False, workers=1, log=log)
+        finally:
+            tracemalloc.stop()
+        assert summary.mode == "incremental" and summary.processed == 1
+        return held[0]
+
+    few, many = held_from_the_last_build(20), held_from_the_last_build(60)
+    assert (many - few) / 40 < 250, (few, many)  # ~540 bytes a file while the states and paths were kept

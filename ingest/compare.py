@@ -68,6 +68,7 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
         del linked, rowids, found_ahead
         give_back_memory()
         before = LinkState.read(conn, now)
+        give_back_memory()  # what checking it took (~30 MB at a million paragraphs)
         write_links(conn, now, before)
         write_reports(conn, now, before)
         now.write(conn)
@@ -338,16 +339,16 @@ class LinkState(NamedTuple):
                    found.similarity.astype(np.float64, copy=False), found.method.astype(np.int8, copy=False))
 
     @classmethod
-    def read(cls, conn: sqlite3.Connection, now: "LinkState") -> "LinkState | None":
+    def read(cls, conn: sqlite3.Connection, now: "LinkState") -> "StoredState | None":
         """The stored state, or None when there is none or it does not describe these paragraphs
         (a new archive, or one merged from shards): every paragraph still here must have the
         rowid and id it had."""
-        stored = dict(conn.execute("SELECT name, data FROM copy_state"))
+        stored = dict(conn.execute("SELECT name, rowid FROM copy_state"))
         if set(stored) != set(cls._fields):
             return None
-        state = cls(*(np.frombuffer(stored[name], dtype=STATE_DTYPES[name]) for name in cls._fields))
-        at, kept = copies.lookup(now.rowid, state.rowid)
-        if (now.id_sum[at[kept]] != state.id_sum[kept]).any():
+        state = StoredState(conn, stored)
+        at, kept = copies.lookup(now.rowid, state.column("rowid"))
+        if (now.id_sum[at[kept]] != state.column("id_sum")[kept]).any():
             return None
         return state
 
@@ -360,6 +361,23 @@ class LinkState(NamedTuple):
 
 STATE_DTYPES = {"rowid": "<i8", "id_sum": "<u4", "root": "<i8", "copy": "<i8", "original": "<i8",
                 "similarity": "<f8", "method": "i1"}
+
+
+class StoredState:
+    """A `LinkState` kept in the archive, each column read from it when asked for: the new state
+    is compared with it a column or two at a time, not beside every column of it (~45 MB at a
+    million paragraphs, the top of an incremental build's compare stage)."""
+
+    def __init__(self, conn: sqlite3.Connection, rowids: dict[str, int]):
+        self._conn, self._rowids = conn, rowids
+
+    def column(self, name: str) -> np.ndarray:
+        """One of `LinkState`'s columns, as it was written."""
+        return read_blob(self._conn, "copy_state", self._rowids[name], STATE_DTYPES[name])
+
+    def columns(self, *names: str):
+        """Those columns, each read as the one before is let go (for `unchanged`)."""
+        return (self.column(name) for name in names)
 
 
 def slices(values: np.ndarray):
@@ -386,13 +404,24 @@ def blob_pieces(conn: sqlite3.Connection, table: str, rowid: int, dtype, values:
 
 
 def read_blob(conn: sqlite3.Connection, table: str, rowid: int, dtype) -> np.ndarray:
-    """The whole blob of `table`'s row `rowid` as one array of `dtype`."""
-    pieces = list(blob_pieces(conn, table, rowid, dtype))
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
+    """The whole blob of `table`'s row `rowid` as one array of `dtype`, read into it a piece at a
+    time (not its bytes whole, then the array)."""
+    dtype = np.dtype(dtype)
+    with conn.blobopen(table, "data", rowid, readonly=True) as blob:
+        size = len(blob)
+        if size % dtype.itemsize:
+            raise ValueError(f"{table} {rowid}: {size} bytes is not a whole number of {dtype} values")
+        values = np.empty(size // dtype.itemsize, dtype=dtype)
+        into, step = values.view(np.uint8), ROWS_AT_ONCE * dtype.itemsize
+        for start in range(0, size, step):
+            piece = blob.read(step)
+            into[start:start + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+    return values
 
 
-def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_values: tuple) -> np.ndarray:
-    """For each of `keys`, whether `before_keys` (ascending) has it with the same values."""
+def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_values) -> np.ndarray:
+    """For each of `keys`, whether `before_keys` (ascending) has it with the same values (the
+    arrays of `before_values`, in the order of `values`, which may come one at a time)."""
     at, same = copies.lookup(before_keys, keys)
     if len(before_keys):
         for value, before_value in zip(values, before_values):
@@ -407,7 +436,7 @@ def rows_of(*columns: np.ndarray):
         yield from zip(*(column[start:start + ROWS_AT_ONCE].tolist() for column in columns))
 
 
-def write_links(conn: sqlite3.Connection, now: LinkState, before: LinkState | None) -> None:
+def write_links(conn: sqlite3.Connection, now: LinkState, before: StoredState | None) -> None:
     """Make paragraph_copies hold exactly the links found, writing only the rows that differ from
     the stored state: after adding one article to a big archive, almost none do. Without a state,
     every row is written again. Links are given by rowid; SQLite looks up the paragraphs' ids
@@ -417,10 +446,13 @@ def write_links(conn: sqlite3.Connection, now: LinkState, before: LinkState | No
         write = slice(None)  # every link, without copying the arrays to pick them all
     else:
         values = (now.original, now.similarity, now.method)
-        write = ~unchanged(now.copy, values, before.copy, (before.original, before.similarity, before.method))
-        stale = ~unchanged(before.copy, (before.original, before.similarity, before.method), now.copy, values)
+        names = ("original", "similarity", "method")
+        before_copy = before.column("copy")
+        write = ~unchanged(now.copy, values, before_copy, before.columns(*names))
+        stale = ~unchanged(before_copy, before.columns(*names), now.copy, values)
         # Links of paragraphs removed with their articles went with them (load.ARTICLE_TABLES).
-        gone = before.copy[stale]
+        gone = before_copy[stale]
+        del before_copy, stale
         _, here = copies.lookup(now.rowid, gone)
         conn.executemany(
             "DELETE FROM paragraph_copies WHERE paragraph_id = (SELECT id FROM paragraphs WHERE rowid = ?)",
@@ -437,13 +469,13 @@ def write_links(conn: sqlite3.Connection, now: LinkState, before: LinkState | No
     )
 
 
-def write_reports(conn: sqlite3.Connection, now: LinkState, before: LinkState | None) -> None:
+def write_reports(conn: sqlite3.Connection, now: LinkState, before: StoredState | None) -> None:
     """Set each paragraph's report_id (the first paragraph of its chain of copies) and report
     ("copy" when that is another paragraph, else "original") where they differ from the stored
     state: paragraphs that are new, or whose chain now starts elsewhere."""
     changed = None
     if before is not None:
-        changed = np.flatnonzero(~unchanged(now.rowid, (now.root,), before.rowid, (before.root,)))
+        changed = np.flatnonzero(~unchanged(now.rowid, (now.root,), before.column("rowid"), before.columns("root")))
     count = len(now.rowid) if changed is None else len(changed)
 
     def rows():

@@ -245,7 +245,7 @@ def test_a_link_state_is_written_to_the_archive_a_slice_at_a_time(tmp_path):
     read = compare.LinkState.read(conn, state)
     assert read is not None
     for name in compare.LinkState._fields:
-        assert np.array_equal(getattr(read, name), getattr(state, name)), name
+        assert np.array_equal(read.column(name), getattr(state, name)), name
 
 
 def test_a_build_keeps_each_file_it_found_in_under_350_bytes(tmp_path):
@@ -418,3 +418,40 @@ def test_an_update_lets_go_of_the_last_builds_file_list_once_it_has_compared_it(
 
     few, many = held_from_the_last_build(20), held_from_the_last_build(60)
     assert (many - few) / 40 < 250, (few, many)  # ~540 bytes a file while the states and paths were kept
+
+
+def test_the_stored_link_state_is_compared_a_column_at_a_time(tmp_path):
+    """An update compares the links it found with those the last build kept (copy_state), to
+    write only what changed: the stored state's columns are read one or two at a time as they are
+    compared, not all at once beside the new state (the top of an update's compare stage at a
+    million paragraphs: 1.65 times the state's size, 45 MB each, where it is now 1.05)."""
+    import sqlite3
+
+    from ingest import compare
+
+    count = 500_000
+    rng = np.random.default_rng(3)
+    rowid = np.arange(1, count + 1, dtype=np.int64)
+    links = np.sort(rng.choice(count, size=count // 2, replace=False))
+    state = compare.LinkState(
+        rowid, rng.integers(0, 1 << 32, size=count, dtype=np.uint32), rowid.copy(), rowid[links], rowid[links // 2],
+        rng.random(count // 2), rng.integers(0, 3, size=count // 2, dtype=np.int8),
+    )
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.executescript("""
+        CREATE TABLE copy_state (name TEXT PRIMARY KEY, data BLOB);
+        CREATE TABLE paragraphs (id TEXT, article_id TEXT, report_id TEXT, report TEXT);
+        CREATE TABLE paragraph_copies (paragraph_id TEXT PRIMARY KEY, copy_of, similarity, method, article_id, copy_of_article);
+    """)
+    state.write(conn)
+    conn.commit()
+
+    def compare_with_the_stored_state():
+        before = compare.LinkState.read(conn, state)
+        assert before is not None
+        compare.write_links(conn, state, before)
+        compare.write_reports(conn, state, before)
+
+    peak, _ = traced_peak_above_start(compare_with_the_stored_state)
+    assert conn.execute("SELECT count(*) FROM paragraph_copies").fetchone()[0] == 0  # nothing changed
+    assert peak < 1.3 * sum(column.nbytes for column in state), peak

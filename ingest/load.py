@@ -269,6 +269,11 @@ class PreviousBuild:
         would leave this archive exactly as it is."""
         return paths == self.paths and sorted(errors) == self.errors and seen == self.seen
 
+    def forget_files(self) -> None:
+        """Let go of the last build's file states and paths once `holds` has been asked: nothing
+        else needs them (~30 MB at 50,000 files); the article ids stay."""
+        self.seen, self.paths = {}, []
+
 
 def open_read_only(db_path: Path, immutable: bool = False) -> sqlite3.Connection:
     """A connection that can only read the SQLite file at db_path (and never creates it); with

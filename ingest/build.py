@@ -446,7 +446,7 @@ def build(
         writer.replace_all("ingest_errors", ({"path": p, "error": e} for p, e in summary.errors))
         writer.replace_all("seen_files", ({**state._asdict(), "article_id": a} for state, a in seen_now.items() if a in stored))
         writer.set_info({"fingerprint": fingerprint})
-        # The lists of files (about 1 KB a file, 45 MB at 50,000 files) go before the compare stage,
+        # The lists of files (about 800 bytes a file, 40 MB at 50,000 files) go before the compare stage,
         # though this process cannot give all of their memory back: hence the compare process.
         del sources, identified, unique, to_process, stored, seen, seen_now, previous
         compare_articles(writer, log, comparer)

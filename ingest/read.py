@@ -35,9 +35,13 @@ class Source:
     string (a Path object took ~400 bytes more), absolute, which its `FileState` shares, and
     files that sources.yml says nothing of share one empty provenance."""
 
-    path: str | os.PathLike
+    path: str | os.PathLike  # kept as an absolute path string
     relpath: str
     provenance: dict = field(default_factory=dict, compare=False)  # from the folder's sources.yml
+
+    def __post_init__(self):
+        if not (isinstance(self.path, str) and os.path.isabs(self.path)):  # find_sources' already are
+            object.__setattr__(self, "path", os.path.abspath(self.path))
 
 
 @dataclass
@@ -81,10 +85,9 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
             except ValueError as error:
                 problems.append((str(given / provenance.SOURCES_FILE), str(error)))
                 known = {}
-            top = os.path.abspath(given)
-            for path, relpath in walk(given):
+            # Walked from its absolute path, so that each file's path is absolute as made.
+            for path, relpath in walk(os.path.abspath(given)):
                 meta = known.get(relpath) or known.get(os.path.basename(path)) or NO_PROVENANCE
-                path = os.path.normpath(os.path.join(top, relpath))
                 sources.setdefault(path, Source(path, relpath, meta))
         else:
             path = os.path.abspath(given)
@@ -143,9 +146,8 @@ def file_state(source: Source) -> FileState | None:
         return None
     # The path and device are the same strings and numbers for many files: shared, not copied
     # (a build holds a state for every file: 50,000 at a million paragraphs).
-    path = source.path if isinstance(source.path, str) and os.path.isabs(source.path) else os.path.abspath(source.path)
     device = _DEVICES.setdefault(stat.st_dev, stat.st_dev)
-    return FileState(path, device, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    return FileState(source.path, device, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 _DEVICES: dict[int, int] = {}

@@ -16,14 +16,14 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import compare, copies, load, meetings, provenance, quotes, read, rewrites, segment, topics
+from .files import FoundFiles
 from .load import to_json
-from .memory import give_back_memory
 
 PACKAGE = Path(__file__).parent
 # Show a progress bar once there are this many files to process.
@@ -273,25 +273,27 @@ def process_chunk(sources: list[read.Source]) -> list[tuple[str, dict[str, list[
     return [process(source) for source in sources]
 
 
-def process_all(sources: list[read.Source], workers: int):
-    """(path, rows or error) for every source, in order; in worker processes when there are many.
-    A worker that dies (killed, out of memory, or failing to start) is an error, not a wait for
-    files that will never come."""
-    if workers <= 1 or len(sources) < PARALLEL_THRESHOLD:
+def process_all(sources, workers: int):
+    """(path, rows or error) for every source (an iterable), in order; in worker processes when
+    there are many. A worker that dies (killed, out of memory, or failing to start) is an error,
+    not a wait for files that will never come."""
+    sources = iter(sources)
+    first = list(islice(sources, PARALLEL_THRESHOLD))
+    sources = chain(first, sources)
+    if workers <= 1 or len(first) < PARALLEL_THRESHOLD:
         yield from map(process, sources)
         return
+    chunks = iter(lambda: list(islice(sources, CHUNK_FILES)), [])  # the sources, a few at a time
     pool = ProcessPoolExecutor(workers, mp_context=worker_context())
     try:
         # A few chunks a worker in flight, not all at once as pool.map would: a future and its
         # chunk for every 8 files took 14 MB at a million paragraphs, and finished ones would
         # wait in memory if the writer fell behind.
-        starts = iter(range(0, len(sources), CHUNK_FILES))
-        in_flight = deque(pool.submit(process_chunk, sources[start:start + CHUNK_FILES])
-                          for start in islice(starts, workers * CHUNKS_IN_FLIGHT))
+        in_flight = deque(pool.submit(process_chunk, chunk) for chunk in islice(chunks, workers * CHUNKS_IN_FLIGHT))
         while in_flight:
             done = in_flight.popleft().result()
-            for start in islice(starts, 1):
-                in_flight.append(pool.submit(process_chunk, sources[start:start + CHUNK_FILES]))
+            for chunk in islice(chunks, 1):
+                in_flight.append(pool.submit(process_chunk, chunk))
             yield from done
     except BrokenProcessPool as error:
         raise WorkerError(
@@ -328,11 +330,6 @@ def start_process_server() -> None:
         multiprocessing.forkserver.ensure_running()
 
 
-def article_paths(identified: list[tuple[read.Source, str]], stored: set[str]) -> list[tuple[str, str]]:
-    """(article id, path) of every file found whose article the archive holds, sorted."""
-    return sorted({(article_id, source.relpath) for source, article_id in identified if article_id in stored})
-
-
 def build(
     paths: list[Path],
     db_path: Path,
@@ -355,108 +352,89 @@ def build(
     workers = workers or os.cpu_count() or 1
     fingerprint = build_fingerprint(paths)
 
-    previous = None if full else load.previous_build(db_path, fingerprint)
-    known = previous.article_ids if previous else set()
-    if compares_apart(workers, len(known)):
-        start_process_server()  # for the compare process, while the files are read
-    seen = previous.seen if previous else {}
+    previous = not full and load.can_update(db_path, fingerprint)
     summary.mode = "incremental" if previous else "full"
-
-    # Read: hash every file, so that its content says whether it is new, an old friend or a
-    # copy; a file the archive saw last time, unchanged since, keeps the id it had.
-    sources, problems = read.find_sources(paths)
-    summary.errors.extend(problems)
-    identified: list[tuple[read.Source, str]] = []
-    seen_now: dict[read.FileState, str] = {}
-    # A file written in the last seconds could be written again within one tick of its clock
-    # without its ctime (set by every write) showing it: it is hashed again next time.
-    settled = time.time_ns() - RECENT_NS
-    for source in sources:
-        state = read.file_state(source)
-        try:
-            article_id = seen.get(state) or read.identify(source)
-        except read.ReadError as error:
-            summary.errors.append((source.relpath, str(error)))
-            continue
-        identified.append((source, article_id))
-        if state and state.ctime_ns < settled:
-            seen_now[state] = article_id
-    if strict and summary.errors:
-        raise read.ReadError("{}: {}".format(*summary.errors[0]))
-
-    log(f"stage: read {len(identified)} files")
-    unique: dict[str, read.Source] = {}
-    for source, article_id in identified:
-        unique.setdefault(article_id, source)  # identical bytes under two names: one article
-    to_process = [source for article_id, source in unique.items() if article_id not in known]
-    summary.processed = len(to_process)
-    if previous and not to_process and previous.holds(article_paths(identified, set(unique)), summary.errors, seen_now):
-        # Nothing to add, remove or record: the archive stays as it is (not copied, not rewritten).
-        summary.mode = "unchanged"
-        summary.articles, summary.paragraphs, summary.other_lines = load.archive_counts(db_path)
-        summary.seconds = time.perf_counter() - started
-        return summary
-    if previous:
-        previous.forget_files()
-        seen = None  # this function's name for the same states
-        give_back_memory()
-
-    # An incremental build starts from a copy of the archive, made while the new files are processed.
-    writer = load.ArchiveWriter(db_path, base=db_path if previous else None)
-    comparer = None
+    # What the build finds of its files, and for an update what the last build saw of them, is
+    # kept in a temporary database, not in this process's memory (~800 bytes a file as lists).
+    files = FoundFiles(db_path if previous else None)
     try:
-        # The compare stage takes a big build's most memory: it runs in a process of its own, started
-        # clean, when there are workers. An incremental build's copies are found while the archive
-        # it updates is being copied.
-        apart = compares_apart(workers, max(len(known), len(to_process)))
-        comparer = (CompareProcess if apart else CompareHere)(db_path if previous else None, known - set(unique))
-        global _taggers
-        # Files processed in this process (a few) use these too; workers load their own.
-        taggers = _taggers = Taggers.load()
-        if not previous:
-            writer.add_all("meetings", meetings.meeting_rows(taggers.catalogue))
-            writer.add_all("topics", topics.topic_rows(taggers.taxonomy))
+        if compares_apart(workers, files.known_count()):
+            start_process_server()  # for the compare process, while the files are read
 
-        log(f"stage: process {len(to_process)} files ({summary.mode} build)")
-        # Segment and tag: the heavy work, in worker processes feeding this single writer.
-        bar = tqdm(
-            total=len(to_process), unit="file", desc="ingest",
-            disable=not progress or len(to_process) < PROGRESS_THRESHOLD,
-        )
-        failed: set[str] = set()
-        for path, rows in process_all(to_process, workers):
-            bar.update(1)
-            if isinstance(rows, str):
-                if strict:
-                    raise read.ReadError(f"{path}: {rows}")
-                summary.errors.append((path, rows))
-                failed.add(path)
-                continue
-            for table in ARTICLE_TABLES:
-                writer.add_all(table, rows[table])
-            comparer.add(rows)
-            summary.dropped += sum(json.loads(rows["articles"][0]["dropped"] or "{}").values())
-        bar.close()
-        comparer.link()
+        # Read: hash every file, so that its content says whether it is new, an old friend or a
+        # copy; a file the archive saw last time, unchanged since, keeps the id it had.
+        summary.errors.extend(files.add(paths))
+        # A file written in the last seconds could be written again within one tick of its clock
+        # without its ctime (set by every write) showing it: it is hashed again next time.
+        summary.errors.extend(files.identify(settled_before=time.time_ns() - RECENT_NS))
+        if strict and summary.errors:
+            raise read.ReadError("{}: {}".format(*summary.errors[0]))
+        files.choose()  # each article's first file is the one processed
+        summary.processed = files.new_count()
+        log(f"stage: read {summary.processed} files to process")
+        if previous and not summary.processed and files.holds_as_before(summary.errors):
+            # Nothing to add, remove or record: the archive stays as it is (not copied, not rewritten).
+            summary.mode = "unchanged"
+            summary.articles, summary.paragraphs, summary.other_lines = load.archive_counts(db_path)
+            summary.seconds = time.perf_counter() - started
+            return summary
 
-        # Load: paths, errors, counts, indexes and full-text search.
-        stored = {article_id for article_id, source in unique.items() if source.relpath not in failed}
-        writer.remove_articles(known - stored)
-        writer.replace_all("article_paths", ({"article_id": a, "path": p} for a, p in article_paths(identified, stored)))
-        writer.replace_all("ingest_errors", ({"path": p, "error": e} for p, e in summary.errors))
-        writer.replace_all("seen_files", ({**state._asdict(), "article_id": a} for state, a in seen_now.items() if a in stored))
-        writer.set_info({"fingerprint": fingerprint})
-        # The lists of files (about 800 bytes a file, 40 MB at 50,000 files) go before the compare stage,
-        # though this process cannot give all of their memory back: hence the compare process.
-        del sources, identified, unique, to_process, stored, seen, seen_now, previous
-        compare_articles(writer, log, comparer)
-        stats = writer.finish(log)
-    except BaseException:
-        writer.abort()
-        raise
+        # An incremental build starts from a copy of the archive, made while the new files are processed.
+        writer = load.ArchiveWriter(db_path, base=db_path if previous else None)
+        comparer = None
+        try:
+            # The compare stage takes a big build's most memory: it runs in a process of its own,
+            # started clean, when there are workers. An incremental build's copies are found while
+            # the archive it updates is being copied.
+            apart = compares_apart(workers, max(files.known_count(), summary.processed))
+            comparer = (CompareProcess if apart else CompareHere)(db_path if previous else None, files.removed_articles())
+            global _taggers
+            # Files processed in this process (a few) use these too; workers load their own.
+            taggers = _taggers = Taggers.load()
+            if not previous:
+                writer.add_all("meetings", meetings.meeting_rows(taggers.catalogue))
+                writer.add_all("topics", topics.topic_rows(taggers.taxonomy))
+
+            log(f"stage: process {summary.processed} files ({summary.mode} build)")
+            # Segment and tag: the heavy work, in worker processes feeding this single writer.
+            bar = tqdm(
+                total=summary.processed, unit="file", desc="ingest",
+                disable=not progress or summary.processed < PROGRESS_THRESHOLD,
+            )
+            failed: set[str] = set()
+            for path, rows in process_all(files.new_sources(), workers):
+                bar.update(1)
+                if isinstance(rows, str):
+                    if strict:
+                        raise read.ReadError(f"{path}: {rows}")
+                    summary.errors.append((path, rows))
+                    failed.add(path)
+                    continue
+                for table in ARTICLE_TABLES:
+                    writer.add_all(table, rows[table])
+                comparer.add(rows)
+                summary.dropped += sum(json.loads(rows["articles"][0]["dropped"] or "{}").values())
+            bar.close()
+            comparer.link()
+
+            # Load: paths, errors, counts, indexes and full-text search.
+            files.mark_failed(failed)
+            writer.remove_articles(files.removed_articles())
+            writer.replace_all("article_paths", files.article_paths())
+            writer.replace_all("ingest_errors", ({"path": p, "error": e} for p, e in summary.errors))
+            writer.replace_all("seen_files", files.seen_files())
+            writer.set_info({"fingerprint": fingerprint})
+            files.close()
+            compare_articles(writer, log, comparer)
+            stats = writer.finish(log)
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            if comparer:
+                comparer.close()
     finally:
-        if comparer:
-            comparer.close()
+        files.close()
     summary.articles, summary.paragraphs, summary.other_lines = stats
     summary.seconds = time.perf_counter() - started
     return summary

@@ -19,7 +19,6 @@ from urllib.request import pathname2url
 
 import sqlite_utils
 
-from . import read
 from .memory import give_back_memory
 
 # Rows are buffered and written with one prepared statement per table and batch.
@@ -255,33 +254,17 @@ def to_json(value) -> str:
     return _JSON.encode(value)
 
 
-@dataclass
-class PreviousBuild:
-    """What an existing archive holds, for an incremental update."""
-
-    article_ids: set[str]
-    seen: dict[read.FileState, str]  # each file as this archive last saw it -> its article id
-    paths: list[tuple[str, str]]  # (article id, path) of every file of its articles, sorted
-    errors: list[tuple[str, str]]  # (path, error) of the files it could not ingest, sorted
-
-    def holds(self, paths: list[tuple[str, str]], errors: list[tuple[str, str]], seen: dict) -> bool:
-        """Whether a build finding these files, errors and file states, with no file to process,
-        would leave this archive exactly as it is."""
-        return paths == self.paths and sorted(errors) == self.errors and seen == self.seen
-
-    def forget_files(self) -> None:
-        """Let go of the last build's file states and paths once `holds` has been asked: nothing
-        else needs them (~30 MB at 50,000 files); the article ids stay."""
-        self.seen, self.paths = {}, []
-
-
 def open_read_only(db_path: Path, immutable: bool = False) -> sqlite3.Connection:
     """A connection that can only read the SQLite file at db_path (and never creates it); with
     `immutable`, one that also trusts the file never to change (no locks, as Datasette reads an
     immutable archive). The path is quoted into the URI, so that a name with "?" or "#" opens that
     file and no other."""
-    mode = "immutable=1" if immutable else "mode=ro"
-    return sqlite3.connect(f"file:{pathname2url(str(db_path))}?{mode}", uri=True)
+    return sqlite3.connect(read_only_uri(db_path, immutable), uri=True)
+
+
+def read_only_uri(db_path: Path, immutable: bool = False) -> str:
+    """The URI that opens (or attaches) the SQLite file at db_path read-only (see open_read_only)."""
+    return f"file:{pathname2url(str(db_path))}?{'immutable=1' if immutable else 'mode=ro'}"
 
 
 def fingerprint_of(db_path: Path) -> str | None:
@@ -296,20 +279,9 @@ def fingerprint_of(db_path: Path) -> str | None:
         return None
 
 
-def previous_build(db_path: Path, fingerprint: str) -> PreviousBuild | None:
-    """The existing archive at db_path, if it was built by the same code and rules; else None."""
-    if not Path(db_path).exists() or fingerprint_of(db_path) != fingerprint:
-        return None  # none yet, built by other rules, or not an archive of ours: build afresh
-    conn = open_read_only(db_path)
-    try:
-        state = ", ".join(read.FileState._fields)
-        seen = conn.execute(f"SELECT {state}, article_id FROM seen_files").fetchall()
-        return PreviousBuild({row[0] for row in conn.execute("SELECT id FROM articles")},
-                             {read.FileState(*row[:-1]): row[-1] for row in seen},
-                             conn.execute("SELECT article_id, path FROM article_paths ORDER BY article_id, path").fetchall(),
-                             conn.execute("SELECT path, error FROM ingest_errors ORDER BY path, error").fetchall())
-    finally:
-        conn.close()
+def can_update(db_path: Path, fingerprint: str) -> bool:
+    """Whether there is an archive at db_path built by the same code and rules, to update."""
+    return Path(db_path).exists() and fingerprint_of(db_path) == fingerprint
 
 
 def counts(conn: sqlite3.Connection) -> tuple[int, int, int]:

@@ -30,10 +30,9 @@ class ReadError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """An article file: where it is on disk, and the path we show for it. A build holds one for
-    every file (50,000 at a million paragraphs) until it ends, so it is slotted, its path is a
-    string (a Path object took ~400 bytes more), absolute, which its `FileState` shares, and
-    files that sources.yml says nothing of share one empty provenance."""
+    """An article file: where it is on disk, and the path we show for it. Slotted, its path a
+    string (a Path object took ~400 bytes more), and files that sources.yml says nothing of share
+    one empty provenance: `find_sources` holds one for every file."""
 
     path: str | os.PathLike  # kept as an absolute path string
     relpath: str
@@ -67,14 +66,23 @@ class Document:
 
 
 def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]]:
-    """Every article file named or found under the given paths, and the paths that could not be used.
+    """Every article file named or found under the given paths, sorted by the path shown, and the
+    paths that could not be used (`each_source`; a path named twice is read once)."""
+    problems: list[tuple[str, str]] = []
+    sources: dict[str, Source] = {}  # by absolute path
+    for source in each_source(paths, problems):
+        sources.setdefault(source.path, source)
+    return sorted(sources.values(), key=lambda s: s.relpath), problems
+
+
+def each_source(paths: list[Path], problems: list[tuple[str, str]]):
+    """Every article file named or found under the given paths, as found (a file named twice comes
+    twice), adding to `problems` each path that could not be used and why.
 
     Files inside a folder are shown relative to that folder, with what the
     folder's sources.yml says of them. Folders are walked without following
     symbolic links to folders, so a link loop cannot trap us.
     """
-    sources: dict[str, Source] = {}  # by absolute path, so a path named twice is read once
-    problems: list[tuple[str, str]] = []
     for given in paths:
         given = Path(given)
         if not given.exists():
@@ -87,12 +95,9 @@ def find_sources(paths: list[Path]) -> tuple[list[Source], list[tuple[str, str]]
                 known = {}
             # Walked from its absolute path, so that each file's path is absolute as made.
             for path, relpath in walk(os.path.abspath(given)):
-                meta = known.get(relpath) or known.get(os.path.basename(path)) or NO_PROVENANCE
-                sources.setdefault(path, Source(path, relpath, meta))
+                yield Source(path, relpath, known.get(relpath) or known.get(os.path.basename(path)) or NO_PROVENANCE)
         else:
-            path = os.path.abspath(given)
-            sources.setdefault(path, Source(path, given.name))
-    return sorted(sources.values(), key=lambda s: s.relpath), problems
+            yield Source(os.path.abspath(given), given.name)
 
 
 def walk(folder: Path):
@@ -138,19 +143,13 @@ class FileState(NamedTuple):
     ctime_ns: int
 
 
-def file_state(source: Source) -> FileState | None:
-    """A file's state now; None if it cannot be looked at."""
+def file_state(path: str) -> FileState | None:
+    """The state now of the file at an absolute path; None if it cannot be looked at."""
     try:
-        stat = os.stat(source.path)
+        stat = os.stat(path)
     except OSError:
         return None
-    # The path and device are the same strings and numbers for many files: shared, not copied
-    # (a build holds a state for every file: 50,000 at a million paragraphs).
-    device = _DEVICES.setdefault(stat.st_dev, stat.st_dev)
-    return FileState(source.path, device, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-
-
-_DEVICES: dict[int, int] = {}
+    return FileState(path, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 def identify(source: Source) -> str:

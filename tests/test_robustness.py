@@ -103,6 +103,22 @@ class TestBadFiles:
     def errors(self, summary):
         return dict(summary.errors)
 
+    def test_a_file_whose_name_is_not_utf8_is_an_error_not_a_crash(self, folder, tmp_path):
+        """Linux lets a file's name be any bytes; the archive stores names as text. Such a file is
+        reported by name (as well as it can be shown) and the other articles are built."""
+        from ingest.read import find_sources
+
+        articles = len(find_sources([folder])[0])
+        name = os.path.join(os.fsencode(folder), b"caf\xe9.txt")
+        try:
+            with open(name, "wb") as file:
+                file.write(b"Xi and Putin met in Moscow.\n\nThey talked about gas.\n")
+        except OSError:
+            pytest.skip("this file system does not take names that are not UTF-8")
+        summary = self.build(folder, tmp_path)
+        assert "not UTF-8" in self.errors(summary)["caf?.txt"]
+        assert summary.articles == articles
+
     def test_invalid_utf8_that_is_not_text_is_refused(self, folder, tmp_path):
         (folder / "garbage.txt").write_bytes(bytes(range(1, 32)) * 50 + b"\xff\xfe\xfd")
         assert "not text" in self.errors(self.build(folder, tmp_path))["garbage.txt"]

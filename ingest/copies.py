@@ -91,6 +91,7 @@ METHODS = ("exact", "near", "excerpt")  # strongest first; a method's number in 
 NUM_PERM = 64  # MinHash values per paragraph
 PAIR_CHUNK = 50_000  # excerpt candidate pairs measured at once: 200,000 took 20 MB more and were no faster
 COMPARE_CHUNK = 25_000  # near candidate pairs compared at once: their two signatures take 6.4 MB
+NEAR_PARTS = 4  # the near pass sorts a band's buckets in this many parts (a power of two)
 EMPTY = np.uint32(0xFFFFFFFF)
 # A sentence unit as the finder spills it: its hash, its paragraph's index, its words.
 UNIT_RECORD = np.dtype([("key", "<i8"), ("paragraph", "<i4"), ("words", "<i4")])
@@ -927,17 +928,26 @@ class CopyFinder:
             chosen = rank[o] == best[c]
             agree[c[chosen]] = same[chosen]
 
-        def bucket_keys(band):
-            return self._band(band)[row[index]]
+        def band_parts(band):
+            """The candidates of each part of a band's buckets and their keys: a bucket is one
+            key, so it lies in one part, and each part's buckets are sorted apart (sorting every
+            candidate's key at once was the pass's top). A paragraph's pairs in a band are all
+            in its own part, so its best original is the same as with the band's pairs at once."""
+            keys = self._band(band)[row[index]]
+            part = keys.view(np.uint8)[::8] & np.uint8(NEAR_PARTS - 1)  # the keys' low byte (little-endian)
+            for number in range(NEAR_PARTS):
+                chosen = np.flatnonzero(part == number)
+                yield index[chosen], keys[chosen]
 
         for band in range(self.bands):
-            compare(*self._pairs(self._buckets(bucket_keys(band)), index, self.heads, range(1, 2), self.heads,
-                                 keep=could_improve))
+            for members, keys in band_parts(band):
+                compare(*self._pairs(self._buckets(keys), members, self.heads, range(1, 2), self.heads,
+                                     keep=could_improve))
         if self.window > 1:
             for band in range(self.bands):
-                pairs = self._pairs(self._buckets(bucket_keys(band)), index, 0, range(2, self.window + 1), self.heads,
-                                    best == n, keep=could_improve)
-                compare(*pairs)
+                for members, keys in band_parts(band):
+                    compare(*self._pairs(self._buckets(keys), members, 0, range(2, self.window + 1), self.heads,
+                                         best == n, keep=could_improve))
         copy = np.flatnonzero(best < n).astype(np.int32)
         by_rank = np.empty(n, dtype=np.int32)
         by_rank[rank] = np.arange(n, dtype=np.int32)

@@ -199,6 +199,29 @@ def test_every_member_of_a_big_bucket_of_near_copies_is_linked():
     assert len(set(roots(found).values())) == 1
 
 
+def test_near_copies_found_a_part_of_each_bands_buckets_at_a_time_give_the_same_links(monkeypatch):
+    """The near search sorts each band's buckets a part at a time (by key) to bound its memory;
+    how many parts must not change what is found, though a copy meets its originals in several
+    bands, each in whichever part its key falls."""
+    from ingest import copies
+
+    rng = random.Random(5)
+    words = (WIRE + " " + OTHER).split()
+    rows = []
+    for story in range(6):  # six stories, each retold by 40 sites dropping a word or two
+        told = words[story * 7:story * 7 + 40]
+        for site in range(40):
+            dropped = {rng.randrange(len(told)), rng.randrange(len(told))}
+            kept = [w for k, w in enumerate(told) if k not in dropped]
+            rows.append((f"s{story}site{site}:1", f"s{story}site{site}", " ".join(kept), f"2024-05-{10 + site % 9:02d}"))
+    monkeypatch.setattr(copies, "NEAR_PARTS", 1)
+    expected = find_copies(rows)
+    assert sum(c.method == "near" for c in expected) >= 100
+    for parts in (2, 4, 64):
+        monkeypatch.setattr(copies, "NEAR_PARTS", parts)
+        assert find_copies(rows) == expected
+
+
 def test_an_excerpt_of_a_widely_syndicated_report_leads_to_its_original():
     excerpt = "[…]The two leaders were expected to sign a joint statement on deepening their partnership. […]"
     rows = [("wire:1", "wire", WIRE, "2024-05-16"), ("agg:1", "agg", excerpt, "2024-05-18")]

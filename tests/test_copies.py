@@ -591,7 +591,11 @@ def test_distinct_values_are_those_of_np_unique():
     rng = np.random.default_rng(5)
     for values in (np.zeros(0, dtype=np.int64), np.array([3, 3, 3]), rng.integers(-50, 50, size=1000),
                    rng.integers(0, 1 << 62, size=5000)):
+        given = values.copy()
         assert np.array_equal(distinct(values), np.unique(values))
+        assert np.array_equal(values, given)  # a copy is sorted unless told otherwise
+        assert np.array_equal(distinct(given, in_place=True), np.unique(values))
+        assert np.array_equal(given, np.sort(values))  # no copy of the pairs: they are many
 
 
 def test_strings_with_different_bytes_have_different_digests():

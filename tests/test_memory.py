@@ -248,6 +248,17 @@ def test_a_link_state_is_written_to_the_archive_a_slice_at_a_time(tmp_path):
         assert np.array_equal(read.column(name), getattr(state, name)), name
 
 
+def random_packed_paragraphs(count: int):
+    """Ids, article ids and packed prints of `count` paragraphs of 2,500 articles, each with a
+    random signature (so that few are near copies) and an exact text of its own."""
+    from ingest import copies
+
+    signatures = np.random.default_rng(7).integers(0, 1 << 16, size=(count, copies.NUM_PERM), dtype=np.uint16)
+    ids, articles = [f"a{k % 2_500}:{k}" for k in range(count)], [f"a{k % 2_500}" for k in range(count)]
+    prints = [copies.pack(copies.Fingerprint(k + 1, 20, False, (), array("L")), signatures[k]) for k in range(count)]
+    return ids, articles, prints
+
+
 def test_the_near_pass_runs_without_what_only_adding_paragraphs_needed(monkeypatch):
     """Linking's top is its near and excerpt passes: by then the exact keys (8 bytes a
     paragraph, used by the exact pass) and the keyed signature rows that adding a paragraph
@@ -258,9 +269,7 @@ def test_the_near_pass_runs_without_what_only_adding_paragraphs_needed(monkeypat
     from ingest import copies
 
     count = 100_000
-    signatures = np.random.default_rng(7).integers(0, 1 << 16, size=(count, copies.NUM_PERM), dtype=np.uint16)
-    ids, articles = [f"a{k % 2_500}:{k}" for k in range(count)], [f"a{k % 2_500}" for k in range(count)]
-    prints = [copies.pack(copies.Fingerprint(k + 1, 20, False, (), array("L")), signatures[k]) for k in range(count)]
+    ids, articles, prints = random_packed_paragraphs(count)
     at_near = []
     near_pairs = copies.CopyFinder._near_pairs
 
@@ -289,9 +298,7 @@ def test_the_near_pass_sorts_a_part_of_a_bands_buckets_at_a_time(monkeypatch):
     from ingest import copies
 
     count = 100_000
-    signatures = np.random.default_rng(7).integers(0, 1 << 16, size=(count, copies.NUM_PERM), dtype=np.uint16)
-    ids, articles = [f"a{k % 2_500}:{k}" for k in range(count)], [f"a{k % 2_500}" for k in range(count)]
-    prints = [copies.pack(copies.Fingerprint(k + 1, 20, False, (), array("L")), signatures[k]) for k in range(count)]
+    ids, articles, prints = random_packed_paragraphs(count)
     above_start = []
     near_pairs = copies.CopyFinder._near_pairs
 

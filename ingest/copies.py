@@ -1081,14 +1081,17 @@ class CopyFinder:
         if not self._handed_over:
             self.units.close()
         give_back_memory()
-        # 32-bit paragraph numbers, 8-bit methods, and each array reordered on its own: a million
-        # links' arrays are made again three times below.
-        links = [np.concatenate((exact_copy, near_copy, excerpt_copy)).astype(np.int32),
-                 np.concatenate((exact_original, near_original, excerpt_original)).astype(np.int32),
-                 np.concatenate((np.ones(len(exact_copy)), near_similarity, excerpt_similarity)),
-                 np.repeat(np.array([0, 1, 2], dtype=np.int8), [len(exact_copy), len(near_copy), len(excerpt_copy)])]
-        del exact_copy, exact_original, near_copy, near_original, near_similarity
-        del excerpt_copy, excerpt_original, excerpt_similarity
+        # 32-bit paragraph numbers (as the passes give them), 8-bit methods, and each array
+        # reordered on its own: a million links' arrays are made again three times below. Each
+        # column is made as the passes' arrays it is made of go, not beside all of them.
+        counts = [len(exact_copy), len(near_copy), len(excerpt_copy)]
+        links = [np.concatenate((exact_copy, near_copy, excerpt_copy)).astype(np.int32, copy=False)]
+        del exact_copy, near_copy, excerpt_copy
+        links.append(np.concatenate((exact_original, near_original, excerpt_original)).astype(np.int32, copy=False))
+        del exact_original, near_original, excerpt_original
+        links.append(np.concatenate((np.ones(counts[0]), near_similarity, excerpt_similarity)))
+        del near_similarity, excerpt_similarity
+        links.append(np.repeat(np.array([0, 1, 2], dtype=np.int8), counts))
         copy, original, method = 0, 1, 3  # the columns of links
         # One link a paragraph: the strongest method, then the most original.
         _take(links, np.lexsort((rank[links[original]], links[method], links[copy])))

@@ -9,9 +9,11 @@ loads the floor (bench/floor.py: the same body paragraphs, plain sqlite-utils
 that both see the same machine. The best run of each is compared.
 
 Memory is the largest single process (the child's ``ru_maxrss`` from ``wait4``,
-which covers it and the processes it waited for, or the largest process of its
-tree sampled every 0.2 s, whichever is more: the workers are forked by a server
-process the child does not wait for) and the peak of the whole process tree's
+which covers it and the processes it waited for, or the largest high-water mark
+(``VmHWM``) of the processes of its tree, read every 0.2 s, whichever is more: the
+workers and the compare process are forked by a server process the child does
+not wait for, and their resident size sampled every 0.2 s missed their peaks by up
+to 8 MB) and the peak of the whole process tree's
 summed resident memory, sampled at the same times, with the peak of its summed
 proportional set (PSS: a page shared by n processes counts 1/n in each), which is
 the memory the tree takes, as a sum of resident sets counts shared pages again for
@@ -72,19 +74,22 @@ def descendants(pid: int) -> list[int]:
 
 
 def tree_memory(pid: int) -> tuple[int, int, int]:
-    """Bytes of a process tree now: resident in all, resident in its largest process, and its
+    """Bytes of a process tree now: resident in all, the most any of its processes has had
+    resident so far (its high-water mark, which a sample every 0.2 s could miss), and its
     proportional set in all."""
     total = largest = proportional = 0
     for member in descendants(pid):
         try:
             with open(f"/proc/{member}/statm") as statm:
                 resident = int(statm.read().split()[1]) * PAGE
+            with open(f"/proc/{member}/status") as status:
+                high_water = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
             with open(f"/proc/{member}/smaps_rollup") as rollup:
                 proportional += next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
         except (OSError, StopIteration):
             continue
         total += resident
-        largest = max(largest, resident)
+        largest = max(largest, resident, high_water)
     return total, largest, proportional
 
 

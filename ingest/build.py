@@ -424,7 +424,7 @@ def build(
             writer.replace_all("ingest_errors", ({"path": p, "error": e} for p, e in summary.errors))
             writer.replace_all("seen_files", files.seen_files())
             writer.set_info({"fingerprint": fingerprint})
-            files.close()
+            files.close()  # written: its temporary file, and the archive it attached, go now
             compare_articles(writer, log, comparer)
             stats = writer.finish(log)
         except BaseException:

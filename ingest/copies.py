@@ -91,7 +91,7 @@ METHODS = ("exact", "near", "excerpt")  # strongest first; a method's number in 
 NUM_PERM = 64  # MinHash values per paragraph
 PAIR_CHUNK = 50_000  # excerpt candidate pairs measured at once: 200,000 took 20 MB more and were no faster
 COMPARE_CHUNK = 25_000  # near candidate pairs compared at once: their two signatures take 6.4 MB
-NEAR_PARTS = 4  # the near pass sorts a band's buckets in this many parts (a power of two)
+NEAR_PARTS = 4  # the near pass sorts a band's buckets in this many parts (a power of two, at most 256)
 EMPTY = np.uint32(0xFFFFFFFF)
 # A sentence unit as the finder spills it: its hash, its paragraph's index, its words.
 UNIT_RECORD = np.dtype([("key", "<i8"), ("paragraph", "<i4"), ("words", "<i4")])

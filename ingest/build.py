@@ -358,7 +358,8 @@ def build(
     # kept in a temporary database, not in this process's memory (~800 bytes a file as lists).
     files = FoundFiles(db_path if previous else None)
     try:
-        if compares_apart(workers, files.known_count()):
+        known = files.known_count()  # articles the archive being updated holds
+        if compares_apart(workers, known):
             start_process_server()  # for the compare process, while the files are read
 
         # Read: hash every file, so that its content says whether it is new, an old friend or a
@@ -386,7 +387,7 @@ def build(
             # The compare stage takes a big build's most memory: it runs in a process of its own,
             # started clean, when there are workers. An incremental build's copies are found while
             # the archive it updates is being copied.
-            apart = compares_apart(workers, max(files.known_count(), summary.processed))
+            apart = compares_apart(workers, max(known, summary.processed))
             comparer = (CompareProcess if apart else CompareHere)(db_path if previous else None, files.removed_articles())
             global _taggers
             # Files processed in this process (a few) use these too; workers load their own.

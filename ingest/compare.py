@@ -409,13 +409,13 @@ def read_blob(conn: sqlite3.Connection, table: str, rowid: int, dtype) -> np.nda
     dtype = np.dtype(dtype)
     with conn.blobopen(table, "data", rowid, readonly=True) as blob:
         size = len(blob)
-        if size % dtype.itemsize:
-            raise ValueError(f"{table} {rowid}: {size} bytes is not a whole number of {dtype} values")
-        values = np.empty(size // dtype.itemsize, dtype=dtype)
-        into, step = values.view(np.uint8), ROWS_AT_ONCE * dtype.itemsize
-        for start in range(0, size, step):
-            piece = blob.read(step)
-            into[start:start + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+    if size % dtype.itemsize:
+        raise ValueError(f"{table} {rowid}: {size} bytes is not a whole number of {dtype} values")
+    values = np.empty(size // dtype.itemsize, dtype=dtype)
+    at = 0
+    for piece in blob_pieces(conn, table, rowid, dtype):
+        values[at:at + len(piece)] = piece
+        at += len(piece)
     return values
 
 

@@ -986,7 +986,7 @@ class CopyFinder:
         for number in range(parts):
             keys, paragraph, _ = self._candidate_units(candidates, parts, number)
             part, whole = self._sharing_pairs(keys, paragraph, rank, words, linked, worth_measuring)
-            codes.append(distinct(part.astype(np.int64) * n + whole))
+            codes.append(distinct(part.astype(np.int64) * n + whole, in_place=True))
         codes = np.concatenate(codes)  # the parts' arrays go as the name is taken
         codes = distinct(codes, in_place=True)
         # 32-bit, as every position here: the pairs (600,000 at a million paragraphs) are held

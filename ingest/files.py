@@ -74,7 +74,7 @@ class FoundFiles:
         it is in the state it was seen in, else that of its bytes. A file changed at or after
         `settled_before` (ns) is not trusted next time. Yields (path shown, error) for each file
         that cannot be read, in order."""
-        for first, last in self._batches("files"):
+        for first, last in self._batches():
             rows = self.conn.execute("SELECT number, path FROM files WHERE number BETWEEN ? AND ?", (first, last)).fetchall()
             self.conn.executemany(
                 f"UPDATE files SET ({LOOKED_AT}, settled) = (?, ?, ?, ?, ?, ?) WHERE number = ?",
@@ -175,9 +175,9 @@ class FoundFiles:
         """Let the list go (SQLite deletes its file) and the archive being updated."""
         self.conn.close()
 
-    def _batches(self, table: str) -> Iterator[tuple[int, int]]:
-        """The first and last number of each batch of a table's rows."""
-        count = self.conn.execute(f"SELECT coalesce(max(number), 0) FROM {table}").fetchone()[0]
+    def _batches(self) -> Iterator[tuple[int, int]]:
+        """The first and last number of each batch of the files."""
+        count = self.conn.execute("SELECT coalesce(max(number), 0) FROM files").fetchone()[0]
         for first in range(1, count + 1, BATCH):
             yield first, min(first + BATCH - 1, count)
 

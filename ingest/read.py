@@ -32,14 +32,15 @@ class ReadError(Exception):
 class Source:
     """An article file: where it is on disk, and the path we show for it. Slotted, its path a
     string (a Path object took ~400 bytes more), and files that sources.yml says nothing of share
-    one empty provenance: `find_sources` holds one for every file."""
+    one empty provenance: `find_sources` holds one for every file (a build keeps them on disk,
+    `files.FoundFiles`)."""
 
     path: str | os.PathLike  # kept as an absolute path string
     relpath: str
     provenance: dict = field(default_factory=dict, compare=False)  # from the folder's sources.yml
 
     def __post_init__(self):
-        if not (isinstance(self.path, str) and os.path.isabs(self.path)):  # find_sources' already are
+        if not (isinstance(self.path, str) and os.path.isabs(self.path)):  # each_source's already are
             object.__setattr__(self, "path", os.path.abspath(self.path))
 
 

@@ -63,8 +63,7 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
         now = LinkState.of(rowids, linked.ids, linked.found)
         copied = len(linked.found.copy)
         inputs = linked.inputs
-        # The rest is written by rowid, SQLite looking up the ids: the links by position (~10 MB at a
-        # million paragraphs) and the ids' spill files go first.
+        # The links' arrays are the state's now; the ids' spill files go first.
         del linked, rowids, found_ahead
         give_back_memory()
         before = LinkState.read(conn, now)
@@ -73,7 +72,7 @@ def link_copies(conn: sqlite3.Connection, log=lambda message: None, ahead: "Ahea
         write_reports(conn, now, before)
         now.write(conn)
         inputs.write(conn, now.rowid)
-        # The states (~50 MB at a million paragraphs) go before SQLite sorts every paragraph by
+        # The states (~35 MB at a million paragraphs) go before SQLite sorts every paragraph by
         # report below.
         del now, before
         give_back_memory()
@@ -318,25 +317,36 @@ class AheadLinks:
 class LinkState(NamedTuple):
     """What the last compare stage wrote, by paragraph rowid, kept in the archive (copy_state) so
     that the next one writes only what changed without reading a million links and reports back:
-    every paragraph (rowid, a 32-bit digest of its id, the rowid of its report's first paragraph) and
-    every link (copying rowid, original rowid, similarity, method)."""
+    every paragraph (rowid, a 32-bit digest of its id, its report's first paragraph) and every
+    link (copying paragraph, original, similarity, method). In memory the paragraphs of reports
+    and links are positions in `rowid` (32-bit, and the links' own arrays: at a million
+    paragraphs a state of rowids was 45 MB made beside the links, the compare stage's top); the
+    archive keeps them as rowids (`stored`), which stay the same when paragraphs come and go."""
 
-    rowid: np.ndarray
+    rowid: np.ndarray  # ascending
     id_sum: np.ndarray
-    root: np.ndarray
-    copy: np.ndarray
+    root: np.ndarray  # positions, as `copy` and `original`
+    copy: np.ndarray  # ascending
     original: np.ndarray
     similarity: np.ndarray
     method: np.ndarray
 
     @classmethod
     def of(cls, rowids: np.ndarray, ids: copies.PackedStrings, found: copies.Links) -> "LinkState":
-        """The state of links found among paragraphs listed in rowid order."""
-        # The ids wait in spill files: digested a batch at a time.
-        id_sum = np.concatenate([np.zeros(0, np.uint32), *map(copies.string_digests, ids.batches())])
-        root = rowids[copies.report_roots(found, len(rowids))]
-        return cls(rowids, id_sum, root, rowids[found.copy], rowids[found.original],
-                   found.similarity.astype(np.float64, copy=False), found.method.astype(np.int8, copy=False))
+        """The state of links found among paragraphs listed in rowid order (the links' arrays
+        become the state's)."""
+        # The ids wait in spill files: digested a batch at a time, into one array.
+        id_sum, start = np.empty(len(rowids), dtype=np.uint32), 0
+        for batch in ids.batches():
+            id_sum[start:start + len(batch)] = copies.string_digests(batch)
+            start += len(batch)
+        root = copies.report_roots(found, len(rowids))
+        return cls(rowids, id_sum, root, found.copy, found.original, found.similarity, found.method)
+
+    def stored(self, name: str, part=slice(None)) -> np.ndarray:
+        """Column `name` (its entries `part`) as the archive keeps it: paragraphs as rowids."""
+        values = getattr(self, name)[part]
+        return self.rowid[values] if name in POSITIONS else values
 
     @classmethod
     def read(cls, conn: sqlite3.Connection, now: "LinkState") -> "StoredState | None":
@@ -354,13 +364,16 @@ class LinkState(NamedTuple):
 
     def write(self, conn: sqlite3.Connection) -> None:
         """Keep this state in the archive for the next compare stage."""
-        for name, value in self._asdict().items():
-            value = np.ascontiguousarray(value, dtype=STATE_DTYPES[name])
-            write_blob(conn, "copy_state", name, value.nbytes, slices(value))
+        for name in self._fields:
+            dtype = np.dtype(STATE_DTYPES[name])
+            pieces = (np.asarray(self.stored(name, part), dtype=dtype)
+                      for part in slices_of(len(getattr(self, name))))
+            write_blob(conn, "copy_state", name, len(getattr(self, name)) * dtype.itemsize, pieces)
 
 
 STATE_DTYPES = {"rowid": "<i8", "id_sum": "<u4", "root": "<i8", "copy": "<i8", "original": "<i8",
                 "similarity": "<f8", "method": "i1"}
+POSITIONS = ("root", "copy", "original")  # positions in `rowid` in memory, rowids in the archive
 
 
 class StoredState:
@@ -382,7 +395,12 @@ class StoredState:
 
 def slices(values: np.ndarray):
     """An array ROWS_AT_ONCE values at a time."""
-    return (values[start:start + ROWS_AT_ONCE] for start in range(0, len(values), ROWS_AT_ONCE))
+    return (values[part] for part in slices_of(len(values)))
+
+
+def slices_of(count: int):
+    """Slices of ROWS_AT_ONCE positions covering `count` values."""
+    return (slice(start, start + ROWS_AT_ONCE) for start in range(0, count, ROWS_AT_ONCE))
 
 
 def write_blob(conn: sqlite3.Connection, table: str, name: str, nbytes: int, pieces) -> None:
@@ -419,21 +437,26 @@ def read_blob(conn: sqlite3.Connection, table: str, rowid: int, dtype) -> np.nda
     return values
 
 
-def unchanged(keys: np.ndarray, values: tuple, before_keys: np.ndarray, before_values) -> np.ndarray:
-    """For each of `keys`, whether `before_keys` (ascending) has it with the same values (the
-    arrays of `before_values`, in the order of `values`, which may come one at a time)."""
-    at, same = copies.lookup(before_keys, keys)
-    if len(before_keys):
-        for value, before_value in zip(values, before_values):
-            same &= before_value[at] == value
+def unchanged(count: int, keys, values, before_keys: np.ndarray, before_values) -> np.ndarray:
+    """For each of `count` entries, whether `before_keys` (ascending) has its key with the same
+    values (the arrays of `before_values`, in the order of `values`, which may come one at a time).
+    `keys` and each of `values` give a slice's keys or values: made a slice at a time (as rowids,
+    from a state's positions), never as whole columns beside the stored ones."""
+    same = np.zeros(count, dtype=bool)
+    if not len(before_keys):
+        return same
+    for part in slices_of(count):
+        same[part] = copies.lookup(before_keys, keys(part))[1]
+    for value, before_value in zip(values, before_values):
+        for part in slices_of(count):
+            at = copies.lookup(before_keys, keys(part))[0]
+            same[part] &= before_value[at] == value(part)
     return same
 
 
-def rows_of(*columns: np.ndarray):
-    """The columns' values side by side as tuples of Python values, made a slice at a time (a
-    whole column's tolist() at a million paragraphs would hold ~40 MB while it is written)."""
-    for start in range(0, len(columns[0]), ROWS_AT_ONCE):
-        yield from zip(*(column[start:start + ROWS_AT_ONCE].tolist() for column in columns))
+def column_of(state: "LinkState", name: str):
+    """The function giving a slice of the state's column `name` as the archive keeps it."""
+    return lambda part: state.stored(name, part)
 
 
 def write_links(conn: sqlite3.Connection, now: LinkState, before: StoredState | None) -> None:
@@ -445,27 +468,33 @@ def write_links(conn: sqlite3.Connection, now: LinkState, before: StoredState | 
         conn.execute("DELETE FROM paragraph_copies")
         write = slice(None)  # every link, without copying the arrays to pick them all
     else:
-        values = (now.original, now.similarity, now.method)
         names = ("original", "similarity", "method")
         before_copy = before.column("copy")
-        write = ~unchanged(now.copy, values, before_copy, before.columns(*names))
-        stale = ~unchanged(before_copy, before.columns(*names), now.copy, values)
-        # Links of paragraphs removed with their articles went with them (load.ARTICLE_TABLES).
-        gone = before_copy[stale]
-        del before_copy, stale
-        _, here = copies.lookup(now.rowid, gone)
+        write = ~unchanged(len(now.copy), column_of(now, "copy"), [column_of(now, name) for name in names],
+                           before_copy, before.columns(*names))
+        # A link that changed is replaced as it is written; those of paragraphs that now copy
+        # nothing go. (Links of paragraphs removed with their articles went with them:
+        # load.ARTICLE_TABLES.)
+        at, here = copies.lookup(now.rowid, before_copy)
+        here[here] = ~copies.lookup(now.copy, at[here].astype(now.copy.dtype))[1]
+        gone = before_copy[here]
+        del before_copy, at, here
         conn.executemany(
             "DELETE FROM paragraph_copies WHERE paragraph_id = (SELECT id FROM paragraphs WHERE rowid = ?)",
-            ((rowid,) for rowid in gone[here].tolist()),
+            ((rowid,) for rowid in gone.tolist()),
         )
+    copy, original, similarity, method = (getattr(now, name)[write] for name in ("copy", "original", "similarity", "method"))
+
+    def rows():
+        # A slice at a time, as rowids: each column of a million links as Python values is ~40 MB.
+        for part in slices_of(len(copy)):
+            yield from zip(similarity[part].tolist(), map(copies.METHODS.__getitem__, method[part].tolist()),
+                           now.rowid[copy[part]].tolist(), now.rowid[original[part]].tolist())
+
     conn.executemany(
         "INSERT OR REPLACE INTO paragraph_copies (paragraph_id, copy_of, similarity, method, article_id, copy_of_article) "
         "SELECT c.id, o.id, ?, ?, c.article_id, o.article_id FROM paragraphs c, paragraphs o WHERE c.rowid = ? AND o.rowid = ?",
-        (
-            (similarity, copies.METHODS[method], c, o)
-            for c, o, similarity, method in rows_of(now.copy[write], now.original[write],
-                                                    now.similarity[write], now.method[write])
-        ),
+        rows(),
     )
 
 
@@ -475,14 +504,15 @@ def write_reports(conn: sqlite3.Connection, now: LinkState, before: StoredState 
     state: paragraphs that are new, or whose chain now starts elsewhere."""
     changed = None
     if before is not None:
-        changed = np.flatnonzero(~unchanged(now.rowid, (now.root,), before.column("rowid"), before.columns("root")))
+        changed = np.flatnonzero(~unchanged(len(now.rowid), column_of(now, "rowid"), [column_of(now, "root")],
+                                            before.column("rowid"), before.columns("root")))
     count = len(now.rowid) if changed is None else len(changed)
 
     def rows():
         # A slice at a time: at a million paragraphs, each array of them all is 8 MB.
-        for start in range(0, count, ROWS_AT_ONCE):
-            index = slice(start, start + ROWS_AT_ONCE) if changed is None else changed[start:start + ROWS_AT_ONCE]
-            for root, rowid in zip(now.root[index].tolist(), now.rowid[index].tolist()):
+        for part in slices_of(count):
+            index = part if changed is None else changed[part]
+            for root, rowid in zip(now.stored("root", index).tolist(), now.rowid[index].tolist()):
                 yield root, "copy" if root != rowid else "original", rowid
 
     conn.executemany(

@@ -1167,6 +1167,20 @@ def _take(columns: list[np.ndarray], which: np.ndarray) -> None:
         del column
 
 
+GATHER_CHUNK = 65_536  # indexes gathered with at once by gather()
+
+
+def gather(values: np.ndarray, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """`values[index]` (into `out` if given), a part of `index` at a time: numpy gathers with a
+    64-bit copy of a 32-bit index, 8 bytes an entry more for the whole index at once (at a million
+    paragraphs, 8 MB beside the arrays gathered)."""
+    if out is None:
+        out = np.empty(len(index), dtype=values.dtype)
+    for start in range(0, len(index), GATHER_CHUNK):
+        np.take(values, index[start:start + GATHER_CHUNK], out=out[start:start + GATHER_CHUNK])
+    return out
+
+
 def rounded(values: list[float]) -> np.ndarray:
     """The values rounded to 3 decimals (as round() does), as an array to look them up in:
     similarities take few values, so each is rounded once, not each link."""
@@ -1176,16 +1190,20 @@ def rounded(values: list[float]) -> np.ndarray:
 def report_roots(found: Links, count: int) -> np.ndarray:
     """For each of `count` paragraphs (by index), the first paragraph of its chain of links: the
     original of its report, itself when it copies nothing."""
-    link = np.arange(count, dtype=np.int32)  # 32-bit: a million paragraphs' chains, looked up 64 times
-    link[found.copy] = found.original
-    # Pointer jumping: each pass doubles how far every paragraph has looked up its chain.
-    parent = link
+    parent = np.arange(count, dtype=np.int32)  # 32-bit: a million paragraphs' chains, looked up 64 times
+    parent[found.copy] = found.original
+    # Pointer jumping: each pass doubles how far every paragraph has looked up its chain, into the
+    # other of two arrays (a new one each pass would hold three).
+    further = np.empty_like(parent)
     for _ in range(64):
-        further = parent[parent]
+        gather(parent, parent, out=further)
         if np.array_equal(further, parent):
             break
-        parent = further
-    if (link[parent] != parent).any():  # a "first paragraph" that copies another: a loop
+        parent, further = further, parent
+    del further
+    copying = np.zeros(count, dtype=bool)
+    copying[found.copy] = True
+    if copying[parent].any():  # a "first paragraph" that copies another: a loop
         raise ValueError("copy links form a loop")  # CopyFinder._break_cycles leaves none
     return parent
 

@@ -611,3 +611,19 @@ def test_strings_with_different_bytes_have_different_digests():
     narrow = string_digests(np.array([i.encode() for i in ids[:5]], dtype=bytes))  # a narrower array
     assert narrow.tolist() == digests[:5].tolist()
     assert len(string_digests(np.zeros(0, dtype="S1"))) == 0
+
+
+def test_gather_takes_what_indexing_takes():
+    """`gather` stands for numpy's `values[index]` where the index is big: the same values, into a
+    new array or the one given, for empty, 32-bit and 64-bit indexes longer than its chunk."""
+    from ingest.copies import GATHER_CHUNK, gather
+
+    rng = np.random.default_rng(9)
+    values = rng.integers(0, 1 << 40, size=3 * GATHER_CHUNK)
+    for index in (np.zeros(0, dtype=np.int32), rng.integers(0, len(values), size=2 * GATHER_CHUNK + 7).astype(np.int32),
+                  rng.integers(0, len(values), size=5)):
+        assert np.array_equal(gather(values, index), values[index])
+        out = np.empty(len(index), dtype=values.dtype)
+        assert gather(values, index, out=out) is out and np.array_equal(out, values[index])
+    with pytest.raises(IndexError):
+        gather(values, np.array([len(values)], dtype=np.int32))

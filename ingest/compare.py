@@ -170,17 +170,15 @@ class LinkInputs(NamedTuple):
 
 def link_archive(conn: sqlite3.Connection, count: int) -> tuple[Linked, np.ndarray]:
     """The links among all the archive's paragraphs, and the paragraphs' rowids in their order."""
-    finder = copies.CopyFinder(spill_dir=database_directory(conn))
-    rowids = read_prints(conn, finder)
+    spill_dir = database_directory(conn)
+    finder = copies.CopyFinder(spill_dir=spill_dir)
+    # Linking does not need the rowids (8 MB at a million paragraphs): they wait on disk.
+    waiting = read_prints(conn, finder, spill_dir)
     if len(finder) != count:
         missing = conn.execute(
             "SELECT id FROM paragraphs WHERE id NOT IN (SELECT paragraph_id FROM paragraph_prints) LIMIT 1"
         ).fetchone()
         raise RuntimeError(f"paragraph {missing[0] if missing else '?'} has no fingerprint in paragraph_prints")
-    # Linking does not need the rowids (8 MB at a million paragraphs): they wait on disk.
-    waiting = Spilled(rowids.dtype, database_directory(conn))
-    waiting.append(rowids)
-    del rowids
     linked = Linked.of(finder)
     rowids = waiting.read()
     waiting.close()
@@ -196,24 +194,26 @@ def database_directory(conn: sqlite3.Connection) -> str | None:
     return None
 
 
-def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, where: str = "", params=()) -> np.ndarray:
+def read_prints(conn: sqlite3.Connection, finder: copies.CopyFinder, spill_dir: str | None,
+                where: str = "", params=()) -> Spilled:
     """Add the archive's paragraphs (those `where` keeps) to the finder in rowid order, from the
     fingerprints and MinHash signatures made at ingest (paragraph_prints), a batch at a time;
-    return their rowids."""
+    return their rowids, in a spill file in `spill_dir` (each batch's as it is read: all of them
+    in memory, then joined, held 16 MB at a million paragraphs beside the finder's arrays)."""
     published = dict(conn.execute("SELECT id, published FROM articles WHERE published IS NOT NULL"))
     rows = conn.execute(
         "SELECT p.rowid, p.id, p.article_id, f.print FROM paragraphs p "
         f"JOIN paragraph_prints f ON f.paragraph_id = p.id{where} ORDER BY p.rowid",
         params,
     )
-    rowid_batches = [np.zeros(0, dtype=np.int64)]
+    rowids = Spilled(np.int64, spill_dir)
     while batch := rows.fetchmany(READ_BATCH):
-        rowids, *columns = map(list, zip(*batch))
-        rowid_batches.append(np.asarray(rowids, dtype=np.int64))
+        batch_rowids, *columns = map(list, zip(*batch))
+        rowids.append(np.asarray(batch_rowids, dtype=np.int64))
         finder.add_packed(*columns, published)
     # The batches' memory given back before linking takes its most.
     give_back_memory()
-    return np.concatenate(rowid_batches)
+    return rowids
 
 
 def new_paragraphs(rows: dict[str, list[dict]]) -> tuple[list[str], list[str], list[bytes], dict[str, str]]:
@@ -272,10 +272,12 @@ class AheadLinks:
                 except ValueError:  # columns not as written, or not fitting together: the prints are read instead
                     if stored:
                         stored[0].close()
-                self.base_rowids = read_prints(
-                    conn, self.finder, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",
+                rowids = read_prints(
+                    conn, self.finder, self.spill_dir, " WHERE p.article_id NOT IN (SELECT value FROM json_each(?))",
                     (to_json(sorted(removed_articles)),),
                 )
+                self.base_rowids = rowids.read()
+                rowids.close()
         except BaseException as error:  # raised in the caller's thread by link()
             self._error = error
 
@@ -344,9 +346,12 @@ class LinkState(NamedTuple):
         return cls(rowids, id_sum, root, found.copy, found.original, found.similarity, found.method)
 
     def stored(self, name: str, part=slice(None)) -> np.ndarray:
-        """Column `name` (its entries `part`) as the archive keeps it: paragraphs as rowids."""
+        """Column `name` (its entries `part`) as the archive keeps it: paragraphs as rowids,
+        similarities as numbers (in memory, thousandths)."""
         values = getattr(self, name)[part]
-        return self.rowid[values] if name in POSITIONS else values
+        if name in POSITIONS:
+            return self.rowid[values]
+        return values / 1000 if name == "similarity" else values
 
     @classmethod
     def read(cls, conn: sqlite3.Connection, now: "LinkState") -> "StoredState | None":
@@ -488,7 +493,7 @@ def write_links(conn: sqlite3.Connection, now: LinkState, before: StoredState | 
     def rows():
         # A slice at a time, as rowids: each column of a million links as Python values is ~40 MB.
         for part in slices_of(len(copy)):
-            yield from zip(similarity[part].tolist(), map(copies.METHODS.__getitem__, method[part].tolist()),
+            yield from zip((similarity[part] / 1000).tolist(), map(copies.METHODS.__getitem__, method[part].tolist()),
                            now.rowid[copy[part]].tolist(), now.rowid[original[part]].tolist())
 
     conn.executemany(

@@ -98,7 +98,8 @@ UNIT_RECORD = np.dtype([("key", "<i8"), ("paragraph", "<i4"), ("words", "<i4")])
 PENDING_UNITS = 50_000  # units of paragraphs added one by one, written to the spill file at once
 # Sentence units sorted and paired at once by the excerpt pass, which takes the archive's sentences
 # in parts by hash: sorting all 2.5 million of a million paragraphs at once took ~110 MB.
-EXCERPT_PART = 400_000
+EXCERPT_PART = 200_000
+RANK_TIES = 100_000  # paragraphs of tied runs ordered by id at once (their ids are read for it)
 UNITS_READ = 65_536  # sentence units read back from the spill file at once (1 MB)
 
 
@@ -151,7 +152,7 @@ class Links(NamedTuple):
 
     copy: np.ndarray  # the copying paragraph, ascending
     original: np.ndarray  # the paragraph it copies
-    similarity: np.ndarray  # rounded to 3 decimals
+    similarity: np.ndarray  # in thousandths, 0 to 1000 (16-bit): rounded to 3 decimals, exactly
     method: np.ndarray  # 0 exact, 1 near, 2 excerpt (METHODS)
 
 
@@ -821,14 +822,24 @@ class CopyFinder:
         del key
         if tied.any():
             # Runs of ties: from where a tie begins to where the next non-tie is, each sorted by
-            # id in one sort of them all (UTF-8 bytes sort as the strings' code points do).
+            # id (UTF-8 bytes sort as the strings' code points do), in one sort of a group of
+            # runs of about RANK_TIES paragraphs (the ids of every tied paragraph at once were the
+            # top of ranking).
             edges = np.flatnonzero(np.diff(tied.view(np.int8), prepend=np.int8(0), append=np.int8(0)))
             starts, sizes = edges[0::2], edges[1::2] + 1 - edges[0::2]
-            run = np.repeat(np.arange(len(starts), dtype=np.int32), sizes)  # 32-bit, as every position here
-            place = np.repeat((starts - (np.cumsum(sizes) - sizes)).astype(np.int32), sizes)
-            place += np.arange(len(run), dtype=np.int32)
-            members = order[place]
-            order[place] = members[np.lexsort((self.paragraph_ids.take(members), run))]
+            ends = np.cumsum(sizes)
+            groups = np.unique(np.searchsorted(ends, np.arange(RANK_TIES, ends[-1] + RANK_TIES, RANK_TIES)))
+            first_run = 0
+            for last_run in np.minimum(groups, len(starts) - 1).tolist():
+                group = slice(first_run, last_run + 1)
+                run = np.repeat(np.arange(last_run + 1 - first_run, dtype=np.int32), sizes[group])  # 32-bit, as every position here
+                place = np.repeat((starts[group] - (ends[group] - sizes[group])).astype(np.int32), sizes[group])
+                place += np.arange(ends[group][0] - sizes[group][0], ends[last_run], dtype=np.int32)
+                members = order[place]
+                order[place] = members[np.lexsort((self.paragraph_ids.take(members), run))]
+                first_run = last_run + 1
+                if first_run == len(starts):
+                    break
             del run, place, members
         del tied
         rank = np.empty(n, dtype=np.int32)
@@ -840,19 +851,26 @@ class CopyFinder:
         group's most original, and the paragraphs that stand for their group in the slower
         searches (the most original of each group, and every paragraph without an equal)."""
         keys = np.frombuffer(self.exact_keys, dtype=np.int64)
-        index = np.flatnonzero(eligible).astype(np.int32)  # 32-bit, as every array of positions here
-        order = index[np.lexsort((rank[index], keys[index]))]
-        del index
-        sorted_keys = keys[order]
+        # The eligible paragraphs, most original first (32-bit, as every array of positions here),
+        # then sorted by key, keeping that order among equal keys: one sort of one key, where
+        # sorting by both took their copies and numpy's merge of them.
+        by_rank = np.empty(len(rank), dtype=np.int32)
+        by_rank[rank] = np.arange(len(rank), dtype=np.int32)
+        order = by_rank[gather(eligible, by_rank)]
+        del by_rank
+        by_key = np.argsort(gather(keys, order), kind="stable")
+        order = gather(order, by_key)
+        del by_key
+        sorted_keys = gather(keys, order)
         first = np.ones(len(order), dtype=bool)
         first[1:] = sorted_keys[1:] != sorted_keys[:-1]
         del sorted_keys
-        head = order[np.maximum.accumulate(np.where(first, np.arange(len(order), dtype=np.int32), np.int32(0)))]
+        head = gather(order, np.maximum.accumulate(np.where(first, np.arange(len(order), dtype=np.int32), np.int32(0))))
         copy, original = order[~first], head[~first]
         del head, order
         representative = eligible.copy()
         representative[copy] = False
-        keep = article[copy] != article[original]
+        keep = gather(article, copy) != gather(article, original)
         return copy[keep], original[keep], representative
 
     @staticmethod
@@ -918,14 +936,15 @@ class CopyFinder:
         def could_improve(copy, original):
             # Only pairs that could give a copy a more original original are compared: sifted as
             # the pairs are made (a band makes over a million at a million paragraphs).
-            return (rank[original] < best[copy]) & (article[copy] != article[original])
+            return (gather(rank, original) < gather(best, copy)) & (gather(article, copy) != gather(article, original))
 
         def compare(copy, original):
-            same = self._agreement(row[copy], row[original])
+            same = self._agreement(gather(row, copy), gather(row, original))
             ok = same >= need
             c, o, same = copy[ok], original[ok], same[ok]
-            np.minimum.at(best, c, rank[o])
-            chosen = rank[o] == best[c]
+            rank_o = gather(rank, o)
+            np.minimum.at(best, c, rank_o)
+            chosen = rank_o == gather(best, c)
             agree[c[chosen]] = same[chosen]
 
         def band_parts(band):
@@ -951,7 +970,7 @@ class CopyFinder:
         copy = np.flatnonzero(best < n).astype(np.int32)
         by_rank = np.empty(n, dtype=np.int32)
         by_rank[rank] = np.arange(n, dtype=np.int32)
-        return copy, by_rank[best[copy]], rounded([count / self.num_perm for count in range(self.num_perm + 1)])[agree[copy]]
+        return copy, by_rank[best[copy]], thousandths([count / self.num_perm for count in range(self.num_perm + 1)])[agree[copy]]
 
     def _excerpt_pairs(self, candidates: np.ndarray, rank: np.ndarray, article: np.ndarray, linked: np.ndarray):
         """(copies, originals, similarities) where one paragraph's sentences are (nearly) all
@@ -1008,8 +1027,13 @@ class CopyFinder:
         part, whole, containment = part[ok], whole[ok], containment[ok]
         flip = part_is_earlier(part, whole)
         values, which = np.unique(containment, return_inverse=True)
-        return (np.where(flip, whole, part).astype(np.int32), np.where(flip, part, whole).astype(np.int32),
-                rounded(values.tolist())[which.reshape(-1)])
+        copy, original = np.where(flip, whole, part).astype(np.int32), np.where(flip, part, whole).astype(np.int32)
+        # One a copy: its most original.
+        order = np.lexsort((gather(rank, original), copy))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = copy[order[1:]] != copy[order[:-1]]
+        best = order[first]
+        return copy[best], original[best], thousandths(values.tolist())[which.reshape(-1)[best]]
 
     def _candidate_units(self, candidates: np.ndarray, parts: int, number: int):
         """The sentence units of part `number` of `parts` (by hash) of the `candidates`, once per
@@ -1092,19 +1116,23 @@ class CopyFinder:
         del exact_copy, near_copy, excerpt_copy
         links.append(np.concatenate((exact_original, near_original, excerpt_original)).astype(np.int32, copy=False))
         del exact_original, near_original, excerpt_original
-        links.append(np.concatenate((np.ones(counts[0]), near_similarity, excerpt_similarity)))
+        links.append(np.concatenate((np.full(counts[0], 1000, dtype=np.uint16), near_similarity, excerpt_similarity)))
         del near_similarity, excerpt_similarity
         links.append(np.repeat(np.array([0, 1, 2], dtype=np.int8), counts))
         copy, original, method = 0, 1, 3  # the columns of links
-        # One link a paragraph: the strongest method, then the most original.
-        _take(links, np.lexsort((rank[links[original]], links[method], links[copy])))
-        first = np.ones(len(links[copy]), dtype=bool)
-        first[1:] = links[copy][1:] != links[copy][:-1]
-        _take(links, first)
-        link = np.full(n, -1, dtype=np.int32)
-        link[links[copy]] = links[original]
+        # One link a paragraph: the strongest method's (each pass gives a copy one link, its most
+        # original), put in the order of the copies through one array of the paragraphs, not by
+        # sorting the links (the sort and its keys were this step's top).
+        link = np.full(n, -1, dtype=np.int32)  # a paragraph's place among the links, then its original
+        ends = np.cumsum(counts)
+        for number in (2, 1, 0):  # the weakest method's first: a stronger one's takes the paragraph
+            start = ends[number] - counts[number]
+            scatter(link, links[copy][start:ends[number]], np.arange(start, ends[number], dtype=np.int32))
+        _take(links, link[link >= 0])
+        link.fill(-1)
+        scatter(link, links[copy], links[original])
         self._break_cycles(link, links[copy][links[method] == 2].tolist(), rank)
-        _take(links, link[links[copy]] >= 0)
+        _take(links, gather(link, links[copy]) >= 0)
         return Links(*links)
 
     def links(self) -> list[Copy]:
@@ -1117,7 +1145,7 @@ class CopyFinder:
         gc.disable()
         try:
             return [
-                Copy(ids[c], ids[o], s, METHODS[m])
+                Copy(ids[c], ids[o], s / 1000, METHODS[m])
                 for c, o, s, m in zip(found.copy.tolist(), found.original.tolist(), found.similarity.tolist(),
                                       found.method.tolist())
             ]
@@ -1163,7 +1191,7 @@ def _take(columns: list[np.ndarray], which: np.ndarray) -> None:
     """Keep the entries `which` (indexes or a mask) picks of each column, one column at a time,
     so that only one is ever held twice."""
     for number, column in enumerate(columns):
-        columns[number] = column[which]
+        columns[number] = column[which] if which.dtype == bool else gather(column, which)
         del column
 
 
@@ -1181,10 +1209,18 @@ def gather(values: np.ndarray, index: np.ndarray, out: np.ndarray | None = None)
     return out
 
 
-def rounded(values: list[float]) -> np.ndarray:
-    """The values rounded to 3 decimals (as round() does), as an array to look them up in:
-    similarities take few values, so each is rounded once, not each link."""
-    return np.array([round(value, 3) for value in values], dtype=np.float64)
+def scatter(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """`target[index] = values`, a part of `index` at a time (as `gather`); `index` without repeats."""
+    for start in range(0, len(index), GATHER_CHUNK):
+        target[index[start:start + GATHER_CHUNK]] = values[start:start + GATHER_CHUNK]
+
+
+def thousandths(values: list[float]) -> np.ndarray:
+    """The values between 0 and 1 rounded to 3 decimals (as round() does), in thousandths, as a
+    16-bit array to look them up in: similarities take few values, so each is rounded once, not
+    each link, and a link's is 2 bytes, not 8. Divided by 1000 they are the rounded values again
+    (both are the nearest double to the same decimal)."""
+    return np.array([round(round(value, 3) * 1000) for value in values], dtype=np.uint16)
 
 
 def report_roots(found: Links, count: int) -> np.ndarray:

@@ -421,10 +421,15 @@ def test_paragraph_ids_take_no_memory_but_the_batch_being_made(tmp_path):
     assert held < 20 * PackedStrings.PACK_EVERY, held
 
 
-def test_the_rank_of_originality_is_the_documented_order_over_many_articles():
+@pytest.mark.parametrize("ties_at_once", [100_000, 1, 2, 5])
+def test_the_rank_of_originality_is_the_documented_order_over_many_articles(monkeypatch, ties_at_once):
     """Ranks pack date, elisions, length and article into one sort key: over random articles
     (dated or not, eliding or not, paragraphs of equal and differing lengths) the order is that
-    of sorting by the documented rules one after another."""
+    of sorting by the documented rules one after another; tied paragraphs go by id whether
+    their runs are ordered all at once or a few at a time."""
+    from ingest import copies
+
+    monkeypatch.setattr(copies, "RANK_TIES", ties_at_once)
     generator = random.Random(7)
     finder = CopyFinder()
     documented = {}

@@ -228,7 +228,7 @@ def test_a_link_state_is_written_to_the_archive_a_slice_at_a_time(tmp_path):
     links = np.sort(rng.choice(count, size=count // 2, replace=False)).astype(np.int32)
     state = compare.LinkState(
         rowid, rng.integers(0, 1 << 32, size=count, dtype=np.uint32), np.arange(count, dtype=np.int32), links,
-        links // 2, rng.random(count // 2), rng.integers(0, 3, size=count // 2, dtype=np.int8),
+        links // 2, rng.integers(0, 1001, size=count // 2, dtype=np.uint16), rng.integers(0, 3, size=count // 2, dtype=np.int8),
     )
     conn = sqlite3.connect(tmp_path / "state.db")
     conn.execute("PRAGMA cache_size=-256")  # a small page cache, so what is measured is the writing
@@ -466,7 +466,7 @@ def test_the_stored_link_state_is_compared_a_column_at_a_time(tmp_path):
     links = np.sort(rng.choice(count, size=count // 2, replace=False)).astype(np.int32)
     state = compare.LinkState(
         rowid, rng.integers(0, 1 << 32, size=count, dtype=np.uint32), np.arange(count, dtype=np.int32), links,
-        links // 2, rng.random(count // 2), rng.integers(0, 3, size=count // 2, dtype=np.int8),
+        links // 2, rng.integers(0, 1001, size=count // 2, dtype=np.uint16), rng.integers(0, 3, size=count // 2, dtype=np.int8),
     )
     conn = sqlite3.connect(tmp_path / "state.db")
     conn.executescript("""

@@ -810,13 +810,13 @@ class CopyFinder:
         most = int(words.max(initial=0))
         if (int(dated.max(initial=0)) + 1) * (most + 1) * (len(name) + 1) >= 2**63:
             raise ValueError("too many articles and words to rank in one 64-bit key")
-        key = dated[article]
+        key = gather(dated, article)
         key *= most + 1
         key += most - words
         key *= len(name)
-        key += name[article]
+        key += gather(name, article)
         order = np.argsort(key, kind="stable").astype(np.int32)
-        key = key[order]
+        key = gather(key, order)
         # Ties (paragraphs of one article with as many words) go by paragraph id.
         tied = key[1:] == key[:-1]
         del key
@@ -828,7 +828,7 @@ class CopyFinder:
             edges = np.flatnonzero(np.diff(tied.view(np.int8), prepend=np.int8(0), append=np.int8(0)))
             starts, sizes = edges[0::2], edges[1::2] + 1 - edges[0::2]
             ends = np.cumsum(sizes)
-            groups = np.unique(np.searchsorted(ends, np.arange(RANK_TIES, ends[-1] + RANK_TIES, RANK_TIES)))
+            groups = distinct(np.searchsorted(ends, np.arange(RANK_TIES, ends[-1] + RANK_TIES, RANK_TIES)))
             first_run = 0
             for last_run in np.minimum(groups, len(starts) - 1).tolist():
                 group = slice(first_run, last_run + 1)
@@ -842,9 +842,7 @@ class CopyFinder:
                     break
             del run, place, members
         del tied
-        rank = np.empty(n, dtype=np.int32)
-        rank[order] = np.arange(n, dtype=np.int32)
-        return rank
+        return inverse(order)
 
     def _exact_pairs(self, eligible: np.ndarray, rank: np.ndarray, article: np.ndarray):
         """(copies, originals) of exact copies, each member of a group of equal texts with the
@@ -854,8 +852,7 @@ class CopyFinder:
         # The eligible paragraphs, most original first (32-bit, as every array of positions here),
         # then sorted by key, keeping that order among equal keys: one sort of one key, where
         # sorting by both took their copies and numpy's merge of them.
-        by_rank = np.empty(len(rank), dtype=np.int32)
-        by_rank[rank] = np.arange(len(rank), dtype=np.int32)
+        by_rank = inverse(rank)
         order = by_rank[gather(eligible, by_rank)]
         del by_rank
         by_key = np.argsort(gather(keys, order), kind="stable")
@@ -931,7 +928,7 @@ class CopyFinder:
         agree = np.zeros(n, dtype=np.uint8)  # signature values it shares with that original
         need = int(np.ceil(self.near_threshold * self.num_perm - 1e-9))
         if len(index) < 2:
-            return index[:0], index[:0], np.zeros(0)
+            return index[:0], index[:0], np.zeros(0, dtype=np.uint16)
 
         def could_improve(copy, original):
             # Only pairs that could give a copy a more original original are compared: sifted as
@@ -952,7 +949,7 @@ class CopyFinder:
             key, so it lies in one part, and each part's buckets are sorted apart (sorting every
             candidate's key at once was the pass's top). A paragraph's pairs in a band are all
             in its own part, so its best original is the same as with the band's pairs at once."""
-            keys = self._band(band)[row[index]]
+            keys = gather(self._band(band), gather(row, index))
             part = keys.view(np.uint8)[::8] & np.uint8(NEAR_PARTS - 1)  # the keys' low byte (little-endian)
             for number in range(NEAR_PARTS):
                 chosen = np.flatnonzero(part == number)
@@ -968,9 +965,7 @@ class CopyFinder:
                     compare(*self._pairs(self._buckets(keys), members, 0, range(2, self.window + 1), self.heads,
                                          best == n, keep=could_improve))
         copy = np.flatnonzero(best < n).astype(np.int32)
-        by_rank = np.empty(n, dtype=np.int32)
-        by_rank[rank] = np.arange(n, dtype=np.int32)
-        return copy, by_rank[best[copy]], thousandths([count / self.num_perm for count in range(self.num_perm + 1)])[agree[copy]]
+        return copy, gather(inverse(rank), gather(best, copy)), thousandths([count / self.num_perm for count in range(self.num_perm + 1)])[agree[copy]]
 
     def _excerpt_pairs(self, candidates: np.ndarray, rank: np.ndarray, article: np.ndarray, linked: np.ndarray):
         """(copies, originals, similarities) where one paragraph's sentences are (nearly) all
@@ -982,7 +977,7 @@ class CopyFinder:
         empty = np.zeros(0, dtype=np.int64)
         self._spill_units()
         if not len(self.units):
-            return empty, empty, np.zeros(0)
+            return empty.astype(np.int32), empty.astype(np.int32), np.zeros(0, dtype=np.uint16)
         n = len(self.paragraph_ids)
         words = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode))
         parts = -(-len(self.units) // EXCERPT_PART)
@@ -1078,7 +1073,7 @@ class CopyFinder:
         n = len(self.paragraph_ids)
         if n < 2:
             none = np.zeros(0, dtype=np.int32)
-            return Links(none, none, np.zeros(0), np.zeros(0, dtype=np.int8))
+            return Links(none, none, np.zeros(0, dtype=np.uint16), np.zeros(0, dtype=np.int8))
         self._flush()
         self._live_bands()  # raises if this finder has linked already
         # A finder links once: what only adding paragraphs needs (the exact keys that have a
@@ -1092,32 +1087,44 @@ class CopyFinder:
         eligible = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode)) >= self.min_words
         exact_copy, exact_original, representative = self._exact_pairs(eligible, rank, article)
         self.exact_keys = array("q")
+        # Each pass's links wait on disk while the later passes run (~7 MB at a million
+        # paragraphs), noted in `linked` for the excerpt pass.
+        linked = np.zeros(n, dtype=bool)
+        scatter(linked, exact_copy, np.ones(len(exact_copy), dtype=bool))
+        exact = self._set_aside(exact_copy, exact_original)
+        del exact_copy, exact_original
         give_back_memory()
         near_copy, near_original, near_similarity = self._near_pairs(representative, rank, article)
         if not self._handed_over:
             for spilled in self._bands:
                 spilled.close()
         self._bands, self.signature_row = None, array("i")
-        linked = np.zeros(n, dtype=bool)
-        linked[exact_copy] = linked[near_copy] = True
+        scatter(linked, near_copy, np.ones(len(near_copy), dtype=bool))
+        near = self._set_aside(near_copy, near_original, near_similarity)
+        del near_copy, near_original, near_similarity
         give_back_memory()
-        excerpt_copy, excerpt_original, excerpt_similarity = self._excerpt_pairs(representative, rank, article, linked)
+        excerpt = list(self._excerpt_pairs(representative, rank, article, linked))
         if not self._handed_over:
             self.units.close()
         # What only the passes needed (~7 MB at a million paragraphs) goes before the links are
-        # sorted, the top of this last step.
+        # assembled, the top of this last step.
         del article, eligible, representative, linked
         give_back_memory()
         # 32-bit paragraph numbers (as the passes give them), 8-bit methods, and each array
-        # reordered on its own: a million links' arrays are made again three times below. Each
-        # column is made as the passes' arrays it is made of go, not beside all of them.
-        counts = [len(exact_copy), len(near_copy), len(excerpt_copy)]
-        links = [np.concatenate((exact_copy, near_copy, excerpt_copy)).astype(np.int32, copy=False)]
-        del exact_copy, near_copy, excerpt_copy
-        links.append(np.concatenate((exact_original, near_original, excerpt_original)).astype(np.int32, copy=False))
-        del exact_original, near_original, excerpt_original
-        links.append(np.concatenate((np.full(counts[0], 1000, dtype=np.uint16), near_similarity, excerpt_similarity)))
-        del near_similarity, excerpt_similarity
+        # reordered on its own: a million links' arrays are made again below. Each column is
+        # read back and made as the passes' arrays it is made of go, not beside all of them.
+        counts = [len(exact[0]), len(near[0]), len(excerpt[0])]
+        links = []
+        for column in range(3):
+            parts = [exact[column].read() if column < 2 else np.full(counts[0], 1000, dtype=np.uint16),
+                     near[column].read(), excerpt[column]]
+            excerpt[column] = None
+            links.append(np.concatenate(parts).astype(np.int32 if column < 2 else np.uint16, copy=False))
+            del parts
+            for passed in (exact, near):
+                if column < len(passed):
+                    passed[column].close()
+        del excerpt
         links.append(np.repeat(np.array([0, 1, 2], dtype=np.int8), counts))
         copy, original, method = 0, 1, 3  # the columns of links
         # One link a paragraph: the strongest method's (each pass gives a copy one link, its most
@@ -1134,6 +1141,14 @@ class CopyFinder:
         self._break_cycles(link, links[copy][links[method] == 2].tolist(), rank)
         _take(links, gather(link, links[copy]) >= 0)
         return Links(*links)
+
+    def _set_aside(self, *columns: np.ndarray) -> list[Spilled]:
+        """Arrays kept in spill files until they are read back (`Spilled.read`)."""
+        kept = []
+        for column in columns:
+            kept.append(Spilled(column.dtype, self._spill_dir))
+            kept[-1].append(column)
+        return kept
 
     def links(self) -> list[Copy]:
         """Every paragraph that copies a paragraph of another article, with the one it copies."""
@@ -1195,7 +1210,7 @@ def _take(columns: list[np.ndarray], which: np.ndarray) -> None:
         del column
 
 
-GATHER_CHUNK = 65_536  # indexes gathered with at once by gather()
+GATHER_CHUNK = 16_384  # indexes gathered with at once by gather(): 64-bit, and a buffer of the values
 
 
 def gather(values: np.ndarray, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -1206,6 +1221,16 @@ def gather(values: np.ndarray, index: np.ndarray, out: np.ndarray | None = None)
         out = np.empty(len(index), dtype=values.dtype)
     for start in range(0, len(index), GATHER_CHUNK):
         np.take(values, index[start:start + GATHER_CHUNK], out=out[start:start + GATHER_CHUNK])
+    return out
+
+
+def inverse(permutation: np.ndarray) -> np.ndarray:
+    """The inverse of a permutation of 0 to n - 1 (where each number is in it), 32-bit, made a
+    part at a time (as `gather`): no 64-bit copy of the permutation, no array of 0 to n - 1."""
+    out = np.empty(len(permutation), dtype=np.int32)
+    for start in range(0, len(permutation), GATHER_CHUNK):
+        part = permutation[start:start + GATHER_CHUNK]
+        out[part] = np.arange(start, start + len(part), dtype=np.int32)
     return out
 
 

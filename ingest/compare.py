@@ -362,9 +362,11 @@ class LinkState(NamedTuple):
         if set(stored) != set(cls._fields):
             return None
         state = StoredState(conn, stored)
-        at, kept = copies.lookup(now.rowid, state.column("rowid"))
-        if (now.id_sum[at[kept]] != state.column("id_sum")[kept]).any():
-            return None
+        rowid, id_sum = state.column("rowid"), state.column("id_sum")
+        for part in slices_of(len(rowid)):  # looked up a slice at a time: 64-bit places
+            at, kept = copies.lookup(now.rowid, rowid[part])
+            if (now.id_sum[at[kept]] != id_sum[part][kept]).any():
+                return None
         return state
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -480,10 +482,13 @@ def write_links(conn: sqlite3.Connection, now: LinkState, before: StoredState | 
         # A link that changed is replaced as it is written; those of paragraphs that now copy
         # nothing go. (Links of paragraphs removed with their articles went with them:
         # load.ARTICLE_TABLES.)
-        at, here = copies.lookup(now.rowid, before_copy)
-        here[here] = ~copies.lookup(now.copy, at[here].astype(now.copy.dtype))[1]
-        gone = before_copy[here]
-        del before_copy, at, here
+        gone = np.zeros(len(before_copy), dtype=bool)
+        for part in slices_of(len(before_copy)):  # looked up a slice at a time: 64-bit places
+            at, here = copies.lookup(now.rowid, before_copy[part])
+            here[here] = ~copies.lookup(now.copy, at[here].astype(now.copy.dtype))[1]
+            gone[part] = here
+        gone = before_copy[gone]
+        del before_copy
         conn.executemany(
             "DELETE FROM paragraph_copies WHERE paragraph_id = (SELECT id FROM paragraphs WHERE rowid = ?)",
             ((rowid,) for rowid in gone.tolist()),

@@ -92,6 +92,7 @@ NUM_PERM = 64  # MinHash values per paragraph
 PAIR_CHUNK = 50_000  # excerpt candidate pairs measured at once: 200,000 took 20 MB more and were no faster
 COMPARE_CHUNK = 25_000  # near candidate pairs compared at once: their two signatures take 6.4 MB
 NEAR_PARTS = 4  # the near pass sorts a band's buckets in this many parts (a power of two, at most 256)
+EXACT_PARTS = 4  # the exact pass sorts its keys in this many parts (as NEAR_PARTS)
 EMPTY = np.uint32(0xFFFFFFFF)
 # A sentence unit as the finder spills it: its hash, its paragraph's index, its words.
 UNIT_RECORD = np.dtype([("key", "<i8"), ("paragraph", "<i4"), ("words", "<i4")])
@@ -738,8 +739,14 @@ class CopyFinder:
         kept_article = np.array([article_id not in dropped for article_id in article_ids], dtype=bool)
         # Articles are numbered in the order their paragraphs first came, which dropping some keeps.
         number = np.cumsum(kept_article, dtype=np.int32) - 1
-        article = columns.pop("article").read()
-        kept = kept_article[article] if len(article) else np.zeros(0, dtype=bool)
+        # Each paragraph column is read back a batch at a time into the finder's own (read whole,
+        # picked and copied, the exact keys were 40 MB at a million paragraphs, an update's top).
+        article = columns.pop("article")
+        kept, start = np.zeros(len(article), dtype=bool), 0
+        for batch in article.batches(UNITS_READ):
+            kept[start:start + len(batch)] = kept_article[batch]
+            finder.article_index.frombytes(number[batch[kept_article[batch]]].astype(np.int32, copy=False).view(np.uint8))
+            start += len(batch)
         finder.article_ids = [a for a, keep in zip(article_ids, kept_article.tolist()) if keep]
         finder._article_number = {article_id: k for k, article_id in enumerate(finder.article_ids)}
         dates = columns.pop("article_date").read()[kept_article].tolist()
@@ -749,10 +756,12 @@ class CopyFinder:
         for batch in columns.pop("paragraph_id").batches(UNITS_READ):
             finder.paragraph_ids.extend_encoded(batch[kept[start:start + len(batch)]])
             start += len(batch)
-        finder.article_index.frombytes(number[article[kept]].astype(np.int32).tobytes())
         for name, column in (("words", finder.word_counts), ("exact_key", finder.exact_keys),
                              ("signature_row", finder.signature_row)):
-            column.frombytes(columns.pop(name).read()[kept].astype(column.typecode).tobytes())
+            start = 0
+            for batch in columns.pop(name).batches(UNITS_READ):
+                column.frombytes(batch[kept[start:start + len(batch)]].astype(column.typecode, copy=False).view(np.uint8))
+                start += len(batch)
         # Signature rows stay where they are: a dropped paragraph's row is simply never looked at.
         finder._bands = [columns.pop(f"band_{band}") for band in range(finder.bands)]
         units = columns.pop("units")
@@ -849,22 +858,29 @@ class CopyFinder:
         group's most original, and the paragraphs that stand for their group in the slower
         searches (the most original of each group, and every paragraph without an equal)."""
         keys = np.frombuffer(self.exact_keys, dtype=np.int64)
-        # The eligible paragraphs, most original first (32-bit, as every array of positions here),
-        # then sorted by key, keeping that order among equal keys: one sort of one key, where
-        # sorting by both took their copies and numpy's merge of them.
+        # The eligible paragraphs, most original first (32-bit, as every array of positions here).
         by_rank = inverse(rank)
-        order = by_rank[gather(eligible, by_rank)]
+        ranked = by_rank[gather(eligible, by_rank)]
         del by_rank
-        by_key = np.argsort(gather(keys, order), kind="stable")
-        order = gather(order, by_key)
-        del by_key
-        sorted_keys = gather(keys, order)
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-        del sorted_keys
-        head = gather(order, np.maximum.accumulate(np.where(first, np.arange(len(order), dtype=np.int32), np.int32(0))))
-        copy, original = order[~first], head[~first]
-        del head, order
+        # Equal texts have equal keys, so a group lies in one part of the keys (by a byte of
+        # them): each part is sorted by key apart, keeping the order by rank among equal keys
+        # (sorting every key at once, and its 64-bit order, was the pass's top).
+        part = gather(np.ascontiguousarray(keys.view(np.uint8)[::8]), ranked) & np.uint8(EXACT_PARTS - 1)
+        copy, original = [ranked[:0]], [ranked[:0]]
+        for number in range(EXACT_PARTS):
+            members = ranked[part == number]
+            member_keys = gather(keys, members)
+            members = gather(members, np.argsort(member_keys, kind="stable"))
+            member_keys.sort()  # as the members now are
+            first = np.ones(len(members), dtype=bool)
+            first[1:] = member_keys[1:] != member_keys[:-1]
+            del member_keys
+            head = gather(members, np.maximum.accumulate(np.where(first, np.arange(len(members), dtype=np.int32), np.int32(0))))
+            copy.append(members[~first])
+            original.append(head[~first])
+            del members, head, first
+        del ranked, part
+        copy, original = np.concatenate(copy), np.concatenate(original)
         representative = eligible.copy()
         representative[copy] = False
         keep = gather(article, copy) != gather(article, original)

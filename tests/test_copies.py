@@ -222,6 +222,24 @@ def test_near_copies_found_a_part_of_each_bands_buckets_at_a_time_give_the_same_
         assert find_copies(rows) == expected
 
 
+def test_exact_copies_found_a_part_of_the_keys_at_a_time_give_the_same_links(monkeypatch):
+    """The exact search sorts the texts' keys a part at a time (by a byte of the key) to bound
+    its memory; how many parts must not change which copies are found nor their originals: the
+    most original of each group of equal texts, whatever part the group falls in."""
+    from ingest import copies
+
+    stories = [" ".join(f"{word}{story}" for word in (WIRE + " " + OTHER).split()[:30]) for story in range(40)]
+    rng = random.Random(8)
+    rows = [(f"site{site}:{story}", f"site{site}", stories[story], f"2024-05-{10 + rng.randrange(9):02d}")
+            for site in range(12) for story in rng.sample(range(40), 15)]
+    monkeypatch.setattr(copies, "EXACT_PARTS", 1)
+    expected = find_copies(rows)
+    assert sum(c.method == "exact" for c in expected) >= 100
+    for parts in (2, 4, 64):
+        monkeypatch.setattr(copies, "EXACT_PARTS", parts)
+        assert find_copies(rows) == expected
+
+
 def test_an_excerpt_of_a_widely_syndicated_report_leads_to_its_original():
     excerpt = "[…]The two leaders were expected to sign a joint statement on deepening their partnership. […]"
     rows = [("wire:1", "wire", WIRE, "2024-05-16"), ("agg:1", "agg", excerpt, "2024-05-18")]

@@ -504,3 +504,26 @@ def test_report_roots_are_found_in_two_arrays_of_the_paragraphs():
     assert peak / count < 12, peak / count
     root = roots[0]
     assert (root <= np.arange(count)).all() and not np.isin(root, copy).any()
+
+
+def test_a_finder_is_restored_from_its_kept_columns_a_batch_at_a_time():
+    """An update restores the finder from the columns the last build kept: each paragraph column
+    read whole, picked, cast and copied into the finder's own held two copies of it at once (32
+    bytes a paragraph at the top for 23 held, 40 MB at a million paragraphs, an update's top);
+    read back a batch at a time, little more than what is held."""
+    import tempfile
+
+    from ingest import copies
+
+    count = 200_000
+    ids, articles, prints = random_packed_paragraphs(count)
+    spill_dir = tempfile.mkdtemp()
+    finder = copies.CopyFinder(spill_dir=spill_dir)
+    finder.add_packed(ids, articles, prints)
+    columns, options = finder.columns(), finder.options
+    del finder
+    restored = []
+    peak, held = traced_peak_above_start(
+        lambda: restored.append(copies.CopyFinder.restore(columns, options, (), spill_dir)))
+    assert peak / count < 29 and peak - held < 4 * count, (peak / count, held / count)
+    assert len(restored[0][0]) == count and restored[0][1].all()

@@ -50,9 +50,9 @@ as `pack()` writes them (`pack_texts()` does both for an article's paragraphs, a
 recent texts: wire copy repeats them), which `CopyFinder.add_packed()` reads back many at a time;
 `links()` then runs once over everything.
 
-Memory: the finder keeps ~20 bytes a paragraph in memory (its article, words, exact key and
-signature row) and its ids packed. The bulk, each paragraph's sentence hashes and signature
-(~160 bytes), goes to spill files (`spill.Spilled`) as it comes and is read back one LSH band,
+Memory: the finder keeps ~12 bytes a paragraph in memory (its article, words and signature
+row) and its ids packed. The bulk, each paragraph's sentence hashes, signature and exact
+key (~170 bytes), goes to spill files (`spill.Spilled`) as it comes and is read back one LSH band,
 or one part of the sentences by hash, at a time; every pass keeps its arrays 32-bit where the
 values fit and gives the memory it freed back before the next.
 """
@@ -486,7 +486,10 @@ class CopyFinder:
         # paragraphs and 2.5 million sentences, 28 MB less than 64-bit.
         self.article_index = array("i")  # index into self.article_ids
         self.word_counts = array("i")
-        self.exact_keys = array("q")
+        # The exact keys wait on disk until the exact pass (8 bytes a paragraph); those of
+        # paragraphs waiting to be sketched, in _pending_keys.
+        self.exact_keys = Spilled(np.int64, spill_dir)
+        self._pending_keys: list[int] = []
         self.article_ids: list[str] = []
         self._article_number: dict[str, int] = {}
         self.article_dates: list[str | None] = []
@@ -576,14 +579,14 @@ class CopyFinder:
         words = heads["words"].astype(np.int64)
         owner = np.repeat(np.arange(first, first + len(prints)), heads["units"].astype(np.int64))
         kept = words[owner - first] >= self.min_words  # as _register: short paragraphs keep no units
-        for column, values in ((self.article_index, numbers), (self.exact_keys, heads["exact_key"]),
-                               (self.word_counts, words)):
+        for column, values in ((self.article_index, numbers), (self.word_counts, words)):
             column.frombytes(values.astype(column.typecode).tobytes())  # no Python int for each value
+        self.exact_keys.append(heads["exact_key"])
         records = np.empty(np.count_nonzero(kept), dtype=UNIT_RECORD)
         records["key"], records["paragraph"], records["words"] = units["key"][kept], owner[kept], units["words"][kept]
         self._spill_units()
         self.units.append(records)
-        self._keep_signatures(signatures.reshape(-1, self.num_perm))
+        self._keep_signatures(signatures.reshape(-1, self.num_perm), heads["exact_key"].astype(np.int64))
 
     def _register(self, paragraph_id: str, article_id: str, print_: Fingerprint, published: str | None) -> None:
         """Everything but the signature: ids, article, words, exact key and sentence units."""
@@ -593,7 +596,7 @@ class CopyFinder:
         index = len(self.paragraph_ids)
         self.paragraph_ids.append(paragraph_id)
         self.article_index.append(number)
-        self.exact_keys.append(print_.exact_key)
+        self._pending_keys.append(print_.exact_key)
         self.word_counts.append(print_.words)
         if print_.words >= self.min_words:
             self._pending_units.extend((key, index, size) for key, size in print_.units)
@@ -616,15 +619,16 @@ class CopyFinder:
     def _flush(self) -> None:
         """Sketch the queued paragraphs' signatures in one numpy pass."""
         if self._pending_starts:
-            self._keep_signatures(sketch(self._pending_tokens, self._pending_starts, self.num_perm))
-            self._pending_tokens, self._pending_starts = [], []
+            keys = np.array(self._pending_keys, dtype=np.int64)
+            self.exact_keys.append(keys)
+            self._keep_signatures(sketch(self._pending_tokens, self._pending_starts, self.num_perm), keys)
+            self._pending_tokens, self._pending_starts, self._pending_keys = [], [], []
 
-    def _keep_signatures(self, rows: np.ndarray) -> None:
-        """Keep the signatures of the paragraphs added last (one row each, in order): a row of
-        their own for those long enough to link, except where an exact copy already kept the
-        very same signature, whose row they share."""
+    def _keep_signatures(self, rows: np.ndarray, keys: np.ndarray) -> None:
+        """Keep the signatures of the paragraphs added last (one row each, in order, with their
+        exact `keys`): a row of their own for those long enough to link, except where an exact
+        copy already kept the very same signature, whose row they share."""
         count = len(rows)
-        keys = np.frombuffer(self.exact_keys, dtype=np.int64)[len(self.exact_keys) - count:]
         words = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode))[len(self.word_counts) - count:]
         row = np.full(count, -1, dtype=np.int32)
         wanted = np.flatnonzero(words >= self.min_words)  # shorter paragraphs are never compared
@@ -710,13 +714,15 @@ class CopyFinder:
         columns = {
             "article": np.frombuffer(self.article_index, dtype=np.int32),
             "words": np.frombuffer(self.word_counts, dtype=np.int32),
-            "exact_key": np.frombuffer(self.exact_keys, dtype=np.int64),
             "signature_row": np.frombuffer(self.signature_row, dtype=np.int32),
             "article_id": np.array([article_id.encode() for article_id in self.article_ids], dtype=bytes),
             "article_date": np.array([date.encode() for date in dates], dtype=bytes),
             "article_elides": np.asarray(self.article_elides, dtype=np.uint8),
         }
-        kept = {"paragraph_id": ids}
+        exact_keys = Spilled(self.exact_keys.dtype, self._spill_dir)
+        for batch in self.exact_keys.batches(UNITS_READ):
+            exact_keys.append(batch)
+        kept = {"paragraph_id": ids, "exact_key": exact_keys}
         for name, values in columns.items():
             kept[name] = Spilled(values.dtype, self._spill_dir)
             kept[name].append(values)
@@ -756,8 +762,11 @@ class CopyFinder:
         for batch in columns.pop("paragraph_id").batches(UNITS_READ):
             finder.paragraph_ids.extend_encoded(batch[kept[start:start + len(batch)]])
             start += len(batch)
-        for name, column in (("words", finder.word_counts), ("exact_key", finder.exact_keys),
-                             ("signature_row", finder.signature_row)):
+        start = 0
+        for batch in columns.pop("exact_key").batches(UNITS_READ):
+            finder.exact_keys.append(batch[kept[start:start + len(batch)]])
+            start += len(batch)
+        for name, column in (("words", finder.word_counts), ("signature_row", finder.signature_row)):
             start = 0
             for batch in columns.pop(name).batches(UNITS_READ):
                 column.frombytes(batch[kept[start:start + len(batch)]].astype(column.typecode, copy=False).view(np.uint8))
@@ -857,7 +866,7 @@ class CopyFinder:
         """(copies, originals) of exact copies, each member of a group of equal texts with the
         group's most original, and the paragraphs that stand for their group in the slower
         searches (the most original of each group, and every paragraph without an equal)."""
-        keys = np.frombuffer(self.exact_keys, dtype=np.int64)
+        keys = self.exact_keys.read()
         # The eligible paragraphs, most original first (32-bit, as every array of positions here).
         by_rank = inverse(rank)
         ranked = by_rank[gather(eligible, by_rank)]
@@ -1102,7 +1111,7 @@ class CopyFinder:
         article = np.asarray(self.article_index, dtype=np.int32)  # compared and looked up only
         eligible = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode)) >= self.min_words
         exact_copy, exact_original, representative = self._exact_pairs(eligible, rank, article)
-        self.exact_keys = array("q")
+        self.exact_keys.close()
         # Each pass's links wait on disk while the later passes run (~7 MB at a million
         # paragraphs), noted in `linked` for the excerpt pass.
         linked = np.zeros(n, dtype=bool)

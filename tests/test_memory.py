@@ -92,9 +92,10 @@ def test_a_finder_keeps_its_signatures_and_sentences_on_disk_not_in_memory():
             finder.add_packed(ids[start:start + 1_000], articles[start:start + 1_000], prints[start:start + 1_000])
 
     peak, held = traced_peak_above_start(read)
-    # Held in memory, they would take 128 + 2 * 16 bytes a paragraph.
-    print(held / len(ids), peak / len(ids))
-    assert held < 64 * len(ids)
+    # Held in memory, they would take 128 + 2 * 16 bytes a paragraph. What is held (37 bytes a
+    # paragraph here, each with a text of its own) is the article, words and signature row, and
+    # the keyed signature rows of exact texts; the exact keys wait on disk too (46 with them).
+    assert held < 42 * len(ids), held / len(ids)
     assert peak < 96 * len(ids)
     given = np.array([np.frombuffer(print_[-2 * copies.NUM_PERM:], dtype="<u2") for print_ in prints[:5_000]])
     assert (finder.signatures()[:5_000] == given).all()
@@ -260,10 +261,10 @@ def random_packed_paragraphs(count: int):
 
 
 def test_the_near_pass_runs_without_what_only_adding_paragraphs_needed(monkeypatch):
-    """Linking's top is its near and excerpt passes: by then the exact keys (8 bytes a
-    paragraph, used by the exact pass) and the keyed signature rows that adding a paragraph
-    looks up (20 bytes an exact text) are gone: the near pass starts with 33 bytes a paragraph
-    less traced than the finder held before linking (5 while they were kept)."""
+    """Linking's top is its passes: by then the keyed signature rows that adding a paragraph
+    looks up (20 bytes an exact text) are gone (the exact keys, used by the exact pass, wait on
+    disk until then): the near pass starts with 13 bytes a paragraph less traced than the finder
+    held before linking (+7 were the keyed rows kept)."""
     import tracemalloc
 
     from ingest import copies
@@ -286,7 +287,7 @@ def test_the_near_pass_runs_without_what_only_adding_paragraphs_needed(monkeypat
         finder.link_arrays()
     finally:
         tracemalloc.stop()
-    assert at_near[0] - before < -20 * count, (at_near[0] - before) / count
+    assert at_near[0] - before < -10 * count, (at_near[0] - before) / count
 
 
 def test_the_near_pass_sorts_a_part_of_a_bands_buckets_at_a_time(monkeypatch):

@@ -203,8 +203,6 @@ def test_near_copies_found_a_part_of_each_bands_buckets_at_a_time_give_the_same_
     """The near search sorts each band's buckets a part at a time (by key) to bound its memory;
     how many parts must not change what is found, though a copy meets its originals in several
     bands, each in whichever part its key falls."""
-    from ingest import copies
-
     rng = random.Random(5)
     words = (WIRE + " " + OTHER).split()
     rows = []
@@ -214,30 +212,31 @@ def test_near_copies_found_a_part_of_each_bands_buckets_at_a_time_give_the_same_
             dropped = {rng.randrange(len(told)), rng.randrange(len(told))}
             kept = [w for k, w in enumerate(told) if k not in dropped]
             rows.append((f"s{story}site{site}:1", f"s{story}site{site}", " ".join(kept), f"2024-05-{10 + site % 9:02d}"))
-    monkeypatch.setattr(copies, "NEAR_PARTS", 1)
+    assert_the_same_links_in_any_parts(monkeypatch, rows, "NEAR_PARTS", "near")
+
+
+def assert_the_same_links_in_any_parts(monkeypatch, rows, setting: str, method: str) -> None:
+    """The links of `rows` found with the `setting` of ingest.copies at 1, 2, 4 and 64 parts
+    are the same, and at least 100 of them are found by `method`."""
+    from ingest import copies
+
+    monkeypatch.setattr(copies, setting, 1)
     expected = find_copies(rows)
-    assert sum(c.method == "near" for c in expected) >= 100
+    assert sum(c.method == method for c in expected) >= 100
     for parts in (2, 4, 64):
-        monkeypatch.setattr(copies, "NEAR_PARTS", parts)
-        assert find_copies(rows) == expected
+        monkeypatch.setattr(copies, setting, parts)
+        assert find_copies(rows) == expected, parts
 
 
 def test_exact_copies_found_a_part_of_the_keys_at_a_time_give_the_same_links(monkeypatch):
     """The exact search sorts the texts' keys a part at a time (by a byte of the key) to bound
     its memory; how many parts must not change which copies are found nor their originals: the
     most original of each group of equal texts, whatever part the group falls in."""
-    from ingest import copies
-
     stories = [" ".join(f"{word}{story}" for word in (WIRE + " " + OTHER).split()[:30]) for story in range(40)]
     rng = random.Random(8)
     rows = [(f"site{site}:{story}", f"site{site}", stories[story], f"2024-05-{10 + rng.randrange(9):02d}")
             for site in range(12) for story in rng.sample(range(40), 15)]
-    monkeypatch.setattr(copies, "EXACT_PARTS", 1)
-    expected = find_copies(rows)
-    assert sum(c.method == "exact" for c in expected) >= 100
-    for parts in (2, 4, 64):
-        monkeypatch.setattr(copies, "EXACT_PARTS", parts)
-        assert find_copies(rows) == expected
+    assert_the_same_links_in_any_parts(monkeypatch, rows, "EXACT_PARTS", "exact")
 
 
 def test_an_excerpt_of_a_widely_syndicated_report_leads_to_its_original():

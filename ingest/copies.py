@@ -746,7 +746,8 @@ class CopyFinder:
         # Articles are numbered in the order their paragraphs first came, which dropping some keeps.
         number = np.cumsum(kept_article, dtype=np.int32) - 1
         # Each paragraph column is read back a batch at a time into the finder's own (read whole,
-        # picked and copied, the exact keys were 40 MB at a million paragraphs, an update's top).
+        # picked, cast and copied, a column was held twice at once: 32 bytes a paragraph at the
+        # top for 23 held).
         article = columns.pop("article")
         kept, start = np.zeros(len(article), dtype=bool), 0
         for batch in article.batches(UNITS_READ):
@@ -758,19 +759,13 @@ class CopyFinder:
         dates = columns.pop("article_date").read()[kept_article].tolist()
         finder.article_dates = [date.decode() or None for date in dates]
         finder.article_elides = columns.pop("article_elides").read()[kept_article].astype(bool).tolist()
-        start = 0
-        for batch in columns.pop("paragraph_id").batches(UNITS_READ):
-            finder.paragraph_ids.extend_encoded(batch[kept[start:start + len(batch)]])
-            start += len(batch)
-        start = 0
-        for batch in columns.pop("exact_key").batches(UNITS_READ):
-            finder.exact_keys.append(batch[kept[start:start + len(batch)]])
-            start += len(batch)
+        for batch in kept_batches(columns.pop("paragraph_id"), kept):
+            finder.paragraph_ids.extend_encoded(batch)
+        for batch in kept_batches(columns.pop("exact_key"), kept):
+            finder.exact_keys.append(batch)
         for name, column in (("words", finder.word_counts), ("signature_row", finder.signature_row)):
-            start = 0
-            for batch in columns.pop(name).batches(UNITS_READ):
-                column.frombytes(batch[kept[start:start + len(batch)]].astype(column.typecode, copy=False).view(np.uint8))
-                start += len(batch)
+            for batch in kept_batches(columns.pop(name), kept):
+                column.frombytes(batch.astype(column.typecode, copy=False).view(np.uint8))
         # Signature rows stay where they are: a dropped paragraph's row is simply never looked at.
         finder._bands = [columns.pop(f"band_{band}") for band in range(finder.bands)]
         units = columns.pop("units")
@@ -850,7 +845,8 @@ class CopyFinder:
             first_run = 0
             for last_run in np.minimum(groups, len(starts) - 1).tolist():
                 group = slice(first_run, last_run + 1)
-                run = np.repeat(np.arange(last_run + 1 - first_run, dtype=np.int32), sizes[group])  # 32-bit, as every position here
+                # 32-bit, as every position here
+                run = np.repeat(np.arange(last_run + 1 - first_run, dtype=np.int32), sizes[group])
                 place = np.repeat((starts[group] - (ends[group] - sizes[group])).astype(np.int32), sizes[group])
                 place += np.arange(ends[group][0] - sizes[group][0], ends[last_run], dtype=np.int32)
                 members = order[place]
@@ -884,7 +880,8 @@ class CopyFinder:
             first = np.ones(len(members), dtype=bool)
             first[1:] = member_keys[1:] != member_keys[:-1]
             del member_keys
-            head = gather(members, np.maximum.accumulate(np.where(first, np.arange(len(members), dtype=np.int32), np.int32(0))))
+            group_start = np.maximum.accumulate(np.where(first, np.arange(len(members), dtype=np.int32), np.int32(0)))
+            head = gather(members, group_start)
             copy.append(members[~first])
             original.append(head[~first])
             del members, head, first
@@ -990,7 +987,9 @@ class CopyFinder:
                     compare(*self._pairs(self._buckets(keys), members, 0, range(2, self.window + 1), self.heads,
                                          best == n, keep=could_improve))
         copy = np.flatnonzero(best < n).astype(np.int32)
-        return copy, gather(inverse(rank), gather(best, copy)), thousandths([count / self.num_perm for count in range(self.num_perm + 1)])[agree[copy]]
+        original = gather(inverse(rank), gather(best, copy))  # from its rank to its place
+        similarity = thousandths([count / self.num_perm for count in range(self.num_perm + 1)])[agree[copy]]
+        return copy, original, similarity
 
     def _excerpt_pairs(self, candidates: np.ndarray, rank: np.ndarray, article: np.ndarray, linked: np.ndarray):
         """(copies, originals, similarities) where one paragraph's sentences are (nearly) all
@@ -1212,6 +1211,14 @@ class CopyFinder:
                 link[min(loop, key=rank.__getitem__)] = -1
             for visited in path:
                 state[visited] = 2
+
+
+def kept_batches(column: Spilled, kept: np.ndarray):
+    """A paragraph column's values a batch at a time, those of the paragraphs `kept` only."""
+    start = 0
+    for batch in column.batches(UNITS_READ):
+        yield batch[kept[start:start + len(batch)]]
+        start += len(batch)
 
 
 def distinct(values: np.ndarray, in_place: bool = False) -> np.ndarray:

@@ -26,6 +26,7 @@ import sqlite3
 import threading
 from collections import Counter
 from contextlib import closing, contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
@@ -152,8 +153,13 @@ class LinkInputs(NamedTuple):
         if set(found) != set(dtypes):
             return None
         rowids = read_blob(conn, "copy_inputs", found.pop("rowid"), dtypes.pop("rowid"))
+        # The archive's rowids now, compared a slice at a time (not a second array of them all).
         now = conn.execute("SELECT rowid FROM paragraphs ORDER BY rowid")
-        if not np.array_equal(rowids, np.fromiter((rowid for (rowid,) in now), dtype=np.int64)):
+        for part in slices_of(len(rowids)):
+            here = np.fromiter((rowid for (rowid,) in islice(now, ROWS_AT_ONCE)), dtype=np.int64)
+            if not np.array_equal(rowids[part], here):
+                return None
+        if now.fetchone() is not None:
             return None
         columns = {}
         for name, dtype in dtypes.items():
@@ -267,7 +273,8 @@ class AheadLinks:
                     if stored:
                         (options, columns), rowids = stored
                         self.finder, kept = copies.CopyFinder.restore(columns, options, removed_articles, self.spill_dir)
-                        self.base_rowids, self.restored = rowids[kept], True
+                        self.base_rowids = rowids if kept.all() else rowids[kept]
+                        self.restored = True
                         return
                 except ValueError:  # columns not as written, or not fitting together: the prints are read instead
                     if stored:
@@ -312,6 +319,7 @@ class AheadLinks:
             self.linked = None
             return None
         rowids = np.concatenate((self.base_rowids, np.asarray([rowid for rowid, _ in new], dtype=np.int64)))
+        self.base_rowids = np.zeros(0, dtype=np.int64)  # in `rowids` now: not held twice
         linked, self.linked = self.linked, None  # handed over: freed with the compare stage's other arrays
         return linked, rowids
 

@@ -528,3 +528,30 @@ def test_a_finder_is_restored_from_its_kept_columns_a_batch_at_a_time():
         lambda: restored.append(copies.CopyFinder.restore(columns, options, (), spill_dir)))
     assert peak / count < 29 and peak - held < 4 * count, (peak / count, held / count)
     assert len(restored[0][0]) == count and restored[0][1].all()
+
+
+def test_the_kept_columns_are_checked_against_the_archive_without_a_second_array_of_rowids(tmp_path):
+    """An update reads the columns the last build kept only if they are for the paragraphs the
+    archive holds: the archive's rowids are compared with the kept ones a slice at a time, not
+    read into a second array of them all beside the first (8 MB more at a million paragraphs,
+    at the top of an update's compare process)."""
+    import sqlite3
+
+    from ingest import compare, copies
+
+    count = 400_000
+    ids, articles, prints = random_packed_paragraphs(count)
+    finder = copies.CopyFinder(spill_dir=str(tmp_path))
+    finder.add_packed(ids, articles, prints)
+    conn = sqlite3.connect(tmp_path / "kept.db")
+    conn.executescript("CREATE TABLE copy_inputs (name TEXT PRIMARY KEY, data BLOB); CREATE TABLE paragraphs (id TEXT);")
+    conn.executemany("INSERT INTO paragraphs (rowid, id) VALUES (?, ?)", enumerate(ids, start=1))
+    rowids = np.arange(1, count + 1, dtype=np.int64)
+    compare.LinkInputs(finder.options, finder.columns()).write(conn, rowids)
+    found = []
+    peak, _ = traced_peak_above_start(lambda: found.append(compare.LinkInputs.read(conn, str(tmp_path))))
+    (inputs, kept_rowids), = found
+    assert np.array_equal(kept_rowids, rowids) and set(inputs.columns) >= {"paragraph_id", "exact_key", "units"}
+    inputs.close()
+    # The rowids read once (1), and a piece of each column as it is copied to its spill file.
+    assert peak < 1.6 * rowids.nbytes, peak / rowids.nbytes

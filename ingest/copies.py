@@ -808,7 +808,6 @@ class CopyFinder:
         """Each paragraph's place in the order of originality (rules 1, 3, 4, 5 of the module
         docstring; smaller is more original), computed once for all paragraphs so that comparing
         two of them is an array lookup."""
-        n = len(self.paragraph_ids)
         article = np.frombuffer(self.article_index, dtype=np.dtype(self.article_index.typecode))
         words = np.frombuffer(self.word_counts, dtype=np.dtype(self.word_counts.typecode))
         # The order is by date, then elisions (article-level: one code an article), then more
@@ -870,7 +869,7 @@ class CopyFinder:
         # Equal texts have equal keys, so a group lies in one part of the keys (by a byte of
         # them): each part is sorted by key apart, keeping the order by rank among equal keys
         # (sorting every key at once, and its 64-bit order, was the pass's top).
-        part = gather(np.ascontiguousarray(keys.view(np.uint8)[::8]), ranked) & np.uint8(EXACT_PARTS - 1)
+        part = gather(key_parts(keys, EXACT_PARTS), ranked)
         copy, original = [ranked[:0]], [ranked[:0]]
         for number in range(EXACT_PARTS):
             members = ranked[part == number]
@@ -972,7 +971,7 @@ class CopyFinder:
             candidate's key at once was the pass's top). A paragraph's pairs in a band are all
             in its own part, so its best original is the same as with the band's pairs at once."""
             keys = gather(self._band(band), gather(row, index))
-            part = keys.view(np.uint8)[::8] & np.uint8(NEAR_PARTS - 1)  # the keys' low byte (little-endian)
+            part = key_parts(keys, NEAR_PARTS)
             for number in range(NEAR_PARTS):
                 chosen = np.flatnonzero(part == number)
                 yield index[chosen], keys[chosen]
@@ -1211,6 +1210,12 @@ class CopyFinder:
                 link[min(loop, key=rank.__getitem__)] = -1
             for visited in path:
                 state[visited] = 2
+
+
+def key_parts(keys: np.ndarray, parts: int) -> np.ndarray:
+    """Which of `parts` parts (a power of two, at most 256) each 64-bit key falls in, by its first
+    byte in memory (the low byte, little-endian): equal keys fall in the same part."""
+    return keys.view(np.uint8)[::8] & np.uint8(parts - 1)
 
 
 def kept_batches(column: Spilled, kept: np.ndarray):

@@ -13,7 +13,6 @@ import shutil
 import sqlite3
 import threading
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import pathname2url
 

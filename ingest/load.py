@@ -18,6 +18,7 @@ from urllib.request import pathname2url
 
 import sqlite_utils
 
+from . import samples
 from .memory import give_back_memory
 
 # Rows are buffered and written with one prepared statement per table and batch.
@@ -350,6 +351,7 @@ class ArchiveWriter:
             self._copying.start()
         self._conn: sqlite3.Connection | None = None
         self.removed_meetings: set[str] = set()  # meetings of removed articles: their counts change
+        self.removed_any = False  # whether this build deleted paragraphs (kept samples then no longer hold)
         self.buffers: dict[str, list[tuple]] = {table: [] for table in SCHEMA}
         self.statements = {
             table: "INSERT INTO [{}] ({}) VALUES ({})".format(
@@ -470,6 +472,7 @@ class ArchiveWriter:
         ids = [(article_id,) for article_id in sorted(article_ids)]
         if not ids:
             return
+        self.removed_any = True
         if self.db["paragraphs_fts"].exists():
             # An external-content index must be told the text it is forgetting.
             self.conn.executemany(
@@ -552,6 +555,9 @@ class ArchiveWriter:
             self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
             self.conn.execute("ANALYZE")
         build_search_tables(self.conn, log)
+        # An update that deleted nothing only added paragraphs after the base's last: the common
+        # words' kept samples can be extended with their new matches.
+        samples.build_common_samples(self.conn, log, added_after=None if self.removed_any else self.fts_from_rowid)
         # Quotations are indexed as paragraphs are: new rows added, removed ones forgotten.
         if self.db["quotes_fts"].exists():
             self.conn.execute(

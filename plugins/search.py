@@ -26,6 +26,7 @@ from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, pat
 from datasette.utils.asgi import AsgiStream, Response
 from markupsafe import Markup, escape
 
+from ingest import samples
 from ingest.load import SEARCH_FACETS, open_read_only
 
 PAGE_SIZE = 20
@@ -45,12 +46,9 @@ FILTERS = {
 _validator = threading.local()
 _snippets = threading.local()
 
-# Up to this many matches everything is exact: every match is ranked (bm25) and counted per facet.
-EXACT_MAX = 10_000
-# Above it (a common word matches half the archive), only the count visits every match: results
-# are ranked, and facets counted, among a sample of about SAMPLE_ROWS matches spread evenly over
-# the archive (every k-th rowid); the counts are scaled up and shown as estimates ("≈").
-SAMPLE_ROWS = 10_000
+# Up to EXACT_MAX matches everything is exact; above it (a common word matches half the archive)
+# results are ranked, and facets counted, among a sample (ingest/samples.py).
+# bm25 costs more than the rest of a row: when sampling, one sampled row in RANK_EVERY is ranked.
 RANK_EVERY = 4
 # The facets the search page shows (its filters are FILTERS).
 PAGE_FACETS = ("meeting", "topic", "outlet", "report")
@@ -142,7 +140,8 @@ class FacetKeys:
     more than finding the matches (27 of 60 ms for a common word at a million paragraphs).
     """
 
-    def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray):
+    def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray, common_samples: bool = False):
+        self.common_samples = common_samples  # whether the archive keeps its common words' samples
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
         for facet, key, value, label, paragraphs in rows:
@@ -183,7 +182,8 @@ def read_facet_keys(conn) -> FacetKeys | None:
         for i, facet in enumerate(KEY_COLUMNS, start=1):
             columns[facet][block[:, 0]] = block[:, i]
         present[block[:, 0]] = True
-    return FacetKeys(values, columns, present)
+    common_samples = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'common_samples'").fetchone()
+    return FacetKeys(values, columns, present, common_samples=bool(common_samples))
 
 
 def file_key(path) -> tuple | None:
@@ -309,8 +309,8 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     there are many.
 
     One pass over the index counts the matches and lists every match (up to EXACT_MAX matches) or
-    every k-th match (a sample of about SAMPLE_ROWS), whose facet keys, held in memory, give the
-    facet counts; a second ranks them (bm25) for the page of results.
+    every k-th match (a sample of about SAMPLE_ROWS; a common word's is kept by the build), whose
+    facet keys, held in memory, give the facet counts; a second ranks them (bm25) for the page.
 
     Returns {"ids": [rowid, ...] best first (at most limit + 1), "total", "total_estimated",
     "facets", "facets_estimated", "ranked_sample": None or how many matches were ranked}.
@@ -323,32 +323,31 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     if conditions is None:
         return found
     # The first EXACT_MAX + 1 matches (in rowid order) decide the mode and, when there are more,
-    # how dense the matches are: the sample is sized from that while the total is counted alongside.
-    first, last = (await db.execute(
-        f"SELECT count(*), max(rowid) FROM (SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH :query "
-        f"LIMIT {EXACT_MAX + 1})", params,
-    )).first()
+    # how dense the matches are: the sample is sized from that.
+    first, last = (await db.execute(samples.first_sql(), params)).first()
     if not first:
         return found
-    step = 1
-    if first > EXACT_MAX:
-        guess = first * keys.max_rowid / max(1, last)
-        step = max(2, int(guess // SAMPLE_ROWS))
-    # The matches come back as one string of rowids, not a row each: a Python row per match cost
-    # a GIL hand-over per row, which under load (the event loop busy rendering pages) kept the
-    # database threads waiting.
-    sampled = f"CASE WHEN rowid % {step} = 0 THEN rowid END" if step > 1 else "rowid"
-    sample_sql = f"SELECT count(*), group_concat({sampled}) FROM paragraphs_fts WHERE paragraphs_fts MATCH :query"
-    # bm25 costs more than the rest of a row: when sampling, one sampled row in RANK_EVERY is ranked.
+    step = samples.sample_step(first, last, keys.max_rowid)
     ranked_sql = ranked_ids_sql(conditions, step * RANK_EVERY if step > 1 else 1, limit, offset)
 
     async def fetch(sql):
         return await db.execute_fn(lambda conn: plain_rows(conn, sql, params)) if sql else []
 
+    async def sample():
+        """The count of the matches and the rowids of the sample: kept by the build for a common
+        word, else found in one walk of the matches (their rowids as one string: a Python row per
+        match cost a GIL hand-over per row, which under load kept the database threads waiting)."""
+        word = samples.common_word(query) if step > 1 else None
+        kept = await db.execute_fn(lambda conn: plain_rows(
+            conn, "SELECT matches, step, rowids FROM common_samples WHERE term = :word", {"word": word},
+        )) if word and keys.common_samples else []
+        if kept and kept[0][1] == step:
+            return kept[0][0], np.frombuffer(kept[0][2], dtype="<u4").astype(np.int64)
+        matches, rowids = (await fetch(samples.sample_sql(step)))[0]
+        return matches, samples.rowid_array(rowids)
+
     # Each reads the matches once; side by side in the database threads a request waits for the slower only.
-    counted, ranked_rows = await asyncio.gather(fetch(sample_sql), fetch(ranked_sql if limit else None))
-    matches, sample = counted[0]
-    rowids = np.array(sample.split(","), dtype=np.int64) if sample else np.zeros(0, dtype=np.int64)
+    (matches, rowids), ranked_rows = await asyncio.gather(sample(), fetch(ranked_sql if limit else None))
     ranked = [row[0] for row in ranked_rows]
     sample_size = max(1, len(rowids))
     estimate = step > 1

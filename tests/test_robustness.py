@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import ROOT, SEEDS
-from ingest import load
+from ingest import load, samples
 from ingest.build import build
 
 
@@ -209,6 +209,36 @@ class TestIncremental:
         rebuilt = tmp_path / "rebuilt.db"
         build([folder], rebuilt, progress=False, full=True)
         assert_same_archive(db, rebuilt)
+
+    @pytest.mark.parametrize("change", ["add", "add and remove"])
+    def test_common_words_samples_after_an_update_are_a_full_rebuilds(self, tmp_path, monkeypatch, change):
+        """An update extends the kept samples of common words with their new matches when it only
+        added paragraphs, and samples again when it removed some: either way, the samples that
+        sampling the updated archive afresh makes."""
+        monkeypatch.setattr(samples, "COMMON_MIN", 20)  # common words, and sampled, in a small archive
+        monkeypatch.setattr(samples, "EXACT_MAX", 8)
+        monkeypatch.setattr(samples, "SAMPLE_ROWS", 6)
+        folder = tmp_path / "in"
+        write_corpus(folder, 10)
+        db = tmp_path / "archive.db"
+        build([folder], db, progress=False)
+        before = table_rows(db, "common_samples")
+        assert len(before) > 20 and all(step > 1 for _, _, step, _, _ in before)
+        write_corpus(tmp_path / "more", 13)
+        shutil.copy(tmp_path / "more" / "copy-0012.txt", folder / "added.txt")
+        if change == "add and remove":
+            (folder / "copy-0003.txt").unlink()
+        assert build([folder], db, progress=False).mode == "incremental"
+        after = table_rows(db, "common_samples")
+        afresh = shutil.copy(db, tmp_path / "afresh.db")
+        conn = sqlite3.connect(afresh)
+        samples.build_common_samples(conn)
+        conn.commit()
+        conn.close()
+        assert after == table_rows(afresh, "common_samples") and after != before
+        steps_before = {term: step for term, _, step, _, _ in before}
+        extended = [term for term, _, step, _, _ in after if steps_before.get(term) == step]
+        assert extended if change == "add" else True  # words whose sample could be extended
 
     def test_worker_processes_build_and_update_the_archive_one_process_would(self, tmp_path, monkeypatch):
         """Many files go to worker processes (from a fork server; an incremental build reads the

@@ -1,10 +1,14 @@
 """What keeps search fast at scale stays correct: build-time facet keys, exact and sampled counts."""
 
 import json
+import shutil
+import sqlite3
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, make_datasette, plugin, rows
+from ingest import samples
 
 
 def test_paragraph_facets_hold_every_paragraphs_keys(seeds_db):
@@ -129,9 +133,8 @@ async def test_search_page_counts_are_exact_below_the_sampling_threshold(dataset
 @pytest.mark.asyncio
 async def test_many_matches_are_sampled_and_said_to_be_estimates(seeds_db):
     datasette = make_datasette(seeds_db)
-    search = plugin("search")
-    saved = search.EXACT_MAX, search.SAMPLE_ROWS
-    search.EXACT_MAX, search.SAMPLE_ROWS = 5, 20  # what a million paragraphs do to a common word
+    saved = samples.EXACT_MAX, samples.SAMPLE_ROWS
+    samples.EXACT_MAX, samples.SAMPLE_ROWS = 5, 20  # what a million paragraphs do to a common word
     try:
         exact_total = rows(seeds_db, "SELECT count(*) AS n FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin'")[0]["n"]
         data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
@@ -147,7 +150,7 @@ async def test_many_matches_are_sampled_and_said_to_be_estimates(seeds_db):
         filtered_table = (await datasette.client.get("/archive/paragraphs.json", params={"_search": "Putin", "_topic": "energy"})).json()
         assert filtered_table["facet_results"]["outlet"]["estimate"]
     finally:
-        search.EXACT_MAX, search.SAMPLE_ROWS = saved
+        samples.EXACT_MAX, samples.SAMPLE_ROWS = saved
 
 
 @pytest.mark.asyncio
@@ -176,8 +179,8 @@ async def test_sampled_facets_are_the_samples_counts_scaled_to_the_total(seeds_d
     """Above the threshold the facets count every k-th match (by rowid) and scale up to the total."""
     datasette = make_datasette(seeds_db)
     search = plugin("search")
-    saved = search.EXACT_MAX, search.SAMPLE_ROWS
-    search.EXACT_MAX, search.SAMPLE_ROWS = 5, 10
+    saved = samples.EXACT_MAX, samples.SAMPLE_ROWS
+    samples.EXACT_MAX, samples.SAMPLE_ROWS = 5, 10
     try:
         data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
         matched = rows(seeds_db, "SELECT rowid, outlet FROM paragraphs WHERE rowid IN "
@@ -196,7 +199,7 @@ async def test_sampled_facets_are_the_samples_counts_scaled_to_the_total(seeds_d
         assert any(scaled_counts_of_every(step) == shown for step in range(2, len(matched)))
         assert shown != scaled_counts_of_every(1)
     finally:
-        search.EXACT_MAX, search.SAMPLE_ROWS = saved
+        samples.EXACT_MAX, samples.SAMPLE_ROWS = saved
 
 
 @pytest.mark.asyncio
@@ -356,3 +359,83 @@ def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, se
             seeds_db, "SELECT 1 FROM paragraphs WHERE report_id = ? AND report = 'original' AND article_id != ?",
             (row["report_id"], row["article_id"]))
         assert found and (found[0]["report"] == "original") == bool(originals_elsewhere)
+
+
+def common_samples_built(path, common_min=30):
+    """Build the common words' samples again in the archive at `path`, for words in `common_min`
+    paragraphs or more (the seeds have no word in 100,000); returns them by word."""
+    conn = sqlite3.connect(path)
+    try:
+        saved, samples.COMMON_MIN = samples.COMMON_MIN, common_min
+        samples.build_common_samples(conn)
+        conn.commit()
+        return {r[0]: r[1:] for r in conn.execute("SELECT term, matches, step, rowids FROM common_samples")}
+    finally:
+        samples.COMMON_MIN = saved
+        conn.close()
+
+
+@pytest.fixture
+def sampling():
+    """Sampling from a few matches on, as a million paragraphs sample a common word."""
+    saved = samples.EXACT_MAX, samples.SAMPLE_ROWS
+    samples.EXACT_MAX, samples.SAMPLE_ROWS = 5, 10
+    yield
+    samples.EXACT_MAX, samples.SAMPLE_ROWS = saved
+
+
+def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_path, sampling):
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    kept = common_samples_built(path)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, paragraphs_fts, row)")
+    common = {term for (term,) in conn.execute("SELECT term FROM temp.words WHERE doc >= 30")}
+    assert {"putin", "xi", "china"} <= set(kept) <= common and len(kept) >= len(common) - 2
+    max_rowid = conn.execute("SELECT max(rowid) FROM paragraphs").fetchone()[0]
+    for term, (matches, step, blob) in kept.items():
+        matched = [r for (r,) in conn.execute("SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH ? ORDER BY rowid",
+                                              (samples.phrase(term),))]
+        first = matched[:samples.EXACT_MAX + 1]
+        assert step == samples.sample_step(len(first), first[-1], max_rowid) > 1, term
+        assert matches == len(matched) and np.frombuffer(blob, dtype="<u4").tolist() == [r for r in matched if r % step == 0], term
+    conn.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/-/search.json?q={word}", "/-/search.json?q={word}&topic={topic}",
+                                  "/archive/paragraphs.json?_search={word}"])
+async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_without_it(seeds_db, tmp_path, sampling, path):
+    """The same page with the kept sample as with the matches walked; a sample altered on purpose
+    changes the facets, so the search did read it."""
+    without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))
+    for copy in (without, kept, altered):
+        copy.parent.mkdir()
+    shutil.copy(seeds_db, without)
+    shutil.copy(seeds_db, kept)
+    assert "putin" in common_samples_built(kept)
+    shutil.copy(kept, altered)
+    conn = sqlite3.connect(altered)
+    every_other = np.frombuffer(conn.execute("SELECT rowids FROM common_samples WHERE term = 'putin'").fetchone()[0], dtype="<u4")[::2]
+    conn.execute("UPDATE common_samples SET rowids = ? WHERE term = 'putin'", (every_other.tobytes(),))
+    conn.commit()
+    conn.close()
+
+    topic = rows(seeds_db, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
+
+    async def page(db, word):
+        response = await make_datasette(db, immutable=True).client.get(path.format(word=word, topic=topic))
+        assert response.status_code == 200, response.text[:300]
+        data = response.json()
+        return {key: value for key, value in data.items() if key not in ("query_ms", "database_ms")}
+
+    for word in ("Putin", '"putin"'):
+        shown = await page(kept, word)
+        assert shown == await page(without, word)
+        facets = shown.get("facets") or shown["facet_results"]
+        assert any(facets.values()) and facets != (lambda p: p.get("facets") or p["facet_results"])(await page(altered, word))
+
+
+def test_only_a_one_word_query_is_a_common_word():
+    assert samples.common_word("Russia") == "russia" and samples.common_word('"Russians"') == "russian"
+    for query in ("russia china", '"no limits"', "sanction*", "russia OR china", "text:russia", "don't", "(russia)"):
+        assert samples.common_word(query) is None, query

@@ -20,6 +20,7 @@ import sqlite_utils
 
 from . import samples
 from .memory import give_back_memory
+from .text import FTS_TOKENIZER
 
 # Rows are buffered and written with one prepared statement per table and batch.
 BATCH_ROWS = 5000
@@ -551,7 +552,7 @@ class ArchiveWriter:
                 (self.fts_from_rowid,),
             )
         else:
-            self.db["paragraphs"].enable_fts(["text"], tokenize="porter")
+            self.db["paragraphs"].enable_fts(["text"], tokenize=FTS_TOKENIZER)
             self.conn.execute("INSERT INTO paragraphs_fts(paragraphs_fts) VALUES ('optimize')")
             self.conn.execute("ANALYZE")
         build_search_tables(self.conn, log)
@@ -565,7 +566,7 @@ class ArchiveWriter:
                 (self.quotes_from_rowid,),
             )
         else:
-            self.db["quotes"].enable_fts(["quote", "speaker"], tokenize="porter")
+            self.db["quotes"].enable_fts(["quote", "speaker"], tokenize=FTS_TOKENIZER)
         self.conn.commit()
         stats = counts(self.conn)
         self.conn.close()

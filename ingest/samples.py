@@ -17,6 +17,8 @@ import threading
 
 import numpy as np
 
+from .text import FTS_TOKENIZER
+
 # Up to this many matches everything is exact: every match is ranked (bm25) and counted per facet.
 EXACT_MAX = 10_000
 # Above it, results are ranked and facets counted among about SAMPLE_ROWS matches spread evenly
@@ -95,7 +97,7 @@ def build_common_samples(conn: sqlite3.Connection, log=lambda message: None, add
         earlier = before.get(term)
         if earlier and earlier[1] == step:
             matches, sample = conn.execute(sample_sql(step, "paragraphs_fts MATCH :query AND rowid > :upto"),
-                                           {**query, "upto": earlier[3]}).fetchone()
+                                           {**query, "upto": added_after}).fetchone()
             rowids = np.concatenate([np.frombuffer(earlier[2], dtype="<u4"), rowid_array(sample).astype("<u4")])
             matches += earlier[0]
         else:
@@ -107,13 +109,13 @@ def build_common_samples(conn: sqlite3.Connection, log=lambda message: None, add
 
 
 def kept_samples(conn: sqlite3.Connection, added_after: int) -> dict[str, tuple]:
-    """The archive's kept samples, by word: (matches, step, rowids, upto), if they were taken of
-    the paragraphs up to `added_after` (as they stood before this build added the rest)."""
+    """The archive's kept samples, by word: (matches, step, rowids), if they were taken of the
+    paragraphs up to `added_after` (as they stood before this build added the rest)."""
     try:
-        rows = conn.execute("SELECT term, matches, step, rowids, upto FROM common_samples").fetchall()
+        rows = conn.execute("SELECT term, matches, step, rowids FROM common_samples WHERE upto = ?", (added_after,)).fetchall()
     except sqlite3.OperationalError:  # an archive without them (or of an older layout)
         return {}
-    return {term: (matches, step, rowids, upto) for term, matches, step, rowids, upto in rows if upto == added_after}
+    return {term: (matches, step, rowids) for term, matches, step, rowids in rows}
 
 
 def phrase(term: str) -> str:
@@ -127,11 +129,11 @@ _tokenizers = threading.local()
 
 
 def indexed_words(text: str) -> list[str]:
-    """The words of `text` as the archive's full-text index keeps them (its tokenizer, porter)."""
+    """The words of `text` as the archive's full-text index keeps them (its tokenizer)."""
     conn = getattr(_tokenizers, "conn", None)
     if conn is None:
         conn = _tokenizers.conn = sqlite3.connect(":memory:")
-        conn.execute("CREATE VIRTUAL TABLE one USING fts5(text, tokenize='porter')")
+        conn.execute(f"CREATE VIRTUAL TABLE one USING fts5(text, tokenize='{FTS_TOKENIZER}')")
         conn.execute("CREATE VIRTUAL TABLE words USING fts5vocab(one, instance)")
     conn.execute("DELETE FROM one")
     conn.execute("INSERT INTO one (rowid, text) VALUES (1, ?)", (text,))

@@ -7,6 +7,9 @@ import unicodedata
 
 import yaml
 
+# The archive's full-text indexes split text into words this way (lower case, porter stems);
+# whatever reads their words, or builds a table to match as they do, says the same.
+FTS_TOKENIZER = "porter"
 SPACES = re.compile(r"\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
 # Words that end with a full stop without ending a sentence.

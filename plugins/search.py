@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 
 from ingest import samples
 from ingest.load import SEARCH_FACETS, open_read_only
+from ingest.text import FTS_TOKENIZER
 
 PAGE_SIZE = 20
 CSV_MAX_ROWS = 1_000_000
@@ -65,7 +66,7 @@ def fts_syntax_error(query: str) -> str | None:
     conn = getattr(_validator, "conn", None)
     if conn is None:
         conn = _validator.conn = sqlite3.connect(":memory:")
-        conn.execute("CREATE VIRTUAL TABLE paragraphs_fts USING fts5(text, tokenize='porter')")
+        conn.execute(f"CREATE VIRTUAL TABLE paragraphs_fts USING fts5(text, tokenize='{FTS_TOKENIZER}')")
     try:
         conn.execute("SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH ?", (query,)).fetchall()
     except sqlite3.Error as error:
@@ -171,7 +172,7 @@ def read_facet_keys(conn) -> FacetKeys | None:
     if not cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paragraph_facets'").fetchone():
         return None
     values = cursor.execute("SELECT facet, key, value, label, paragraphs FROM facet_values").fetchall()
-    max_rowid = cursor.execute("SELECT max(rowid) FROM paragraph_facets").fetchone()[0] or 0
+    max_rowid = samples.max_paragraph_rowid(conn)  # as the build measures a sample's step against
     columns = {facet: np.full(max_rowid + 1, -1, dtype=np.int32) for facet in KEY_COLUMNS if facet != "topic"}
     columns["topic"] = np.zeros(max_rowid + 1, dtype=np.int64)
     present = np.zeros(max_rowid + 1, dtype=bool)
@@ -411,7 +412,7 @@ def snippets(query: str, texts: list[str]) -> list[str]:
     conn = getattr(_snippets, "conn", None)
     if conn is None:
         conn = _snippets.conn = sqlite3.connect(":memory:")
-        conn.execute("CREATE VIRTUAL TABLE page USING fts5(text, tokenize='porter')")
+        conn.execute(f"CREATE VIRTUAL TABLE page USING fts5(text, tokenize='{FTS_TOKENIZER}')")
     conn.execute("DELETE FROM page")
     conn.executemany("INSERT INTO page (rowid, text) VALUES (?, ?)", enumerate(texts))
     made = dict(conn.execute(

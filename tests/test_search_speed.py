@@ -175,31 +175,26 @@ async def test_search_page_facets_with_filters_are_the_real_counts(datasette, se
 
 
 @pytest.mark.asyncio
-async def test_sampled_facets_are_the_samples_counts_scaled_to_the_total(seeds_db):
+async def test_sampled_facets_are_the_samples_counts_scaled_to_the_total(seeds_db, sampling):
     """Above the threshold the facets count every k-th match (by rowid) and scale up to the total."""
     datasette = make_datasette(seeds_db)
     search = plugin("search")
-    saved = samples.EXACT_MAX, samples.SAMPLE_ROWS
-    samples.EXACT_MAX, samples.SAMPLE_ROWS = 5, 10
-    try:
-        data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
-        matched = rows(seeds_db, "SELECT rowid, outlet FROM paragraphs WHERE rowid IN "
-                                 "(SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin') ORDER BY rowid")
-        assert data["facets_estimated"] and data["total"] == len(matched)
-        shown = {item["value"]: item["n"] for item in data["facets"]["outlet"]}
+    data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
+    matched = rows(seeds_db, "SELECT rowid, outlet FROM paragraphs WHERE rowid IN "
+                             "(SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin') ORDER BY rowid")
+    assert data["facets_estimated"] and data["total"] == len(matched)
+    shown = {item["value"]: item["n"] for item in data["facets"]["outlet"]}
 
-        def scaled_counts_of_every(step):
-            sample = [r for r in matched if r["rowid"] % step == 0]
-            counts = {}
-            for r in sample:
-                counts[r["outlet"]] = counts.get(r["outlet"], 0) + 1
-            return {o: search.round_estimate(n * len(matched) / len(sample)) for o, n in counts.items()} if sample else None
+    def scaled_counts_of_every(step):
+        sample = [r for r in matched if r["rowid"] % step == 0]
+        counts = {}
+        for r in sample:
+            counts[r["outlet"]] = counts.get(r["outlet"], 0) + 1
+        return {o: search.round_estimate(n * len(matched) / len(sample)) for o, n in counts.items()} if sample else None
 
-        # Some sample of every k-th match (k > 1: not every match) gives exactly the counts shown.
-        assert any(scaled_counts_of_every(step) == shown for step in range(2, len(matched)))
-        assert shown != scaled_counts_of_every(1)
-    finally:
-        samples.EXACT_MAX, samples.SAMPLE_ROWS = saved
+    # Some sample of every k-th match (k > 1: not every match) gives exactly the counts shown.
+    assert any(scaled_counts_of_every(step) == shown for step in range(2, len(matched)))
+    assert shown != scaled_counts_of_every(1)
 
 
 @pytest.mark.asyncio
@@ -361,36 +356,44 @@ def test_also_in_reads_a_reports_first_copies_without_sorting_them(datasette, se
         assert found and (found[0]["report"] == "original") == bool(originals_elsewhere)
 
 
-def common_samples_built(path, common_min=30):
-    """Build the common words' samples again in the archive at `path`, for words in `common_min`
-    paragraphs or more (the seeds have no word in 100,000); returns them by word."""
+COMMON_IN_SEEDS = 30  # paragraphs a word is in to count as common among the seeds (none is in 100,000)
+
+
+def common_samples_built(path):
+    """Build the common words' samples again in the archive at `path` (with `common` on); returns
+    them by word."""
     conn = sqlite3.connect(path)
     try:
-        saved, samples.COMMON_MIN = samples.COMMON_MIN, common_min
         samples.build_common_samples(conn)
         conn.commit()
         return {r[0]: r[1:] for r in conn.execute("SELECT term, matches, step, rowids FROM common_samples")}
     finally:
-        samples.COMMON_MIN = saved
         conn.close()
 
 
 @pytest.fixture
-def sampling():
+def sampling(monkeypatch):
     """Sampling from a few matches on, as a million paragraphs sample a common word."""
-    saved = samples.EXACT_MAX, samples.SAMPLE_ROWS
-    samples.EXACT_MAX, samples.SAMPLE_ROWS = 5, 10
-    yield
-    samples.EXACT_MAX, samples.SAMPLE_ROWS = saved
+    monkeypatch.setattr(samples, "EXACT_MAX", 5)
+    monkeypatch.setattr(samples, "SAMPLE_ROWS", 10)
 
 
-def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_path, sampling):
+@pytest.fixture
+def common(monkeypatch):
+    """Words in COMMON_IN_SEEDS paragraphs or more have their samples kept."""
+    monkeypatch.setattr(samples, "COMMON_MIN", COMMON_IN_SEEDS)
+
+
+def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_path, sampling, common):
     path = shutil.copy(seeds_db, tmp_path / "archive.db")
     kept = common_samples_built(path)
     conn = sqlite3.connect(path)
     conn.execute("CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, paragraphs_fts, row)")
-    common = {term for (term,) in conn.execute("SELECT term FROM temp.words WHERE doc >= 30")}
-    assert {"putin", "xi", "china"} <= set(kept) <= common and len(kept) >= len(common) - 2
+    in_paragraphs = dict(conn.execute("SELECT term, doc FROM temp.words WHERE doc >= ?", (COMMON_IN_SEEDS,)))
+    assert {"putin", "xi", "china"} <= set(kept) <= set(in_paragraphs)
+    for term in set(in_paragraphs) - set(kept):  # left out only when no query finds just the word
+        found = conn.execute("SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH ?", (samples.phrase(term),))
+        assert found.fetchone()[0] != in_paragraphs[term], term
     max_rowid = conn.execute("SELECT max(rowid) FROM paragraphs").fetchone()[0]
     for term, (matches, step, blob) in kept.items():
         matched = [r for (r,) in conn.execute("SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH ? ORDER BY rowid",
@@ -404,7 +407,8 @@ def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_pa
 @pytest.mark.asyncio
 @pytest.mark.parametrize("path", ["/-/search.json?q={word}", "/-/search.json?q={word}&topic={topic}",
                                   "/archive/paragraphs.json?_search={word}"])
-async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_without_it(seeds_db, tmp_path, sampling, path):
+async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_without_it(seeds_db, tmp_path, sampling, common,
+                                                                                           path):
     """The same page with the kept sample as with the matches walked; a sample altered on purpose
     changes the facets, so the search did read it."""
     without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))

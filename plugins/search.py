@@ -49,8 +49,6 @@ _snippets = threading.local()
 
 # Up to EXACT_MAX matches everything is exact; above it (a common word matches half the archive)
 # results are ranked, and facets counted, among a sample (ingest/samples.py).
-# bm25 costs more than the rest of a row: when sampling, one sampled row in RANK_EVERY is ranked.
-RANK_EVERY = 4
 # The facets the search page shows (its filters are FILTERS).
 PAGE_FACETS = ("meeting", "topic", "outlet", "report")
 # archive file version (file_key) -> the Future of its FacetKeys, shared by every request
@@ -141,8 +139,10 @@ class FacetKeys:
     more than finding the matches (27 of 60 ms for a common word at a million paragraphs).
     """
 
-    def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray, common_samples: bool = False):
+    def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray, common_samples: bool = False,
+                 index_totals: tuple[int, int] = (0, 0)):
         self.common_samples = common_samples  # whether the archive keeps its common words' samples
+        self.index_totals = index_totals  # the full-text index's paragraphs and tokens, which bm25 weighs by
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
         for facet, key, value, label, paragraphs in rows:
@@ -184,7 +184,7 @@ def read_facet_keys(conn) -> FacetKeys | None:
             columns[facet][block[:, 0]] = block[:, i]
         present[block[:, 0]] = True
     common_samples = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'common_samples'").fetchone()
-    return FacetKeys(values, columns, present, common_samples=bool(common_samples))
+    return FacetKeys(values, columns, present, common_samples=bool(common_samples), index_totals=samples.index_totals(conn))
 
 
 def file_key(path) -> tuple | None:
@@ -260,20 +260,27 @@ def round_estimate(n: float) -> int:
     return int(round(n, -digits))
 
 
+def having(columns: dict, chosen: list[tuple[str, int]], size: int) -> np.ndarray:
+    """Which of `size` paragraphs, whose facet keys are `columns`, have every chosen (facet, key)."""
+    passes = np.ones(size, dtype=bool)
+    for facet, key in chosen:
+        passes &= (columns[facet] & (1 << key)) != 0 if facet == "topic" else columns[facet] == key
+    return passes
+
+
+def passing(keys: FacetKeys, rowids: np.ndarray, chosen: list[tuple[str, int]]) -> np.ndarray:
+    """Which of these paragraphs (rowids) have every chosen (facet, key), as a mask."""
+    return having({facet: keys.columns[facet][rowids] for facet, _ in chosen}, chosen, len(rowids))
+
+
 def count_facets(keys: FacetKeys, rows: np.ndarray, chosen: list[tuple[str, int]], scale: float = 1.0,
                  estimate: bool = False) -> tuple[dict, int]:
     """Facet counts of the paragraphs `rows` picks (rowids, or a mask over all rowids) that have
     every chosen (facet, key), and how many have them."""
-    def having(columns: dict, size: int) -> np.ndarray:
-        passing = np.ones(size, dtype=bool)
-        for facet, key in chosen:
-            passing &= (columns[facet] & (1 << key)) != 0 if facet == "topic" else columns[facet] == key
-        return passing
-
     if rows.dtype == bool:  # a mask over every rowid: test whole columns, then take what passes
-        rows = rows & having(keys.columns, len(rows))
+        rows = rows & having(keys.columns, chosen, len(rows))
     else:  # some rowids: test just their keys
-        rows = rows[having({facet: keys.columns[facet][rows] for facet, _ in chosen}, len(rows))]
+        rows = rows[passing(keys, rows, chosen)]
     picked = int(rows.sum()) if rows.dtype == bool else len(rows)
     counted = {}
     for facet, array in keys.columns.items():
@@ -310,8 +317,9 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     there are many.
 
     One pass over the index counts the matches and lists every match (up to EXACT_MAX matches) or
-    every k-th match (a sample of about SAMPLE_ROWS; a common word's is kept by the build), whose
-    facet keys, held in memory, give the facet counts; a second ranks them (bm25) for the page.
+    every k-th match (a sample of about SAMPLE_ROWS), whose facet keys, held in memory, give the
+    facet counts; a second ranks them (bm25) for the page. For a common word the build keeps the
+    sample and what bm25 weighs, and neither pass runs.
 
     Returns {"ids": [rowid, ...] best first (at most limit + 1), "total", "total_estimated",
     "facets", "facets_estimated", "ranked_sample": None or how many matches were ranked}.
@@ -329,30 +337,30 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     if not first:
         return found
     step = samples.sample_step(first, last, keys.max_rowid)
-    ranked_sql = ranked_ids_sql(conditions, step * RANK_EVERY if step > 1 else 1, limit, offset)
+    chosen = [(name, keys.key(name, value)) for name, value in filters.items()]
 
     async def fetch(sql):
         return await db.execute_fn(lambda conn: plain_rows(conn, sql, params)) if sql else []
 
-    async def sample():
-        """The count of the matches and the rowids of the sample: kept by the build for a common
-        word, else found in one walk of the matches (their rowids as one string: a Python row per
-        match cost a GIL hand-over per row, which under load kept the database threads waiting)."""
-        word = samples.common_word(query) if step > 1 else None
-        kept = await db.execute_fn(lambda conn: plain_rows(
-            conn, "SELECT matches, step, rowids FROM common_samples WHERE term = :word", {"word": word},
-        )) if word and keys.common_samples else []
-        if kept and kept[0][1] == step:
-            return kept[0][0], np.frombuffer(kept[0][2], dtype="<u4").astype(np.int64)
-        matches, rowids = (await fetch(samples.sample_sql(step)))[0]
-        return matches, samples.rowid_array(rowids)
+    async def walked():
+        """The count of the matches, the rowids of the sample and the page's rowids, from the index:
+        two walks of the matches side by side in the database threads (the sample's rowids come
+        as one string: a Python row per match cost a GIL hand-over per row, which under load kept
+        the database threads waiting)."""
+        ranked_sql = ranked_ids_sql(conditions, step * samples.RANK_EVERY if step > 1 else 1, limit, offset)
+        ((matches, rowids),), ranked_rows = await asyncio.gather(fetch(samples.sample_sql(step)),
+                                                                 fetch(ranked_sql if limit else None))
+        return matches, samples.rowid_array(rowids), [row[0] for row in ranked_rows]
 
-    # Each reads the matches once; side by side in the database threads a request waits for the slower only.
-    (matches, rowids), ranked_rows = await asyncio.gather(sample(), fetch(ranked_sql if limit else None))
-    ranked = [row[0] for row in ranked_rows]
+    word = samples.common_word(query) if step > 1 and keys.common_samples else None
+    kept = await db.execute_fn(lambda conn: plain_rows(
+        conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term = :word", {"word": word})) if word else []
+    if kept and kept[0][1] == step:  # the sample the walk would find (taken at the same step)
+        matches, rowids, ranked = kept_ranking(keys, kept[0], chosen, offset, limit)
+    else:
+        matches, rowids, ranked = await walked()
     sample_size = max(1, len(rowids))
     estimate = step > 1
-    chosen = [(name, keys.key(name, value)) for name, value in filters.items()]
     facets, filtered = count_facets(keys, rowids, chosen, scale=matches / sample_size, estimate=estimate)
     total = matches
     if filters:
@@ -362,8 +370,22 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
         ranked = [row[0] for row in await db.execute(ranked_ids_sql(conditions, 1, limit, offset), params)]
         step = 1
     found.update(ids=ranked, total=total, total_estimated=bool(filters) and estimate, facets=facets,
-                 facets_estimated=estimate, ranked_sample=-(-matches // (step * RANK_EVERY)) if step > 1 else None)
+                 facets_estimated=estimate, ranked_sample=-(-matches // (step * samples.RANK_EVERY)) if step > 1 else None)
     return found
+
+
+def kept_ranking(keys: FacetKeys, kept: tuple, chosen: list[tuple[str, int]], offset: int, limit: int) -> tuple:
+    """A common word's kept sample (a common_samples row): the count of its matches, the sample's
+    rowids, and the rowids of one page of its ranked rows that have the chosen facet keys, best
+    first, scored as FTS5's bm25 would score them (the SQL of `ranked_ids_sql`, without its walks)."""
+    matches, step, rowids, occurrences, lengths = kept
+    rowids = np.frombuffer(rowids, dtype="<u4").astype(np.int64)
+    ranked = rowids[samples.ranked(rowids, step)]
+    passes = passing(keys, ranked, chosen)
+    scores = samples.bm25(np.frombuffer(occurrences, dtype="<u4")[passes], np.frombuffer(lengths, dtype="<u4")[passes],
+                          matches, keys.index_totals)
+    best = ranked[passes][np.lexsort((ranked[passes], scores))]  # ORDER BY bm25, rowid
+    return matches, rowids, best[offset:offset + limit + 1].tolist() if limit else []
 
 
 def ranked_ids_sql(conditions: list[str], every: int, limit: int, offset: int) -> str:

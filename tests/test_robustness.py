@@ -218,12 +218,13 @@ class TestIncremental:
         monkeypatch.setattr(samples, "COMMON_MIN", 20)  # common words, and sampled, in a small archive
         monkeypatch.setattr(samples, "EXACT_MAX", 8)
         monkeypatch.setattr(samples, "SAMPLE_ROWS", 6)
+        monkeypatch.setattr(samples, "RANK_EVERY", 1)  # every sampled row ranked: the new ones weighed too
         folder = tmp_path / "in"
         write_corpus(folder, 10)
         db = tmp_path / "archive.db"
         build([folder], db, progress=False)
         before = table_rows(db, "common_samples")
-        assert len(before) > 20 and all(step > 1 for _, _, step, _, _ in before)
+        assert len(before) > 20 and all(row[2] > 1 for row in before)  # (term, matches, step, ...)
         write_corpus(tmp_path / "more", 13)
         shutil.copy(tmp_path / "more" / "copy-0012.txt", folder / "added.txt")
         if change == "add and remove":
@@ -236,8 +237,8 @@ class TestIncremental:
         conn.commit()
         conn.close()
         assert after == table_rows(afresh, "common_samples") and after != before
-        steps_before = {term: step for term, _, step, _, _ in before}
-        extended = [term for term, _, step, _, _ in after if steps_before.get(term) == step]
+        steps_before = {row[0]: row[2] for row in before}
+        extended = [row[0] for row in after if steps_before.get(row[0]) == row[2]]
         assert extended if change == "add" else True  # words whose sample could be extended
 
     def test_worker_processes_build_and_update_the_archive_one_process_would(self, tmp_path, monkeypatch):

@@ -366,7 +366,7 @@ def common_samples_built(path):
     try:
         samples.build_common_samples(conn)
         conn.commit()
-        return {r[0]: r[1:] for r in conn.execute("SELECT term, matches, step, rowids FROM common_samples")}
+        return {r[0]: r[1:] for r in conn.execute(f"SELECT term, {samples.KEPT_COLUMNS} FROM common_samples")}
     finally:
         conn.close()
 
@@ -395,7 +395,7 @@ def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_pa
         found = conn.execute("SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH ?", (samples.phrase(term),))
         assert found.fetchone()[0] != in_paragraphs[term], term
     max_rowid = conn.execute("SELECT max(rowid) FROM paragraphs").fetchone()[0]
-    for term, (matches, step, blob) in kept.items():
+    for term, (matches, step, blob, _, _) in kept.items():
         matched = [r for (r,) in conn.execute("SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH ? ORDER BY rowid",
                                               (samples.phrase(term),))]
         first = matched[:samples.EXACT_MAX + 1]
@@ -410,7 +410,7 @@ def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_pa
 async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_without_it(seeds_db, tmp_path, sampling, common,
                                                                                            path):
     """The same page with the kept sample as with the matches walked; a sample altered on purpose
-    changes the facets, so the search did read it."""
+    (half the rows it does not rank left out) changes the facets, so the search did read it."""
     without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))
     for copy in (without, kept, altered):
         copy.parent.mkdir()
@@ -419,8 +419,10 @@ async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_w
     assert "putin" in common_samples_built(kept)
     shutil.copy(kept, altered)
     conn = sqlite3.connect(altered)
-    every_other = np.frombuffer(conn.execute("SELECT rowids FROM common_samples WHERE term = 'putin'").fetchone()[0], dtype="<u4")[::2]
-    conn.execute("UPDATE common_samples SET rowids = ? WHERE term = 'putin'", (every_other.tobytes(),))
+    step, blob = conn.execute("SELECT step, rowids FROM common_samples WHERE term = 'putin'").fetchone()
+    rowids = np.frombuffer(blob, dtype="<u4")
+    unranked = np.flatnonzero(~samples.ranked(rowids, step))
+    conn.execute("UPDATE common_samples SET rowids = ? WHERE term = 'putin'", (np.delete(rowids, unranked[::2]).tobytes(),))
     conn.commit()
     conn.close()
 
@@ -437,6 +439,73 @@ async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_w
         assert shown == await page(without, word)
         facets = shown.get("facets") or shown["facet_results"]
         assert any(facets.values()) and facets != (lambda p: p.get("facets") or p["facet_results"])(await page(altered, word))
+
+
+@pytest.fixture
+def dense_sampling(monkeypatch):
+    """Sampling, and ranking, every other match: many ranked rows for a common word among the seeds."""
+    monkeypatch.setattr(samples, "EXACT_MAX", 5)
+    monkeypatch.setattr(samples, "SAMPLE_ROWS", 1_000_000)  # the step is then its least, 2
+    monkeypatch.setattr(samples, "RANK_EVERY", 1)
+
+
+def test_a_common_words_kept_weights_score_its_ranked_rows_as_fts5s_bm25(seeds_db, tmp_path, dense_sampling, common):
+    """Every ranked row of every kept word scores exactly (not nearly) what bm25() gives it, so
+    ordering by the kept scores ties and breaks ties as the index's ORDER BY bm25 does."""
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    kept = common_samples_built(path)
+    conn = sqlite3.connect(path)
+    totals = samples.index_totals(conn)
+    assert totals == (conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0],
+                      sum(samples.varints(size)[0] for (size,) in conn.execute("SELECT sz FROM paragraphs_fts_docsize")))
+    scored = 0
+    for term, (matches, step, blob, occurrences, lengths) in kept.items():
+        rowids = np.frombuffer(blob, dtype="<u4")
+        bm25 = conn.execute("SELECT rowid, bm25(paragraphs_fts) FROM paragraphs_fts WHERE paragraphs_fts MATCH ? "
+                            "AND rowid % ? = 0 ORDER BY rowid", (samples.phrase(term), step * samples.RANK_EVERY)).fetchall()
+        assert [rowid for rowid, _ in bm25] == rowids[samples.ranked(rowids, step)].tolist(), term
+        mine = samples.bm25(np.frombuffer(occurrences, dtype="<u4"), np.frombuffer(lengths, dtype="<u4"), matches, totals)
+        assert mine.tolist() == [score for _, score in bm25], term
+        scored += len(bm25)
+    conn.close()
+    assert len(kept) >= 3 and scored > 100
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("filtered", [False, True])
+async def test_the_search_page_ranks_a_common_word_by_its_kept_weights(seeds_db, tmp_path, dense_sampling, common, monkeypatch,
+                                                                        filtered):
+    """Pages of many ranked rows: the same with the kept weights as with the index's bm25, and
+    weights altered on purpose (one row's occurrences raised) put that row first."""
+    without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))
+    for copy in (without, kept, altered):
+        copy.parent.mkdir()
+    shutil.copy(seeds_db, without)
+    shutil.copy(seeds_db, kept)
+    assert "the" in common_samples_built(kept)
+    shutil.copy(kept, altered)
+    topic = rows(seeds_db, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
+    query = "/-/search.json?q=the" + (f"&topic={topic}" if filtered else "")
+    rowid = {r["id"]: r["rowid"] for r in rows(seeds_db, "SELECT rowid, id FROM paragraphs")}
+    apps = {db: make_datasette(db, immutable=True) for db in (without, kept, altered)}
+    monkeypatch.setattr(plugin("search"), "PAGE_SIZE", 5)  # pages of the kept ranking, not of its exact fallback
+
+    async def ids(db, page=1):
+        response = await apps[db].client.get(f"{query}&page={page}")
+        assert response.status_code == 200, response.text[:300]
+        return [rowid[result["id"]] for result in response.json()["rows"]]
+
+    pages = [await ids(kept, page) for page in (1, 2)]
+    assert pages == [await ids(without, page) for page in (1, 2)] and len(pages[1]) == 5
+    conn = sqlite3.connect(altered)
+    step, blob, occurrences = conn.execute("SELECT step, rowids, ranked_occurrences FROM common_samples WHERE term = 'the'").fetchone()
+    ranked = np.frombuffer(blob, dtype="<u4")[samples.ranked(np.frombuffer(blob, dtype="<u4"), step)].tolist()
+    raised = np.frombuffer(occurrences, dtype="<u4").copy()
+    raised[ranked.index(pages[1][-1])] = 1000
+    conn.execute("UPDATE common_samples SET ranked_occurrences = ? WHERE term = 'the'", (raised.tobytes(),))
+    conn.commit()
+    conn.close()
+    assert (await ids(altered))[0] == pages[1][-1] != pages[0][0]
 
 
 def test_only_a_one_word_query_is_a_common_word():

@@ -183,8 +183,10 @@ def read_facet_keys(conn) -> FacetKeys | None:
         for i, facet in enumerate(KEY_COLUMNS, start=1):
             columns[facet][block[:, 0]] = block[:, i]
         present[block[:, 0]] = True
-    common_samples = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'common_samples'").fetchone()
-    return FacetKeys(values, columns, present, common_samples=bool(common_samples), index_totals=samples.index_totals(conn))
+    # The kept samples, if the archive has them in this layout (an older one's are left unread).
+    common_samples = cursor.execute("SELECT 1 FROM pragma_table_info('common_samples') WHERE name = 'ranked_lengths'").fetchone()
+    return FacetKeys(values, columns, present, common_samples=bool(common_samples),
+                     index_totals=samples.index_totals(conn) if common_samples else (0, 0))
 
 
 def file_key(path) -> tuple | None:

@@ -22,8 +22,9 @@ from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
 from datasette.plugins import pm
-from datasette.utils import escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
+from datasette.utils import add_cors_headers, escape_fts, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import AsgiStream, Response
+from datasette.views.table import TableView
 from markupsafe import Markup, escape
 
 from ingest import samples
@@ -556,15 +557,21 @@ def csv_sql(where_sql: str) -> str:
     """
 
 
-async def csv_response(db, results_sql, params):
-    """Every matching paragraph, best first, streamed as CSV with a header row.
+async def csv_response(db, results_sql: str, params: dict, header: list[str] = CSV_COLUMNS, headers: dict | None = None,
+                       limit_bytes: int = 0, content_type: str = "text/csv; charset=utf-8"):
+    """Every row of `results_sql` (one CSV line each, or the parts of one: `csv_line`) streamed as
+    CSV after a header row.
 
     The rows come from a reader thread with its own read-only connection, a
     batch at a time through a bounded queue, so memory stays flat however many
-    paragraphs match and the first bytes leave at once.
+    paragraphs match and the first bytes leave at once. With `limit_bytes` the
+    export stops as Datasette's stops at its `max_csv_mb`: before the first line
+    that would pass it (counted in characters, as Datasette counts), with a line
+    saying so.
     """
     loop = asyncio.get_running_loop()
     batches: asyncio.Queue = asyncio.Queue(maxsize=4)
+    stop = threading.Event()
 
     def read_rows():
         conn = read_only_connection(db)
@@ -575,8 +582,8 @@ async def csv_response(db, results_sql, params):
 
         try:
             cursor = conn.execute(results_sql, params)
-            while batch := cursor.fetchmany(CSV_BATCH_ROWS):
-                hand_over(batch)
+            while not stop.is_set() and (batch := cursor.fetchmany(CSV_BATCH_ROWS)):
+                hand_over([row[0] if len(row) == 1 else csv_line(row) for row in batch])
             hand_over(None)
         except TimeoutError:
             pass
@@ -585,16 +592,102 @@ async def csv_response(db, results_sql, params):
 
     async def stream(writer):
         reader = loop.run_in_executor(None, read_rows)
-        await writer.write(",".join(CSV_COLUMNS) + "\r\n")
-        while (batch := await batches.get()) is not None:
-            await writer.write("".join(line + "\r\n" for (line,) in batch))
-        await reader
+        written = 0
+        try:
+            lines = [",".join(header)]
+            while lines is not None:
+                text = "".join(line + "\r\n" for line in lines)
+                if limit_bytes and written + len(text) > limit_bytes:
+                    fitting = []
+                    for line in lines:
+                        written += len(line) + 2
+                        if written > limit_bytes:
+                            break
+                        fitting.append(line + "\r\n")
+                    await writer.write("".join(fitting) + f"CSV contains more than {limit_bytes} bytes")
+                    return
+                written += len(text)
+                await writer.write(text)
+                lines = await batches.get()
+        finally:
+            stop.set()
+            while not reader.done():  # the reader may be waiting to hand over a batch: take it
+                try:
+                    batches.get_nowait()
+                except asyncio.QueueEmpty:
+                    await asyncio.sleep(0.005)
+            await reader
 
     return AsgiStream(
         stream,
-        headers={"content-disposition": 'attachment; filename="search.csv"'},
-        content_type="text/csv; charset=utf-8",
+        headers=headers if headers is not None else {"content-disposition": 'attachment; filename="search.csv"'},
+        content_type=content_type,
     )
+
+
+# A streamed CSV export of the paragraphs table for a search and nothing else (the export the table
+# page links to) is answered by table_csv_view; with any other argument Datasette answers it.
+TABLE_CSV_ARGS = {"_search", "_searchmode", "_stream", "_size", "_dl"}
+
+
+async def table_csv_view(datasette, request, send):
+    """Serve /DB/paragraphs.csv. A streamed export of a table search alone has its lines written by
+    SQLite and sent a batch at a time: the same bytes as Datasette's own export, which pages through
+    the matches and writes and sends each row in Python (most of its time). Every other export is
+    Datasette's."""
+    args = parse_qsl(request.query_string, keep_blank_values=True)
+    search = request.args.get("_search")
+    try:
+        db = datasette.get_database(route=request.url_vars["database"])
+    except KeyError:
+        db = None
+    if (db is None or not search or not request.args.get("_stream") or not datasette.setting("allow_csv_stream")
+            or not {key for key, _ in args} <= TABLE_CSV_ARGS or request.args.get("_size", "max") != "max"
+            or len({key for key, _ in args}) < len(args) or not await db.table_exists("paragraphs_fts")):
+        return await TableView.as_view(datasette)(request, send)
+    columns = await db.execute_fn(lambda conn: plain_rows(conn, "SELECT name, upper(type) FROM pragma_table_info('paragraphs')", {}))
+    query = search if request.args.get("_searchmode") == "raw" else escape_fts(search)
+    headers = {}
+    if datasette.cors:
+        add_cors_headers(headers)
+    if request.args.get("_dl"):
+        headers["content-disposition"] = 'attachment; filename="paragraphs.csv"'
+    return await csv_response(db, table_csv_sql(columns), {"query": query}, header=[name for name, _ in columns],
+                              headers=headers, limit_bytes=datasette.setting("max_csv_mb") * 1024 * 1024,
+                              content_type="text/csv; charset=utf-8" if request.args.get("_dl") else "text/plain; charset=utf-8")
+
+
+def csv_field_sql(column: str) -> str:
+    """An SQL expression for a text or integer column's CSV field as Python's csv module writes it
+    (quoted only when it holds a comma, a quote or a line break; NULL empty)."""
+    c = escape_sqlite(column)
+    quoted = f"""'"' || replace({c}, '"', '""') || '"'"""
+    needs_quotes = f"""instr({c}, ',') OR instr({c}, '"') OR instr({c}, char(10)) OR instr({c}, char(13))"""
+    return f"CASE typeof({c}) WHEN 'null' THEN '' WHEN 'text' THEN (CASE WHEN {needs_quotes} THEN {quoted} ELSE {c} END) ELSE {c} END"
+
+
+def table_csv_sql(columns: list[tuple[str, str]]) -> str:
+    """Every paragraph matching :query as Datasette's table search selects and orders them (by primary
+    key), one row each of CSV parts: text columns' fields joined by SQLite, REAL columns' values raw
+    (Python writes a float's shortest form, SQLite fifteen digits)."""
+    parts, run = [], []
+    for name, kind in columns:
+        if kind == "REAL":
+            if run:
+                parts.append(" || ',' || ".join(run))
+                run = []
+            parts.append(escape_sqlite(name))
+        else:
+            run.append(csv_field_sql(name))
+    if run:
+        parts.append(" || ',' || ".join(run))
+    return (f"SELECT {', '.join(parts)} FROM paragraphs WHERE rowid IN "
+            f"(SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH :query) ORDER BY id")
+
+
+def csv_line(parts: tuple) -> str:
+    """One CSV line from table_csv_sql's parts: text as it is, REAL values as Python writes them."""
+    return ",".join(part if isinstance(part, str) else "" if part is None else repr(part) for part in parts)
 
 
 def table_search_guard(app):
@@ -643,7 +736,8 @@ def safe_table_search_args(args: list[tuple[str, str]]) -> list[tuple[str, str]]
 
 @hookimpl
 def register_routes():
-    return [(r"^/-/search(\.(?P<format>json|csv))?$", search_view)]
+    return [(r"^/-/search(\.(?P<format>json|csv))?$", search_view),
+            (r"^/(?P<database>[^\/\.]+)/(?P<table>paragraphs)\.(?P<format>csv)$", table_csv_view)]
 
 
 @hookimpl

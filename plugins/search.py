@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+from typing import Callable
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
@@ -468,7 +469,7 @@ async def search_view(datasette, request):
     if query:
         where_sql, results_sql = build_sql(filters)
         if fmt == "csv":
-            return await csv_response(db, csv_sql(where_sql), params)
+            return await csv_response(db, lambda conn: ranked_csv_lines(conn, where_sql, params, bool(filters)))
         offset = (page - 1) * PAGE_SIZE
         if await facet_keys(db) is not None:
             found = await ranked_search(db, query, filters, offset, PAGE_SIZE)
@@ -543,26 +544,35 @@ def csv_line_sql() -> str:
     return " || ',' || ".join(fields)
 
 
-def csv_sql(where_sql: str) -> str:
-    """Every match as a CSV line, best first (ties by rowid, as the search page's pages), without
-    snippets (which would be made for every row before sorting)."""
-    return f"""
-        SELECT {csv_line_sql()}
-        FROM paragraphs_fts
-        JOIN paragraphs p ON p.rowid = paragraphs_fts.rowid
-        JOIN articles a ON a.id = p.article_id
-        WHERE {where_sql}
-        ORDER BY bm25(paragraphs_fts), paragraphs_fts.rowid
-        LIMIT {CSV_MAX_ROWS}
-    """
+def ranked_csv_lines(conn, where_sql: str, params: dict, filtered: bool):
+    """Every match's CSV line, best first (ties by rowid, as the search page's pages), a batch at a
+    time, without snippets (which would be made for every row before sorting).
+
+    The matches are ranked first, by rowid alone, and their lines then made a batch at a time in
+    that order: sorting the lines themselves moved every line through SQLite's sorter."""
+    join = "JOIN paragraphs p ON p.rowid = paragraphs_fts.rowid" if filtered else ""
+    ranked = np.array([rowid for (rowid,) in plain_rows(conn, f"""
+        SELECT paragraphs_fts.rowid FROM paragraphs_fts {join} WHERE {where_sql}
+        ORDER BY bm25(paragraphs_fts), paragraphs_fts.rowid LIMIT {CSV_MAX_ROWS}""", params)], dtype=np.int64)
+    for start in range(0, len(ranked), CSV_BATCH_ROWS):
+        batch = ranked[start:start + CSV_BATCH_ROWS].tolist()
+        lines = dict(plain_rows(conn, f"""SELECT p.rowid, {csv_line_sql()} FROM paragraphs p
+            JOIN articles a ON a.id = p.article_id WHERE p.rowid IN ({", ".join(map(str, batch))})""", {}))
+        yield [lines[rowid] for rowid in batch]
 
 
-async def csv_response(db, results_sql: str, params: dict, header: list[str] = CSV_COLUMNS, headers: dict | None = None,
+def sql_csv_lines(conn, sql: str, params: dict):
+    """The CSV lines of every row of `sql` (one line each, or the parts of one: `csv_line`), a batch at a time."""
+    cursor = conn.execute(sql, params)
+    while batch := cursor.fetchmany(CSV_BATCH_ROWS):
+        yield [row[0] if len(row) == 1 else csv_line(row) for row in batch]
+
+
+async def csv_response(db, lines: Callable, header: list[str] = CSV_COLUMNS, headers: dict | None = None,
                        limit_bytes: int = 0, content_type: str = "text/csv; charset=utf-8"):
-    """Every row of `results_sql` (one CSV line each, or the parts of one: `csv_line`) streamed as
-    CSV after a header row.
+    """CSV streamed after a header row: the lines `lines(conn)` yields a batch at a time.
 
-    The rows come from a reader thread with its own read-only connection, a
+    The lines come from a reader thread with its own read-only connection, a
     batch at a time through a bounded queue, so memory stays flat however many
     paragraphs match and the first bytes leave at once. With `limit_bytes` the
     export stops as Datasette's stops at its `max_csv_mb`: before the first line
@@ -581,9 +591,10 @@ async def csv_response(db, results_sql: str, params: dict, header: list[str] = C
             asyncio.run_coroutine_threadsafe(batches.put(item), loop).result(timeout=60)
 
         try:
-            cursor = conn.execute(results_sql, params)
-            while not stop.is_set() and (batch := cursor.fetchmany(CSV_BATCH_ROWS)):
-                hand_over([row[0] if len(row) == 1 else csv_line(row) for row in batch])
+            for batch in lines(conn):
+                if stop.is_set():
+                    break
+                hand_over(batch)
             hand_over(None)
         except TimeoutError:
             pass
@@ -652,7 +663,8 @@ async def table_csv_view(datasette, request, send):
         add_cors_headers(headers)
     if request.args.get("_dl"):
         headers["content-disposition"] = 'attachment; filename="paragraphs.csv"'
-    return await csv_response(db, table_csv_sql(columns), {"query": query}, header=[name for name, _ in columns],
+    return await csv_response(db, lambda conn: sql_csv_lines(conn, table_csv_sql(columns), {"query": query}),
+                              header=[name for name, _ in columns],
                               headers=headers, limit_bytes=datasette.setting("max_csv_mb") * 1024 * 1024,
                               content_type="text/csv; charset=utf-8" if request.args.get("_dl") else "text/plain; charset=utf-8")
 

@@ -702,14 +702,16 @@ def csv_line(parts: tuple) -> str:
     return ",".join(part if isinstance(part, str) else "" if part is None else repr(part) for part in parts)
 
 
-def table_search_guard(app):
-    """Make table searches on the paragraphs ranked and unbreakable.
+def table_search_guard(datasette, app):
+    """Make table searches on the paragraphs ranked, unbreakable and quick.
 
     The paragraphs table's search box (HTML, no sort chosen) leads to the ranked
     search page, with the table's filters that the search page has too (with any
     other filter the table page answers). Any other table search that FTS5 could not parse, in raw mode or
     even after Datasette's own escaping (a lone quote defeats it), is rewritten
     to a raw search for its plain words, instead of failing with an error page.
+    A table search whose facets will be counted from its matches starts counting
+    them as it arrives (`start_facet_search`).
     """
 
     async def wrapped(scope, receive, send):
@@ -726,9 +728,48 @@ def table_search_guard(app):
             rewritten = safe_table_search_args(args)
             if rewritten is not None:
                 scope = {**scope, "query_string": urlencode(rewritten).encode()}
+                args = rewritten
+            scope = start_facet_search(datasette, scope, args)
         await app(scope, receive, send)
 
     return wrapped
+
+
+# The scope key of a table search's facet searches started as it arrived: {facet_search_key: task}.
+STARTED_SEARCHES = "archive.started_facet_searches"
+# A table page, as Datasette routes it: /DATABASE/paragraphs or /DATABASE/paragraphs.json.
+TABLE_PAGE = re.compile(r"^/(?P<database>[^/.]+)/paragraphs(\.json)?$")
+
+
+def facet_search_key(expression: str, page_filters: dict) -> tuple:
+    return expression, tuple(sorted(page_filters.items()))
+
+
+def start_facet_search(datasette, scope: dict, args: list[tuple[str, str]]) -> dict:
+    """The request's scope, with its facets' search started when the paragraphs table's counted
+    facets will count a search's matches (CountedFacet): Datasette runs its query for the page
+    first and the facets after it, and the two, each a walk of the matches, now run side by side
+    in the database threads (a prefix search at a million paragraphs: ~30 ms less)."""
+    page = TABLE_PAGE.match(scope["path"])
+    search = next((value for key, value in args if key == "_search"), None)
+    page_filters = search_page_filters(args)
+    if (page is None or not search or page_filters is None or any(key == "_nofacet" and value for key, value in args)
+            or any(key == "_shape" and value in ("array", "object") for key, value in args)):
+        return scope
+    expression = search if ("_searchmode", "raw") in args else escape_fts(search)
+    try:
+        db = datasette.get_database(route=page["database"])
+    except KeyError:
+        return scope
+    if fts_syntax_error(expression) is not None:
+        return scope
+
+    async def facet_search():
+        return await ranked_search(db, expression, page_filters, 0, 0) if await facet_keys(db) is not None else None
+
+    task = asyncio.ensure_future(facet_search())
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())  # an error nobody awaited is not logged
+    return {**scope, STARTED_SEARCHES: {facet_search_key(expression, page_filters): task}}
 
 
 def safe_table_search_args(args: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
@@ -761,7 +802,7 @@ def startup(datasette):
 
 @hookimpl
 def asgi_wrapper(datasette):
-    return table_search_guard
+    return lambda app: table_search_guard(datasette, app)
 
 
 @hookimpl
@@ -846,7 +887,8 @@ class CountedFacet(Facet):
             # an estimate).
             expression = search if self.request.args.get("_searchmode") == "raw" else escape_fts(search)
             if fts_syntax_error(expression) is None:
-                searched = await ranked_search(db, expression, page_filters, 0, 0)
+                started = self.request.scope.get(STARTED_SEARCHES, {}).get(facet_search_key(expression, page_filters))
+                searched = await (started or ranked_search(db, expression, page_filters, 0, 0))
         for source_and_config in self.get_configs():
             config = source_and_config["config"]
             column = config.get("column") or config["simple"]

@@ -512,3 +512,31 @@ def test_only_a_one_word_query_is_a_common_word():
     assert samples.common_word("Russia") == "russia" and samples.common_word('"Russians"') == "russian"
     for query in ("russia china", '"no limits"', "sanction*", "russia OR china", "text:russia", "don't", "(russia)"):
         assert samples.common_word(query) is None, query
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("query", ["_search=the", "_search=sanction*&_searchmode=raw", "_search=Putin&outlet=NPR"])
+async def test_a_table_searchs_facets_start_counting_as_it_arrives(seeds_db, query):
+    """The paragraphs table's search hands Datasette a request whose facets' search is already under
+    way (so that it runs beside Datasette's query for the page), and counts the search page's facets."""
+    datasette = make_datasette(seeds_db, immutable=True)
+    search = plugin("search")
+    handed = []
+
+    async def table_page(scope, receive, send):  # what the guard hands on, in Datasette's place
+        handed.append(scope)
+
+    guard = search.table_search_guard(datasette, table_page)
+    for path, arguments in [("/archive/paragraphs.json", query), ("/archive/paragraphs", f"{query}&_sort=id"),
+                            ("/archive/paragraphs.json", f"{query}&_nofacet=1"), ("/archive/paragraphs.csv", query),
+                            ("/archive/paragraphs.json", f"{query}&_shape=array"), ("/archive/articles.json", query)]:
+        await guard({"type": "http", "path": path, "query_string": arguments.encode()}, None, None)
+    started = [scope.get(search.STARTED_SEARCHES) for scope in handed]
+    assert all(started[:2]) and not any(started[2:])
+    searched = await next(iter(started[0].values()))
+    params = dict(arg.split("=") for arg in query.split("&") if "mode" not in arg)
+    page = (await datasette.client.get("/-/search.json", params={"q": params.pop("_search"), **params})).json()
+    assert searched["facets"]["outlet"] == page["facets"]["outlet"] != []
+    shown = (await datasette.client.get(f"/archive/paragraphs.json?{query}", headers={"cache-control": "no-cache"})).json()
+    assert {item["value"]: item["count"] for item in shown["facet_results"]["outlet"]["results"]} == {
+        item["value"]: item["n"] for item in page["facets"]["outlet"] if item["value"] is not None}

@@ -126,6 +126,27 @@ def test_every_plan_finds_the_page_datasettes_query_finds(seeds_db, plan, limit)
                 assert quick == own, (plan, where, set_values)
 
 
+@pytest.mark.parametrize("plan", ["sort", "list", "ask"])
+def test_every_plan_counts_what_datasettes_count_counts(seeds_db, plan):
+    """Each plan's count, by a filtered column's index, is the count of Datasette's own where
+    clause: a set with one or two column filters."""
+    table_plans = plugin("table_plans")
+    conn = sqlite3.connect(seeds_db)
+    conn.create_function("escape_fts", 1, escape_fts)
+    busy = busiest(seeds_db)
+    values = {"p0": busy["outlet"], "p1": busy["meeting_year"]}
+    counted = set()
+    for member, set_values in every_set(seeds_db):
+        for filters, walk in [(['"outlet" = :p0'], "idx_paragraphs_outlet_id"),
+                              (['"outlet" = :p0', '"meeting_year" = :p1'], "idx_paragraphs_meeting_year_id")]:
+            where = " and ".join([*filters, member])
+            own = conn.execute(f"select count(*) from paragraphs where {where}", {**values, **set_values}).fetchone()[0]
+            quick = conn.execute(table_plans.count_sql(plan, table_plans.parse_where(where), walk), {**values, **set_values})
+            assert quick.fetchone()[0] == own, (plan, where, set_values)
+            counted.add(own)
+    assert len(counted) > 3
+
+
 def every_set(db_path) -> list[tuple[str, dict]]:
     """Each search and topic as the where clause Datasette writes for it, with its values."""
     table_plans = plugin("table_plans")
@@ -201,6 +222,14 @@ def test_plans_suit_how_many_paragraphs_are_in_the_set():
     assert choose(550_000, million, 550_000, 101, word_cost({"search": "russia"})) == "ask"  # most: walk the ids, ask of each
     # A common word in one year's paragraphs: walk that year's rows in id order, asking of each.
     assert choose(550_000, 280_000, 150_000, 101, word_cost({"search": "russia"})) == "ask"
+    # Counted within one outlet (126,000 paragraphs of a million): a topic in a third of the archive
+    # is asked of the outlet's rows; a word is listed; a small topic is not asked of every row.
+    def count_plan(kind, members, search=None):
+        where = table_plans.Where([], 0, kind, ":x", [("outlet", ":p0")])
+        return table_plans.cheapest(table_plans.count_costs(where, {"search": search}, members, 126_000), members)
+
+    assert count_plan(table_plans.TOPIC, 338_000) == "ask" and count_plan(table_plans.TOPIC, 20_000) != "ask"
+    assert count_plan(table_plans.SEARCH, 545_000, "russia") == "list"
     # A prefix query is never asked row by row: each question costs it milliseconds.
     assert word_cost({"search": "sanction*"}) is None
     assert choose(900_000, million, 900_000, 101, None) != "ask"

@@ -277,21 +277,34 @@ def passing(keys: FacetKeys, rowids: np.ndarray, chosen: list[tuple[str, int]]) 
     return having({facet: keys.columns[facet][rowids] for facet, _ in chosen}, chosen, len(rowids))
 
 
+# For each value of a byte, which of its 8 bits are set (256 x 8).
+BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.int64)
+
+
+def bit_counts(masks: np.ndarray, bits: int) -> dict[int, int]:
+    """How many of these 64-bit masks have each of their lowest `bits` bits set (the ones set at
+    least once): a histogram of each byte in use, 256 values, instead of unpacking every bit."""
+    as_bytes = masks.view(np.uint8).reshape(-1, 8)
+    counts = []
+    for byte in range(-(-bits // 8)):
+        counts.extend((np.bincount(as_bytes[:, byte], minlength=256) @ BYTE_BITS).tolist())
+    return {bit: n for bit, n in enumerate(counts[:bits]) if n}
+
+
 def count_facets(keys: FacetKeys, rows: np.ndarray, chosen: list[tuple[str, int]], scale: float = 1.0,
                  estimate: bool = False) -> tuple[dict, int]:
     """Facet counts of the paragraphs `rows` picks (rowids, or a mask over all rowids) that have
     every chosen (facet, key), and how many have them."""
-    if rows.dtype == bool:  # a mask over every rowid: test whole columns, then take what passes
-        rows = rows & having(keys.columns, chosen, len(rows))
+    if rows.dtype == bool:  # a mask over every rowid: test whole columns, then take the rowids that pass
+        rows = np.flatnonzero(rows & having(keys.columns, chosen, len(rows)))
     else:  # some rowids: test just their keys
         rows = rows[passing(keys, rows, chosen)]
-    picked = int(rows.sum()) if rows.dtype == bool else len(rows)
+    picked = len(rows)
     counted = {}
     for facet, array in keys.columns.items():
         column = array[rows]
-        if facet == "topic":  # one count per bit of the masks
-            per_bit = np.unpackbits(column.view(np.uint8), bitorder="little").reshape(-1, 64).sum(axis=0)
-            counted[facet] = {bit: int(n) for bit, n in enumerate(per_bit.tolist()) if n}
+        if facet == "topic":
+            counted[facet] = bit_counts(column, max(keys.by_key.get("topic", {0: None})) + 1)
         else:  # keys are small integers from 0, -1 for none
             per_key = np.bincount(column + 1)
             counted[facet] = {(None if k < 0 else k): n for k, n in enumerate(per_key.tolist(), start=-1) if n}

@@ -250,6 +250,7 @@ class Planner:
     """Rewrites one immutable archive's set queries (searches, topics) to their quicker plans."""
 
     def __init__(self, db):
+        self.db = db
         self.execute = db.execute  # Datasette's own, which runs what it is given
         self.shape: tuple[int, str, set, dict] | None = None  # read once: see read_shape
         self.counts: OrderedDict[tuple, int] = OrderedDict()
@@ -283,6 +284,8 @@ class Planner:
         if count and not where.equals:
             # Counted by the set's index already (for the page, which Datasette asks for first).
             return f"select {int(members)}"
+        if count and (counted := await self.count_by_facet_values(where, params)) is not None:
+            return f"select {counted}"
         if count:
             return count_sql(cheapest(count_costs(where, params, members, walkable), members), where, walk_index)
         limit = int(page["limit"])
@@ -293,6 +296,16 @@ class Planner:
             if (sql := ordered.page_sql(where, params, page["columns"], limit)) is not None:
                 return sql
         return page_sql(plan, where, page["columns"], limit, walk_index)
+
+    async def count_by_facet_values(self, where: Where, params: dict) -> int | None:
+        """A topic's paragraphs that have the filters' column values, counted from the facet keys
+        the search plugin holds in memory (`db.count_by_facet_values`: ~5 ms at 1M, where SQL
+        asks of every row of the filtered column, 0.13-0.27 s); None when it cannot."""
+        count = getattr(self.db, "count_by_facet_values", None)
+        if count is None or where.kind is not TOPIC or not where.equals:
+            return None
+        pairs = [("_topic", params.get(where.arg.lstrip(":")))] + [(column, params.get(param.lstrip(":"))) for column, param in where.equals]
+        return await count(pairs) if all(isinstance(value, str) for _, value in pairs) else None
 
     def read_in_order(self, where: Where, params: dict, members: int, paragraphs: int, limit: int, page_cost: float) -> bool:
         """Whether a page of a set with no column filter, being paged through, is read from the set

@@ -678,7 +678,7 @@ async def table_csv_view(datasette, request, send):
             or len({key for key, _ in args}) < len(args) or not await db.table_exists("paragraphs_fts")):
         return await TableView.as_view(datasette)(request, send)
     columns = await db.execute_fn(lambda conn: plain_rows(conn, "SELECT name, upper(type) FROM pragma_table_info('paragraphs')", {}))
-    query = search if request.args.get("_searchmode") == "raw" else escape_fts(search)
+    query = table_search_expression(search, request.args.get("_searchmode") == "raw")
     headers = {}
     if datasette.cors:
         add_cors_headers(headers)
@@ -778,6 +778,23 @@ STARTED_SEARCHES = "archive.started_facet_searches"
 TABLE_PAGE = re.compile(r"^/(?P<database>[^/.]+)/paragraphs(\.json)?$")
 
 
+def table_search_expression(search: str, raw: bool) -> str:
+    """The FTS5 expression a table search runs: as written in raw mode, else escaped as Datasette escapes it."""
+    return search if raw else escape_fts(search)
+
+
+def facet_search(pairs: list[tuple[str, str]]) -> tuple[str, dict] | None:
+    """What a table search's counted facets count (CountedFacet): its FTS5 expression and its
+    filters as the search page's; None without a search, with a filter the search page lacks, or
+    with an expression FTS5 cannot parse."""
+    search = next((value for key, value in pairs if key == "_search"), None)
+    page_filters = search_page_filters(pairs) if search else None
+    if page_filters is None:
+        return None
+    expression = table_search_expression(search, next((v for k, v in pairs if k == "_searchmode"), None) == "raw")
+    return (expression, page_filters) if fts_syntax_error(expression) is None else None
+
+
 def facet_search_key(expression: str, page_filters: dict) -> tuple:
     return expression, tuple(sorted(page_filters.items()))
 
@@ -788,25 +805,21 @@ def start_facet_search(datasette, scope: dict, args: list[tuple[str, str]]) -> d
     first and the facets after it, and the two, each a walk of the matches, now run side by side
     in the database threads (a prefix search at a million paragraphs: ~30 ms less)."""
     page = TABLE_PAGE.match(scope["path"])
-    search = next((value for key, value in args if key == "_search"), None)
-    page_filters = search_page_filters(args)
-    if (page is None or not search or page_filters is None or any(key == "_nofacet" and value for key, value in args)
+    counted = facet_search(args)
+    if (page is None or counted is None or any(key == "_nofacet" and value for key, value in args)
             or any(key == "_shape" and value in ("array", "object") for key, value in args)):
         return scope
-    expression = search if ("_searchmode", "raw") in args else escape_fts(search)
     try:
         db = datasette.get_database(route=page["database"])
     except KeyError:
         return scope
-    if fts_syntax_error(expression) is not None:
-        return scope
 
-    async def facet_search():
-        return await ranked_search(db, expression, page_filters, 0, 0) if await facet_keys(db) is not None else None
+    async def search():
+        return await ranked_search(db, *counted, 0, 0) if await facet_keys(db) is not None else None
 
-    task = asyncio.ensure_future(facet_search())
+    task = asyncio.ensure_future(search())
     task.add_done_callback(lambda done: done.cancelled() or done.exception())  # an error nobody awaited is not logged
-    return {**scope, STARTED_SEARCHES: {facet_search_key(expression, page_filters): task}}
+    return {**scope, STARTED_SEARCHES: {facet_search_key(*counted): task}}
 
 
 def safe_table_search_args(args: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
@@ -815,7 +828,7 @@ def safe_table_search_args(args: list[tuple[str, str]]) -> list[tuple[str, str]]
     changed, result = False, []
     for key, value in args:
         if key.startswith("_search") and key != "_searchmode":
-            effective = value if raw else escape_fts(value)
+            effective = table_search_expression(value, raw)
             if fts_syntax_error(effective) is not None:
                 value, changed = plain_words(value) or '""', True
         result.append((key, value))
@@ -929,16 +942,13 @@ class CountedFacet(Facet):
         # Filtered by facet values only: every paragraph's keys give the exact counts (a million in ~20 ms).
         browsed = count_facets(keys, keys.present, chosen)[0] if chosen else None
         searched = None
-        search = self.request.args.get("_search")
-        page_filters = search_page_filters(pairs) if keys is not None and search else None
-        if page_filters is not None:
+        counted = facet_search(pairs) if keys is not None else None
+        if counted is not None:
             # A table search, maybe with filters the search page has: counted from the matches' keys
             # as the search page counts (every match up to EXACT_MAX, above that a sample, marked as
-            # an estimate).
-            expression = search if self.request.args.get("_searchmode") == "raw" else escape_fts(search)
-            if fts_syntax_error(expression) is None:
-                started = self.request.scope.get(STARTED_SEARCHES, {}).get(facet_search_key(expression, page_filters))
-                searched = await (started or ranked_search(db, expression, page_filters, 0, 0))
+            # an estimate); started as the request arrived (start_facet_search), or now.
+            started = self.request.scope.get(STARTED_SEARCHES, {}).get(facet_search_key(*counted))
+            searched = await (started or ranked_search(db, *counted, 0, 0))
         for source_and_config in self.get_configs():
             config = source_and_config["config"]
             column = config.get("column") or config["simple"]

@@ -371,6 +371,19 @@ def common_samples_built(path):
         conn.close()
 
 
+def archives_with_and_without_samples(seeds_db, tmp_path, word):
+    """Three copies of the seeds' archive, each in a folder of its own (the server names a database
+    after its file): without kept samples, with them (`word` among them), and one with them to alter."""
+    without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))
+    for copy in (without, kept, altered):
+        copy.parent.mkdir()
+    shutil.copy(seeds_db, without)
+    shutil.copy(seeds_db, kept)
+    assert word in common_samples_built(kept)
+    shutil.copy(kept, altered)
+    return without, kept, altered
+
+
 @pytest.fixture
 def sampling(monkeypatch):
     """Sampling from a few matches on, as a million paragraphs sample a common word."""
@@ -411,13 +424,7 @@ async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_w
                                                                                            path):
     """The same page with the kept sample as with the matches walked; a sample altered on purpose
     (half the rows it does not rank left out) changes the facets, so the search did read it."""
-    without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))
-    for copy in (without, kept, altered):
-        copy.parent.mkdir()
-    shutil.copy(seeds_db, without)
-    shutil.copy(seeds_db, kept)
-    assert "putin" in common_samples_built(kept)
-    shutil.copy(kept, altered)
+    without, kept, altered = archives_with_and_without_samples(seeds_db, tmp_path, "putin")
     conn = sqlite3.connect(altered)
     step, blob = conn.execute("SELECT step, rowids FROM common_samples WHERE term = 'putin'").fetchone()
     rowids = np.frombuffer(blob, dtype="<u4")
@@ -477,13 +484,7 @@ async def test_the_search_page_ranks_a_common_word_by_its_kept_weights(seeds_db,
                                                                         filtered):
     """Pages of many ranked rows: the same with the kept weights as with the index's bm25, and
     weights altered on purpose (one row's occurrences raised) put that row first."""
-    without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))
-    for copy in (without, kept, altered):
-        copy.parent.mkdir()
-    shutil.copy(seeds_db, without)
-    shutil.copy(seeds_db, kept)
-    assert "the" in common_samples_built(kept)
-    shutil.copy(kept, altered)
+    without, kept, altered = archives_with_and_without_samples(seeds_db, tmp_path, "the")
     topic = rows(seeds_db, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
     query = "/-/search.json?q=the" + (f"&topic={topic}" if filtered else "")
     rowid = {r["id"]: r["rowid"] for r in rows(seeds_db, "SELECT rowid, id FROM paragraphs")}

@@ -22,6 +22,7 @@ import threading
 
 import numpy as np
 
+from .copies import lookup
 from .text import FTS_TOKENIZER
 
 # Up to this many matches everything is exact: every match is ranked (bm25) and counted per facet.
@@ -160,14 +161,16 @@ def ranking_weights(conn: sqlite3.Connection, wanted: dict[str, np.ndarray]) -> 
     conn.execute("CREATE VIRTUAL TABLE temp.weighed_words USING fts5vocab(temp, weighed, instance)")
     try:
         for start in range(0, len(paragraphs), WEIGH_CHUNK):
-            chunk = json.dumps(paragraphs[start:start + WEIGH_CHUNK].tolist())
+            part = slice(start, start + WEIGH_CHUNK)
+            chunk = json.dumps(paragraphs[part].tolist())
             conn.execute("INSERT INTO temp.weighed (rowid, text) SELECT rowid, text FROM paragraphs "
                          "WHERE rowid IN (SELECT value FROM json_each(?))", (chunk,))
             for word, counts in occurrences.items():
                 found = conn.execute("SELECT doc, count(*) FROM temp.weighed_words WHERE term = ? GROUP BY doc ORDER BY doc", (word,))
                 place_values(counts, wanted[word], np.array(found.fetchall(), dtype=np.int64).reshape(-1, 2))
-            sizes = conn.execute("SELECT id, sz FROM paragraphs_fts_docsize WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (chunk,))
-            place_values(lengths, paragraphs, np.array([(rowid, varints(size)[0]) for rowid, size in sizes], dtype=np.int64).reshape(-1, 2))
+            # Every paragraph wanted is a match, so in the index: one size each, in rowid order.
+            sizes = conn.execute("SELECT sz FROM paragraphs_fts_docsize WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (chunk,))
+            lengths[part] = [varints(size)[0] for (size,) in sizes]
             conn.execute("INSERT INTO temp.weighed (weighed) VALUES ('delete-all')")
     finally:
         conn.execute("DROP TABLE temp.weighed_words")
@@ -177,11 +180,8 @@ def ranking_weights(conn: sqlite3.Connection, wanted: dict[str, np.ndarray]) -> 
 
 def place_values(into: np.ndarray, rowids: np.ndarray, pairs: np.ndarray) -> None:
     """Set into[i] to the value `pairs` (rowid, value; ascending rowids) gives rowids[i], where it gives one."""
-    if not len(pairs) or not len(rowids):
-        return
-    places = np.minimum(np.searchsorted(pairs[:, 0], rowids), len(pairs) - 1)
-    given = pairs[places, 0] == rowids
-    into[given] = pairs[places[given], 1]
+    at, given = lookup(pairs[:, 0], rowids)
+    into[given] = pairs[at[given], 1]
 
 
 def varints(blob: bytes) -> list[int]:

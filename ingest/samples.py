@@ -1,15 +1,18 @@
-"""The sample of matches a search counts its facets from, and the common words' samples kept in
-the archive.
+"""What a search for common words reads instead of walking the full-text index: each common
+word's paragraphs, and what bm25 weighs for the paragraphs a search ranks.
 
 A search with more than EXACT_MAX matches (a common word matches half the archive) counts its
 facets among every k-th match by rowid, and ranks its results (bm25) among every
 (k * RANK_EVERY)-th (plugins/search.py). Finding that sample walks every match in the full-text
 index: ~40 ms for a word in half of a million paragraphs, and ranking it with FTS5's bm25 walks
-them twice more (once for the word's IDF). The build walks them once instead for every word with
-at least COMMON_MIN matches and keeps, in `common_samples`, the sample and, for the rows it ranks,
-what bm25 weighs (the word's occurrences, the paragraph's length); a search for one such word
-reads them and scores the rows as FTS5 would (`bm25`). The answers are the same either way: both
-take the step from `sample_step`, and `bm25` repeats FTS5's arithmetic operation for operation.
+every word's matches again (for its IDF); "Putin Xi" at a million paragraphs took ~125 ms. The
+build walks them once instead for every word with at least COMMON_MIN matches and keeps, in
+`common_samples`, the word's paragraphs (one bit a rowid) and its occurrences in each of them
+whose rowid is a multiple of `kept_every()`, with those paragraphs' lengths in `ranked_lengths`.
+A search whose words are all kept (one or several, all required) intersects their bits, takes
+the sample and the ranked rows from them and scores the rows as FTS5 would (`bm25`). The answers
+are the same either way: both take the step from `sample_step`, and `bm25` repeats FTS5's
+arithmetic operation for operation.
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ EXACT_MAX = 10_000
 # Above it, results are ranked and facets counted among about SAMPLE_ROWS matches spread evenly
 # over the archive (every k-th rowid); the counts are scaled up and shown as estimates ("≈").
 SAMPLE_ROWS = 10_000
-# Words with at least this many matches have their sample kept: walking fewer costs a search
-# under ~8 ms, and a million paragraphs have ~80 words this common (~40 KB each).
+# Words with at least this many matches are kept: walking fewer costs a search under ~8 ms, and
+# a million paragraphs have ~80 words this common (each ~125 KB of bits, ~30 KB of occurrences).
 COMMON_MIN = 100_000
 # When sampling, one sampled row in RANK_EVERY is ranked: bm25 costs more than the rest of a row.
 RANK_EVERY = 4
-# Paragraphs tokenized at a time to count a word's occurrences in them (a few MB of index).
+# Paragraphs tokenized at a time to count the words' occurrences in them (a few MB of index).
 WEIGH_CHUNK = 20_000
 # FTS5's bm25 parameters (k1, b): fixed in SQLite.
 BM25_K1, BM25_B = 1.2, 0.75
@@ -43,21 +46,32 @@ BM25_K1, BM25_B = 1.2, 0.75
 
 COMMON_SAMPLES_SQL = """
 DROP TABLE IF EXISTS common_samples;
+DROP TABLE IF EXISTS ranked_lengths;
 -- The words (as the full-text index spells them: lower case, porter stems) with COMMON_MIN
--- matches or more, each with its matches' count and the rowids of every step-th match
--- (little-endian 32-bit): what a search for the word would otherwise walk the index to find.
--- upto: the highest paragraph rowid when it was sampled. For the sampled rows a search ranks
--- (rowids divisible by step * RANK_EVERY), in rowid order, the word's occurrences in each and
--- each paragraph's length in tokens (little-endian 32-bit): what bm25 weighs besides the index's totals.
+-- matches or more: how many paragraphs each is in, and which (paragraphs: one bit a rowid, bit
+-- r % 8 of byte r // 8 for rowid r): what a search for them would otherwise walk the index to
+-- find. occurrences: the word's count in each of those paragraphs whose rowid is a multiple of
+-- ranked_lengths.every, in rowid order, as numpy type occurrence_type. upto: the highest
+-- paragraph rowid when they were kept.
 CREATE TABLE common_samples (
-  term TEXT PRIMARY KEY, matches INTEGER NOT NULL, step INTEGER NOT NULL, rowids BLOB NOT NULL, upto INTEGER NOT NULL,
-  ranked_occurrences BLOB NOT NULL, ranked_lengths BLOB NOT NULL
+  term TEXT PRIMARY KEY, matches INTEGER NOT NULL, paragraphs BLOB NOT NULL,
+  occurrences BLOB NOT NULL, occurrence_type TEXT NOT NULL, upto INTEGER NOT NULL
 );
+-- One row: the length in tokens of each paragraph whose rowid is a multiple of `every` (rowid
+-- every * i at i; 0 where there is none), as numpy type length_type: with the occurrences, what
+-- bm25 weighs besides the index's totals.
+CREATE TABLE ranked_lengths (every INTEGER NOT NULL, upto INTEGER NOT NULL, lengths BLOB NOT NULL, length_type TEXT NOT NULL);
 """
 
 
-# What a search reads of a kept sample (a row of common_samples), in this order.
-KEPT_COLUMNS = "matches, step, rowids, ranked_occurrences, ranked_lengths"
+# What a search reads of a kept word (a row of common_samples), in this order.
+KEPT_COLUMNS = "term, matches, paragraphs, occurrences, occurrence_type"
+
+
+def kept_every() -> int:
+    """Occurrences are kept for the paragraphs whose rowids are multiples of this: every row a
+    sampled search ranks is one, its step being even (`sample_step`)."""
+    return 2 * RANK_EVERY
 
 
 def first_sql() -> str:
@@ -73,7 +87,8 @@ def sample_step(first: int, last: int | None, max_rowid: int) -> int:
     if first <= EXACT_MAX:
         return 1
     guess = first * max_rowid / max(1, last or 1)  # the matches in all, at the density of the first
-    return max(2, int(guess // SAMPLE_ROWS))
+    # Even, so that the rows it ranks (multiples of step * RANK_EVERY) have their occurrences kept.
+    return max(2, int(guess // SAMPLE_ROWS) // 2 * 2)
 
 
 def sample_sql(step: int, where: str = "paragraphs_fts MATCH :query") -> str:
@@ -89,8 +104,9 @@ def ranked(rowids: np.ndarray, step: int) -> np.ndarray:
 
 
 def rowid_array(concatenated: str | None) -> np.ndarray:
-    """The rowids of a comma-separated group_concat as an array."""
-    return np.array(concatenated.split(","), dtype=np.int64) if concatenated else np.zeros(0, dtype=np.int64)
+    """The rowids of a comma-separated group_concat as an array (parsed by numpy: a million in 30
+    ms, against 280 ms split into strings first)."""
+    return np.fromstring(concatenated, dtype=np.int64, sep=",") if concatenated else np.zeros(0, dtype=np.int64)
 
 
 def max_paragraph_rowid(conn: sqlite3.Connection) -> int:
@@ -98,84 +114,128 @@ def max_paragraph_rowid(conn: sqlite3.Connection) -> int:
     return max(1, conn.execute("SELECT max(rowid) FROM paragraph_facets").fetchone()[0] or 0)
 
 
+# How many bits each byte value has set.
+BITS_SET = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1)
+
+
+def count_bits(bits: np.ndarray) -> int:
+    """How many bits are set in `bits` (bytes)."""
+    return int(BITS_SET[bits].sum())
+
+
+def rowids_of(bits: np.ndarray, every: int = 1) -> np.ndarray:
+    """The rowids whose bits are set in `bits` (bytes, least significant bit first), of the
+    multiples of `every` only."""
+    return np.flatnonzero(np.unpackbits(bits, bitorder="little")[::every]) * every
+
+
 def build_common_samples(conn: sqlite3.Connection, log=lambda message: None, added_after: int | None = None) -> int:
-    """Keep the sample of every word with COMMON_MIN matches or more (after the full-text index
-    and paragraph_facets are made); returns how many words.
+    """Keep the paragraphs of every word with COMMON_MIN matches or more, and what bm25 weighs in
+    those a search may rank (after the full-text index and paragraph_facets are made); returns
+    how many words.
 
     `added_after`: the highest paragraph rowid before this build, when the build only added
-    paragraphs (after it). The samples kept then are extended with each word's new matches where
-    the word's step has not changed, instead of walking all its matches again."""
-    before = kept_samples(conn, added_after) if added_after else {}
+    paragraphs (after it). The words kept then are extended with their new matches instead of
+    walking all their matches again."""
+    every = kept_every()
+    before, lengths = kept_words(conn, added_after, every) if added_after else ({}, None)
     conn.executescript(COMMON_SAMPLES_SQL)
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.paragraph_words USING fts5vocab(main, paragraphs_fts, row)")
     common = conn.execute("SELECT term FROM temp.paragraph_words WHERE doc >= ? ORDER BY term", (COMMON_MIN,)).fetchall()
     conn.execute("DROP TABLE temp.paragraph_words")
     log(f"stage: samples of {len(common)} common words")
     max_rowid = max_paragraph_rowid(conn)
-    sampled = {}  # word -> matches, step, rowids, and the occurrences and lengths already weighed
+    matches, weighed, occurrences_before = {}, {}, {}
     for (term,) in common:
         if indexed_words(term) != [term]:  # a stem whose own stem differs: no query finds just it
             continue
-        query = {"query": phrase(term)}
-        step = sample_step(*conn.execute(first_sql(), query).fetchone(), max_rowid)
-        earlier = before.get(term)
-        if earlier and earlier[1] == step:
-            matches, added = conn.execute(sample_sql(step, "paragraphs_fts MATCH :query AND rowid > :upto"),
-                                          {**query, "upto": added_after}).fetchone()
-            weighed = [np.frombuffer(blob, dtype="<u4") for blob in earlier[3:]]
-            sampled[term] = (earlier[0] + matches, step, np.frombuffer(earlier[2], dtype="<u4"), rowid_array(added), weighed)
-        else:
-            matches, rowids = conn.execute(sample_sql(step), query).fetchone()
-            sampled[term] = (matches, step, np.zeros(0, dtype="<u4"), rowid_array(rowids), [np.zeros(0, dtype="<u4")] * 2)
-    weights = ranking_weights(conn, {term: new[ranked(new, step)] for term, (_, step, _, new, _) in sampled.items()})
-    for term, (matches, step, kept, new, weighed) in sampled.items():
-        rowids = np.concatenate([kept, new.astype("<u4")])
-        occurrences, lengths = (np.concatenate([old, added.astype("<u4")]) for old, added in zip(weighed, weights[term]))
-        conn.execute("INSERT INTO common_samples VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (term, matches, step, rowids.tobytes(), max_rowid, occurrences.tobytes(), lengths.tobytes()))
-    return len(sampled)
+        # Written as soon as walked, so that only each word's rowids to weigh are held (~2.5 a
+        # paragraph in all, a million paragraphs' worth of bits being 125 KB a word).
+        earlier = before.pop(term, None)
+        where = "paragraphs_fts MATCH :query" + (" AND rowid > :upto" if earlier else "")
+        found, rowids = conn.execute(sample_sql(1, where), {"query": phrase(term), "upto": added_after}).fetchone()
+        new = rowid_array(rowids)
+        paragraphs = np.zeros(max_rowid + 1, dtype=bool)
+        if earlier:
+            kept = np.unpackbits(np.frombuffer(earlier[1], dtype=np.uint8), bitorder="little")[: max_rowid + 1]
+            paragraphs[: len(kept)] = kept
+            occurrences_before[term] = np.frombuffer(earlier[2], dtype=earlier[3])
+        paragraphs[new] = True
+        matches[term] = (earlier[0] if earlier else 0) + found
+        weighed[term] = new[new % every == 0].astype(np.uint32)
+        conn.execute("INSERT INTO common_samples VALUES (?, ?, ?, x'', '', ?)",
+                     (term, matches[term], np.packbits(paragraphs, bitorder="little").tobytes(), max_rowid))
+    for term, occurrences in ranking_weights(conn, weighed, max_rowid).items():
+        if term in occurrences_before:
+            occurrences = np.concatenate([occurrences_before[term], occurrences])
+        kind = np.min_scalar_type(occurrences.max(initial=0))
+        conn.execute("UPDATE common_samples SET occurrences = ?, occurrence_type = ? WHERE term = ?",
+                     (occurrences.astype(kind).tobytes(), kind.str, term))
+    lengths = paragraph_lengths(conn, every, max_rowid, lengths, added_after or 0)
+    kind = np.min_scalar_type(lengths.max(initial=0))
+    conn.execute("INSERT INTO ranked_lengths VALUES (?, ?, ?, ?)", (every, max_rowid, lengths.astype(kind).tobytes(), kind.str))
+    return len(matches)
 
 
-def kept_samples(conn: sqlite3.Connection, added_after: int) -> dict[str, tuple]:
-    """The archive's kept samples, by word: (matches, step, rowids, ranked_occurrences,
-    ranked_lengths), if they were taken of the paragraphs up to `added_after` (as they stood
-    before this build added the rest)."""
+def kept_words(conn: sqlite3.Connection, added_after: int, every: int) -> tuple[dict[str, tuple], np.ndarray | None]:
+    """The archive's kept words, by word: (matches, paragraphs, occurrences, occurrence_type), and
+    the kept lengths, if they were kept of the paragraphs up to `added_after` (as they stood before
+    this build added the rest) for the same rows (multiples of `every`); else nothing."""
     try:
-        rows = conn.execute(f"SELECT term, {KEPT_COLUMNS} FROM common_samples WHERE upto = ?", (added_after,)).fetchall()
+        lengths = conn.execute("SELECT lengths, length_type FROM ranked_lengths WHERE upto = ? AND every = ?",
+                               (added_after, every)).fetchone()
+        rows = conn.execute("SELECT term, matches, paragraphs, occurrences, occurrence_type FROM common_samples "
+                            "WHERE upto = ?", (added_after,)).fetchall()
     except sqlite3.OperationalError:  # an archive without them (or of an older layout)
-        return {}
-    return {term: tuple(kept) for term, *kept in rows}
+        return {}, None
+    if not lengths:
+        return {}, None
+    return {term: tuple(kept) for term, *kept in rows}, np.frombuffer(lengths[0], dtype=lengths[1])
 
 
-def ranking_weights(conn: sqlite3.Connection, wanted: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """For each word, its occurrences in each of the paragraphs `wanted` names (ascending rowids)
-    and their lengths in tokens, as the full-text index counts them.
+def paragraph_lengths(conn: sqlite3.Connection, every: int, max_rowid: int, kept: np.ndarray | None, after: int) -> np.ndarray:
+    """The length in tokens of each paragraph whose rowid is a multiple of `every` (rowid every * i
+    at i), as the full-text index counts them (its `_docsize` table, FTS5's documented layout):
+    those `kept` up to rowid `after`, read for the rest."""
+    lengths = np.zeros(max_rowid // every + 1, dtype=np.int64)
+    if kept is not None:
+        lengths[: len(kept)] = kept[: len(lengths)]
+    else:
+        after = 0
+    sizes = conn.execute("SELECT id, sz FROM paragraphs_fts_docsize WHERE id > ? AND id % ? = 0", (after, every))
+    for rowid, size in sizes:
+        lengths[rowid // every] = varints(size)[0]
+    return lengths
 
-    The index keeps neither where SQL can read it per paragraph: the occurrences come from the
-    paragraphs tokenized again by the archive's tokenizer into a small index of their own, a chunk
-    at a time; the lengths from the index's `_docsize` table (FTS5's documented layout)."""
-    paragraphs = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *wanted.values()]).astype(np.int64))
-    occurrences = {word: np.zeros(len(rowids), dtype=np.int64) for word, rowids in wanted.items()}
-    lengths = np.zeros(len(paragraphs), dtype=np.int64)  # by place in `paragraphs`
+
+def ranking_weights(conn: sqlite3.Connection, wanted: dict[str, np.ndarray], max_rowid: int) -> dict[str, np.ndarray]:
+    """For each word, its occurrences in each of the paragraphs `wanted` names (ascending rowids,
+    none above `max_rowid`), as the full-text index counts them.
+
+    The index keeps them where SQL can read them only by walking every occurrence of the word: they
+    come from the paragraphs tokenized again by the archive's tokenizer into a small index of their
+    own, a chunk at a time."""
+    every = np.zeros(max_rowid + 1, dtype=bool)  # the paragraphs any word wants
+    for rowids in wanted.values():
+        every[rowids] = True
+    paragraphs = np.flatnonzero(every)
+    del every
+    occurrences = {word: np.zeros(len(rowids), dtype=np.uint32) for word, rowids in wanted.items()}
     conn.execute(f"CREATE VIRTUAL TABLE temp.weighed USING fts5(text, content='', tokenize='{FTS_TOKENIZER}')")
     conn.execute("CREATE VIRTUAL TABLE temp.weighed_words USING fts5vocab(temp, weighed, instance)")
     try:
         for start in range(0, len(paragraphs), WEIGH_CHUNK):
-            part = slice(start, start + WEIGH_CHUNK)
-            chunk = json.dumps(paragraphs[part].tolist())
+            chunk = json.dumps(paragraphs[start:start + WEIGH_CHUNK].tolist())
             conn.execute("INSERT INTO temp.weighed (rowid, text) SELECT rowid, text FROM paragraphs "
                          "WHERE rowid IN (SELECT value FROM json_each(?))", (chunk,))
             for word, counts in occurrences.items():
                 found = conn.execute("SELECT doc, count(*) FROM temp.weighed_words WHERE term = ? GROUP BY doc ORDER BY doc", (word,))
                 place_values(counts, wanted[word], np.array(found.fetchall(), dtype=np.int64).reshape(-1, 2))
-            # Every paragraph wanted is a match, so in the index: one size each, in rowid order.
-            sizes = conn.execute("SELECT sz FROM paragraphs_fts_docsize WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (chunk,))
-            lengths[part] = [varints(size)[0] for (size,) in sizes]
             conn.execute("INSERT INTO temp.weighed (weighed) VALUES ('delete-all')")
     finally:
         conn.execute("DROP TABLE temp.weighed_words")
         conn.execute("DROP TABLE temp.weighed")
-    return {word: (occurrences[word], lengths[np.searchsorted(paragraphs, rowids)]) for word, rowids in wanted.items()}
+    return occurrences
 
 
 def place_values(into: np.ndarray, rowids: np.ndarray, pairs: np.ndarray) -> None:
@@ -204,20 +264,25 @@ def index_totals(conn: sqlite3.Connection) -> tuple[int, int]:
     return rows, sum(tokens)
 
 
-def bm25(occurrences: np.ndarray, lengths: np.ndarray, matches: int, totals: tuple[int, int]) -> np.ndarray:
-    """FTS5's bm25() of paragraphs matching a one-word query, from the word's occurrences in each,
-    their lengths, how many paragraphs the word is in and the index's totals.
+def bm25(occurrences: list[np.ndarray], lengths: np.ndarray, matches: list[int], totals: tuple[int, int]) -> np.ndarray:
+    """FTS5's bm25() of paragraphs matching a query for one or more words (each a phrase of the
+    query), from each word's occurrences in each paragraph, the paragraphs' lengths, how many
+    paragraphs each word is in and the index's totals.
 
-    The same operations in the same order as SQLite's fts5Bm25Function (double precision), so each
-    score is the very number `bm25(paragraphs_fts)` gives: ordering by it ties and breaks ties alike."""
+    The same operations in the same order as SQLite's fts5Bm25Function (double precision, the
+    words' terms summed in the query's order), so each score is the very number
+    `bm25(paragraphs_fts)` gives: ordering by it ties and breaks ties alike."""
     rows, tokens = totals
     average_length = float(tokens) / float(rows)
-    idf = math.log((rows - matches + 0.5) / (matches + 0.5))
-    if idf <= 0.0:
-        idf = 1e-6
-    frequency = occurrences.astype(np.float64)
-    score = 0.0 + idf * ((frequency * (BM25_K1 + 1.0)) /
-                         (frequency + BM25_K1 * (1 - BM25_B + BM25_B * lengths.astype(np.float64) / average_length)))
+    lengths = lengths.astype(np.float64)
+    score = np.zeros(len(lengths))
+    for found, hits in zip(occurrences, matches):
+        idf = math.log((rows - hits + 0.5) / (hits + 0.5))
+        if idf <= 0.0:
+            idf = 1e-6
+        frequency = found.astype(np.float64)
+        score = score + idf * ((frequency * (BM25_K1 + 1.0)) /
+                               (frequency + BM25_K1 * (1 - BM25_B + BM25_B * lengths / average_length)))
     return -1.0 * score
 
 
@@ -226,8 +291,10 @@ def phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-# A query that is one word, bare or quoted (no operator, prefix, column or second word).
-ONE_WORD = re.compile(r'"?[^\W_]+"?')
+# One word of a query, bare or quoted (no operator, prefix, column or phrase of several words).
+QUERY_WORD = re.compile(r'"[^\W_]+"|[^\W_]+')
+# Bare words that FTS5 reads as operators.
+FTS5_OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR"})
 _tokenizers = threading.local()
 
 
@@ -243,9 +310,15 @@ def indexed_words(text: str) -> list[str]:
     return [term for (term,) in conn.execute("SELECT term FROM words ORDER BY offset")]
 
 
-def common_word(query: str) -> str | None:
-    """The indexed word an FTS5 query for one word searches for (None for any other query)."""
-    if not ONE_WORD.fullmatch(query):
+def query_words(query: str) -> list[str] | None:
+    """The indexed words, in the query's order, of an FTS5 query asking for the paragraphs that
+    have every one of a few words (one or more, each bare or quoted, with or without AND between
+    them); None for any other query."""
+    tokens = query.split()
+    # "putin AND xi" is "putin xi": AND only between two words, where it changes nothing.
+    tokens = [token for i, token in enumerate(tokens)
+              if not (token == "AND" and 0 < i < len(tokens) - 1 and "AND" not in (tokens[i - 1], tokens[i + 1]))]
+    if not tokens or any(token in FTS5_OPERATORS or not QUERY_WORD.fullmatch(token) for token in tokens):
         return None
-    words = indexed_words(query.strip('"'))
-    return words[0] if len(words) == 1 else None
+    words = [indexed_words(token.strip('"')) for token in tokens]
+    return [found[0] for found in words] if all(len(found) == 1 for found in words) else None

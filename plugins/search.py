@@ -141,9 +141,12 @@ class FacetKeys:
     more than finding the matches (27 of 60 ms for a common word at a million paragraphs).
     """
 
-    def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray, common_samples: bool = False,
-                 index_totals: tuple[int, int] = (0, 0)):
-        self.common_samples = common_samples  # whether the archive keeps its common words' samples
+    def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray,
+                 ranked_lengths: tuple[int, np.ndarray] | None = None, index_totals: tuple[int, int] = (0, 0)):
+        # Whether the archive keeps its common words (ingest/samples.py), and if so the lengths of
+        # the paragraphs their searches may rank: (every, the length of rowid every * i at i).
+        self.common_samples = ranked_lengths is not None
+        self.ranked_lengths = ranked_lengths
         self.index_totals = index_totals  # the full-text index's paragraphs and tokens, which bm25 weighs by
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
@@ -185,10 +188,13 @@ def read_facet_keys(conn) -> FacetKeys | None:
         for i, facet in enumerate(KEY_COLUMNS, start=1):
             columns[facet][block[:, 0]] = block[:, i]
         present[block[:, 0]] = True
-    # The kept samples, if the archive has them in this layout (an older one's are left unread).
-    common_samples = cursor.execute("SELECT 1 FROM pragma_table_info('common_samples') WHERE name = 'ranked_lengths'").fetchone()
-    return FacetKeys(values, columns, present, common_samples=bool(common_samples),
-                     index_totals=samples.index_totals(conn) if common_samples else (0, 0))
+    # The kept words, if the archive has them in this layout (an older one's are left unread).
+    lengths = None
+    if cursor.execute("SELECT 1 FROM pragma_table_info('common_samples') WHERE name = 'occurrence_type'").fetchone():
+        kept = cursor.execute("SELECT every, lengths, length_type FROM ranked_lengths").fetchone()
+        lengths = (kept[0], np.frombuffer(kept[1], dtype=kept[2])) if kept else None
+    return FacetKeys(values, columns, present, ranked_lengths=lengths,
+                     index_totals=samples.index_totals(conn) if lengths is not None else (0, 0))
 
 
 def file_key(path) -> tuple | None:
@@ -335,8 +341,9 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
 
     One pass over the index counts the matches and lists every match (up to EXACT_MAX matches) or
     every k-th match (a sample of about SAMPLE_ROWS), whose facet keys, held in memory, give the
-    facet counts; a second ranks them (bm25) for the page. For a common word the build keeps the
-    sample and what bm25 weighs, and neither pass runs.
+    facet counts; a second ranks them (bm25) for the page. For a query whose words are all common
+    (each in COMMON_MIN paragraphs or more, all required) the build keeps each word's paragraphs
+    and what bm25 weighs, and neither pass runs.
 
     Returns {"ids": [rowid, ...] best first (at most limit + 1), "total", "total_estimated",
     "facets", "facets_estimated", "ranked_sample": None or how many matches were ranked}.
@@ -369,11 +376,13 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
                                                                  fetch(ranked_sql if limit else None))
         return matches, samples.rowid_array(rowids), [row[0] for row in ranked_rows]
 
-    word = samples.common_word(query) if step > 1 and keys.common_samples else None
+    words = samples.query_words(query) if step > 1 and keys.common_samples else None
     kept = await db.execute_fn(lambda conn: plain_rows(
-        conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term = :word", {"word": word})) if word else []
-    if kept and kept[0][1] == step:  # the sample the walk would find (taken at the same step)
-        matches, rowids, ranked = kept_ranking(keys, kept[0], chosen, offset, limit)
+        conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term IN (SELECT value FROM json_each(:words))",
+        {"words": json.dumps(words)})) if words else []
+    by_word = {row[0]: row for row in kept}
+    if words and set(words) <= set(by_word) and step * samples.RANK_EVERY % keys.ranked_lengths[0] == 0:
+        matches, rowids, ranked = kept_search(keys, [by_word[word] for word in words], step, chosen, offset, limit)
     else:
         matches, rowids, ranked = await walked()
     sample_size = max(1, len(rowids))
@@ -391,18 +400,26 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     return found
 
 
-def kept_ranking(keys: FacetKeys, kept: tuple, chosen: list[tuple[str, int]], offset: int, limit: int) -> tuple:
-    """A common word's kept sample (a common_samples row): the count of its matches, the sample's
-    rowids, and the rowids of one page of its ranked rows that have the chosen facet keys, best
-    first, scored as FTS5's bm25 would score them (the SQL of `ranked_ids_sql`, without its walks)."""
-    matches, step, rowids, occurrences, lengths = kept
-    rowids = np.frombuffer(rowids, dtype="<u4").astype(np.int64)
-    ranked = rowids[samples.ranked(rowids, step)]
-    passes = passing(keys, ranked, chosen)
-    scores = samples.bm25(np.frombuffer(occurrences, dtype="<u4")[passes], np.frombuffer(lengths, dtype="<u4")[passes],
-                          matches, keys.index_totals)
-    best = ranked[passes][np.lexsort((ranked[passes], scores))]  # ORDER BY bm25, rowid
-    return matches, rowids, best[offset:offset + limit + 1].tolist() if limit else []
+def kept_search(keys: FacetKeys, kept: list[tuple], step: int, chosen: list[tuple[str, int]], offset: int,
+                limit: int) -> tuple:
+    """A search for kept words (their common_samples rows, in the query's order), sampled every
+    `step`-th rowid: the count of the paragraphs having every word, the sample's rowids, and the
+    rowids of one page of its ranked rows that have the chosen facet keys, best first, scored as
+    FTS5's bm25 would score them (the answers of `walked`, without walking the index)."""
+    every, lengths = keys.ranked_lengths
+    bits = [np.frombuffer(row[2], dtype=np.uint8) for row in kept]
+    size = min(len(b) for b in bits)
+    matched = np.bitwise_and.reduce([b[:size] for b in bits])
+    sample = samples.rowids_of(matched, step)  # only the sample's rowids made: a few ms less than all
+    ranked = sample[samples.ranked(sample, step)]
+    ranked = ranked[passing(keys, ranked, chosen)]
+    occurrences = []
+    for _, _, paragraphs, found, kind in kept:  # each word's count in the ranked rows, from its kept rows'
+        weighed = samples.rowids_of(np.frombuffer(paragraphs, dtype=np.uint8), every)
+        occurrences.append(np.frombuffer(found, dtype=kind)[np.searchsorted(weighed, ranked)])
+    scores = samples.bm25(occurrences, lengths[ranked // every], [row[1] for row in kept], keys.index_totals)
+    best = ranked[np.lexsort((ranked, scores))]  # ORDER BY bm25, rowid
+    return samples.count_bits(matched), sample, best[offset:offset + limit + 1].tolist() if limit else []
 
 
 def ranked_ids_sql(conditions: list[str], every: int, limit: int, offset: int) -> str:

@@ -211,35 +211,30 @@ class TestIncremental:
         assert_same_archive(db, rebuilt)
 
     @pytest.mark.parametrize("change", ["add", "add and remove"])
-    def test_common_words_samples_after_an_update_are_a_full_rebuilds(self, tmp_path, monkeypatch, change):
-        """An update extends the kept samples of common words with their new matches when it only
-        added paragraphs, and samples again when it removed some: either way, the samples that
-        sampling the updated archive afresh makes."""
-        monkeypatch.setattr(samples, "COMMON_MIN", 20)  # common words, and sampled, in a small archive
-        monkeypatch.setattr(samples, "EXACT_MAX", 8)
-        monkeypatch.setattr(samples, "SAMPLE_ROWS", 6)
-        monkeypatch.setattr(samples, "RANK_EVERY", 1)  # every sampled row ranked: the new ones weighed too
+    def test_common_words_kept_after_an_update_are_a_full_rebuilds(self, tmp_path, monkeypatch, change):
+        """An update extends the kept common words with their new matches and weights when it only
+        added paragraphs, and keeps them afresh when it removed some: either way, what keeping
+        them afresh in the updated archive makes."""
+        monkeypatch.setattr(samples, "COMMON_MIN", 20)  # common words in a small archive
+        monkeypatch.setattr(samples, "RANK_EVERY", 1)  # the occurrences of every other row kept: the new ones weighed too
         folder = tmp_path / "in"
         write_corpus(folder, 10)
         db = tmp_path / "archive.db"
         build([folder], db, progress=False)
         before = table_rows(db, "common_samples")
-        assert len(before) > 20 and all(row[2] > 1 for row in before)  # (term, matches, step, ...)
+        assert len(before) > 20 and all(row[1] >= 20 for row in before)  # (term, matches, ...)
         write_corpus(tmp_path / "more", 13)
         shutil.copy(tmp_path / "more" / "copy-0012.txt", folder / "added.txt")
         if change == "add and remove":
             (folder / "copy-0003.txt").unlink()
         assert build([folder], db, progress=False).mode == "incremental"
-        after = table_rows(db, "common_samples")
+        after = table_rows(db, "common_samples"), table_rows(db, "ranked_lengths")
         afresh = shutil.copy(db, tmp_path / "afresh.db")
         conn = sqlite3.connect(afresh)
         samples.build_common_samples(conn)
         conn.commit()
         conn.close()
-        assert after == table_rows(afresh, "common_samples") and after != before
-        steps_before = {row[0]: row[2] for row in before}
-        extended = [row[0] for row in after if steps_before.get(row[0]) == row[2]]
-        assert extended if change == "add" else True  # words whose sample could be extended
+        assert after == (table_rows(afresh, "common_samples"), table_rows(afresh, "ranked_lengths")) and after[0] != before
 
     def test_worker_processes_build_and_update_the_archive_one_process_would(self, tmp_path, monkeypatch):
         """Many files go to worker processes (from a fork server; an incremental build reads the

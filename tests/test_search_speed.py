@@ -360,28 +360,39 @@ COMMON_IN_SEEDS = 30  # paragraphs a word is in to count as common among the see
 
 
 def common_samples_built(path):
-    """Build the common words' samples again in the archive at `path` (with `common` on); returns
-    them by word."""
+    """Keep the common words again in the archive at `path` (with `common` on); returns them by
+    word, each as (matches, paragraphs, occurrences, occurrence_type)."""
     conn = sqlite3.connect(path)
     try:
         samples.build_common_samples(conn)
         conn.commit()
-        return {r[0]: r[1:] for r in conn.execute(f"SELECT term, {samples.KEPT_COLUMNS} FROM common_samples")}
+        return {r[0]: r[1:] for r in conn.execute(f"SELECT {samples.KEPT_COLUMNS} FROM common_samples")}
     finally:
         conn.close()
 
 
-def archives_with_and_without_samples(seeds_db, tmp_path, word):
+def archives_with_and_without_samples(seeds_db, tmp_path, words):
     """Three copies of the seeds' archive, each in a folder of its own (the server names a database
-    after its file): without kept samples, with them (`word` among them), and one with them to alter."""
+    after its file): without kept words, with them (`words` among them), and one with them to alter."""
     without, kept, altered = (tmp_path / name / "archive.db" for name in ("without", "kept", "altered"))
     for copy in (without, kept, altered):
         copy.parent.mkdir()
     shutil.copy(seeds_db, without)
     shutil.copy(seeds_db, kept)
-    assert word in common_samples_built(kept)
+    assert set(words) <= set(common_samples_built(kept))
     shutil.copy(kept, altered)
     return without, kept, altered
+
+
+def kept_rowids(blob, every=1):
+    """The rowids a kept word's bits (common_samples.paragraphs) hold, the multiples of `every` only."""
+    return samples.rowids_of(np.frombuffer(blob, dtype=np.uint8), every).tolist()
+
+
+def matching(conn, query, every=1):
+    """The rowids of the paragraphs an FTS5 query matches, the multiples of `every` only."""
+    return [r for (r,) in conn.execute("SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH ? AND rowid % ? = 0 "
+                                       "ORDER BY rowid", (query, every))]
 
 
 @pytest.fixture
@@ -393,11 +404,13 @@ def sampling(monkeypatch):
 
 @pytest.fixture
 def common(monkeypatch):
-    """Words in COMMON_IN_SEEDS paragraphs or more have their samples kept."""
+    """Words in COMMON_IN_SEEDS paragraphs or more are kept."""
     monkeypatch.setattr(samples, "COMMON_MIN", COMMON_IN_SEEDS)
 
 
-def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_path, sampling, common):
+def test_a_common_words_kept_paragraphs_are_its_matches(seeds_db, tmp_path, common):
+    """Every word in COMMON_MIN paragraphs or more is kept with exactly the paragraphs the index
+    finds for it, and the lengths kept are the index's own."""
     path = shutil.copy(seeds_db, tmp_path / "archive.db")
     kept = common_samples_built(path)
     conn = sqlite3.connect(path)
@@ -405,47 +418,49 @@ def test_a_common_words_kept_sample_is_every_kth_of_its_matches(seeds_db, tmp_pa
     in_paragraphs = dict(conn.execute("SELECT term, doc FROM temp.words WHERE doc >= ?", (COMMON_IN_SEEDS,)))
     assert {"putin", "xi", "china"} <= set(kept) <= set(in_paragraphs)
     for term in set(in_paragraphs) - set(kept):  # left out only when no query finds just the word
-        found = conn.execute("SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH ?", (samples.phrase(term),))
-        assert found.fetchone()[0] != in_paragraphs[term], term
-    max_rowid = conn.execute("SELECT max(rowid) FROM paragraphs").fetchone()[0]
-    for term, (matches, step, blob, _, _) in kept.items():
-        matched = [r for (r,) in conn.execute("SELECT rowid FROM paragraphs_fts WHERE paragraphs_fts MATCH ? ORDER BY rowid",
-                                              (samples.phrase(term),))]
-        first = matched[:samples.EXACT_MAX + 1]
-        assert step == samples.sample_step(len(first), first[-1], max_rowid) > 1, term
-        assert matches == len(matched) and np.frombuffer(blob, dtype="<u4").tolist() == [r for r in matched if r % step == 0], term
+        assert len(matching(conn, samples.phrase(term))) != in_paragraphs[term], term
+    for term, (matches, paragraphs, _, _) in kept.items():
+        assert kept_rowids(paragraphs) == matching(conn, samples.phrase(term)) and matches == in_paragraphs[term], term
+    every, blob, kind = conn.execute("SELECT every, lengths, length_type FROM ranked_lengths").fetchone()
+    sizes = {rowid: samples.varints(size)[0] for rowid, size in conn.execute("SELECT id, sz FROM paragraphs_fts_docsize")}
+    lengths = np.frombuffer(blob, dtype=kind).tolist()
+    assert every == samples.kept_every() and lengths == [sizes.get(every * i, 0) for i in range(len(lengths))]
+    assert len(lengths) == max(sizes) // every + 1 and sum(lengths) > 500
     conn.close()
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("path", ["/-/search.json?q={word}", "/-/search.json?q={word}&topic={topic}",
-                                  "/archive/paragraphs.json?_search={word}"])
-async def test_a_search_for_a_common_word_reads_its_kept_sample_and_answers_as_without_it(seeds_db, tmp_path, sampling, common,
-                                                                                           path):
-    """The same page with the kept sample as with the matches walked; a sample altered on purpose
-    (half the rows it does not rank left out) changes the facets, so the search did read it."""
-    without, kept, altered = archives_with_and_without_samples(seeds_db, tmp_path, "putin")
+@pytest.mark.parametrize("path", ["/-/search.json?q={query}", "/-/search.json?q={query}&topic={topic}",
+                                  "/archive/paragraphs.json?_search={query}"])
+async def test_a_search_for_common_words_reads_them_and_answers_as_without_them(seeds_db, tmp_path, sampling, common, path):
+    """The same page with the kept words as with the matches walked, for one word and for several;
+    a word's paragraphs altered on purpose (some of those no search ranks left out) change the
+    facets, so the search did read them."""
+    without, kept, altered = archives_with_and_without_samples(seeds_db, tmp_path, ["putin", "xi", "china"])
     conn = sqlite3.connect(altered)
-    step, blob = conn.execute("SELECT step, rowids FROM common_samples WHERE term = 'putin'").fetchone()
-    rowids = np.frombuffer(blob, dtype="<u4")
-    unranked = np.flatnonzero(~samples.ranked(rowids, step))
-    conn.execute("UPDATE common_samples SET rowids = ? WHERE term = 'putin'", (np.delete(rowids, unranked[::2]).tobytes(),))
+    for word in ("putin", "xi"):
+        (blob,) = conn.execute("SELECT paragraphs FROM common_samples WHERE term = ?", (word,)).fetchone()
+        bits = np.unpackbits(np.frombuffer(blob, dtype=np.uint8), bitorder="little")
+        unranked = np.flatnonzero(bits)[np.flatnonzero(bits) % samples.kept_every() != 0]
+        bits[unranked[::2]] = 0
+        conn.execute("UPDATE common_samples SET paragraphs = ? WHERE term = ?", (np.packbits(bits, bitorder="little").tobytes(), word))
     conn.commit()
     conn.close()
 
     topic = rows(seeds_db, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
+    apps = {db: make_datasette(db, immutable=True) for db in (without, kept, altered)}
 
-    async def page(db, word):
-        response = await make_datasette(db, immutable=True).client.get(path.format(word=word, topic=topic))
+    async def page(db, query):
+        response = await apps[db].client.get(path.format(query=query, topic=topic))
         assert response.status_code == 200, response.text[:300]
         data = response.json()
         return {key: value for key, value in data.items() if key not in ("query_ms", "database_ms")}
 
-    for word in ("Putin", '"putin"'):
-        shown = await page(kept, word)
-        assert shown == await page(without, word)
+    for query in ("Putin", '"putin"', "putin xi", "Xi Putin China", '"xi" AND putin'):
+        shown = await page(kept, query)
+        assert shown == await page(without, query), query
         facets = shown.get("facets") or shown["facet_results"]
-        assert any(facets.values()) and facets != (lambda p: p.get("facets") or p["facet_results"])(await page(altered, word))
+        assert any(facets.values()) and facets != (lambda p: p.get("facets") or p["facet_results"])(await page(altered, query)), query
 
 
 @pytest.fixture
@@ -456,63 +471,93 @@ def dense_sampling(monkeypatch):
     monkeypatch.setattr(samples, "RANK_EVERY", 1)
 
 
-def test_a_common_words_kept_weights_score_its_ranked_rows_as_fts5s_bm25(seeds_db, tmp_path, dense_sampling, common):
-    """Every ranked row of every kept word scores exactly (not nearly) what bm25() gives it, so
-    ordering by the kept scores ties and breaks ties as the index's ORDER BY bm25 does."""
+def test_kept_words_score_the_rows_a_search_ranks_as_fts5s_bm25(seeds_db, tmp_path, dense_sampling, common):
+    """For one kept word and for several, every paragraph whose occurrences are kept scores exactly
+    (not nearly) what bm25() gives it, so ordering by the kept scores ties and breaks ties as the
+    index's ORDER BY bm25 does."""
     path = shutil.copy(seeds_db, tmp_path / "archive.db")
     kept = common_samples_built(path)
     conn = sqlite3.connect(path)
     totals = samples.index_totals(conn)
     assert totals == (conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0],
                       sum(samples.varints(size)[0] for (size,) in conn.execute("SELECT sz FROM paragraphs_fts_docsize")))
+    every, blob, kind = conn.execute("SELECT every, lengths, length_type FROM ranked_lengths").fetchone()
+    lengths = np.frombuffer(blob, dtype=kind)
+    words = sorted(kept, key=lambda word: -kept[word][0])[:6]
+    queries = [[word] for word in kept] + [[a, b] for a in words for b in words if a != b] + [words[:3], words[2:5][::-1]]
     scored = 0
-    for term, (matches, step, blob, occurrences, lengths) in kept.items():
-        rowids = np.frombuffer(blob, dtype="<u4")
+    for words in queries:
+        query = " ".join(words)
         bm25 = conn.execute("SELECT rowid, bm25(paragraphs_fts) FROM paragraphs_fts WHERE paragraphs_fts MATCH ? "
-                            "AND rowid % ? = 0 ORDER BY rowid", (samples.phrase(term), step * samples.RANK_EVERY)).fetchall()
-        assert [rowid for rowid, _ in bm25] == rowids[samples.ranked(rowids, step)].tolist(), term
-        mine = samples.bm25(np.frombuffer(occurrences, dtype="<u4"), np.frombuffer(lengths, dtype="<u4"), matches, totals)
-        assert mine.tolist() == [score for _, score in bm25], term
+                            "AND rowid % ? = 0 ORDER BY rowid", (query, every)).fetchall()
+        ranked = np.array([rowid for rowid, _ in bm25], dtype=np.int64)
+        occurrences = [np.frombuffer(kept[w][2], dtype=kept[w][3])[np.searchsorted(kept_rowids(kept[w][1], every), ranked)]
+                       for w in words]
+        mine = samples.bm25(occurrences, lengths[ranked // every], [kept[w][0] for w in words], totals)
+        assert mine.tolist() == [score for _, score in bm25], query
         scored += len(bm25)
     conn.close()
-    assert len(kept) >= 3 and scored > 100
+    assert len(kept) >= 3 and scored > 1000 and every == 2
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("filtered", [False, True])
-async def test_the_search_page_ranks_a_common_word_by_its_kept_weights(seeds_db, tmp_path, dense_sampling, common, monkeypatch,
-                                                                        filtered):
+@pytest.mark.parametrize("query, filtered", [("the", False), ("the", True), ("putin the", False), ("the putin", True)])
+async def test_the_search_page_ranks_common_words_by_their_kept_weights(seeds_db, tmp_path, dense_sampling, common, monkeypatch,
+                                                                         query, filtered):
     """Pages of many ranked rows: the same with the kept weights as with the index's bm25, and
-    weights altered on purpose (one row's occurrences raised) put that row first."""
-    without, kept, altered = archives_with_and_without_samples(seeds_db, tmp_path, "the")
+    weights altered on purpose (one row's occurrences of a word raised) put that row first."""
+    word = "putin" if "putin" in query else "the"  # not "the" when there is another: its weight is next to nothing
+    without, kept, altered = archives_with_and_without_samples(seeds_db, tmp_path, query.split())
     topic = rows(seeds_db, "SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["topic"]
-    query = "/-/search.json?q=the" + (f"&topic={topic}" if filtered else "")
+    url = f"/-/search.json?q={query}" + (f"&topic={topic}" if filtered else "")
     rowid = {r["id"]: r["rowid"] for r in rows(seeds_db, "SELECT rowid, id FROM paragraphs")}
     apps = {db: make_datasette(db, immutable=True) for db in (without, kept, altered)}
     monkeypatch.setattr(plugin("search"), "PAGE_SIZE", 5)  # pages of the kept ranking, not of its exact fallback
 
     async def ids(db, page=1):
-        response = await apps[db].client.get(f"{query}&page={page}")
+        response = await apps[db].client.get(f"{url}&page={page}")
         assert response.status_code == 200, response.text[:300]
         return [rowid[result["id"]] for result in response.json()["rows"]]
 
     pages = [await ids(kept, page) for page in (1, 2)]
     assert pages == [await ids(without, page) for page in (1, 2)] and len(pages[1]) == 5
     conn = sqlite3.connect(altered)
-    step, blob, occurrences = conn.execute("SELECT step, rowids, ranked_occurrences FROM common_samples WHERE term = 'the'").fetchone()
-    ranked = np.frombuffer(blob, dtype="<u4")[samples.ranked(np.frombuffer(blob, dtype="<u4"), step)].tolist()
-    raised = np.frombuffer(occurrences, dtype="<u4").copy()
-    raised[ranked.index(pages[1][-1])] = 1000
-    conn.execute("UPDATE common_samples SET ranked_occurrences = ? WHERE term = 'the'", (raised.tobytes(),))
+    paragraphs, occurrences, kind = conn.execute(
+        "SELECT paragraphs, occurrences, occurrence_type FROM common_samples WHERE term = ?", (word,)).fetchone()
+    raised = np.frombuffer(occurrences, dtype=kind).astype(np.uint32)
+    raised[kept_rowids(paragraphs, samples.kept_every()).index(pages[1][-1])] = 1000
+    conn.execute("UPDATE common_samples SET occurrences = ?, occurrence_type = ? WHERE term = ?",
+                 (raised.tobytes(), raised.dtype.str, word))
     conn.commit()
     conn.close()
     assert (await ids(altered))[0] == pages[1][-1] != pages[0][0]
 
 
-def test_only_a_one_word_query_is_a_common_word():
-    assert samples.common_word("Russia") == "russia" and samples.common_word('"Russians"') == "russian"
-    for query in ("russia china", '"no limits"', "sanction*", "russia OR china", "text:russia", "don't", "(russia)"):
-        assert samples.common_word(query) is None, query
+@pytest.mark.asyncio
+async def test_an_archive_with_common_words_of_an_older_layout_is_searched_by_walking(seeds_db, tmp_path, sampling, common):
+    """An archive built before the words were kept as they are now answers from the index, as
+    one without them does."""
+    without, kept, older = archives_with_and_without_samples(seeds_db, tmp_path, ["putin"])
+    conn = sqlite3.connect(older)
+    conn.executescript("DROP TABLE common_samples; DROP TABLE ranked_lengths; CREATE TABLE common_samples "
+                       "(term TEXT PRIMARY KEY, matches INTEGER, step INTEGER, rowids BLOB, upto INTEGER)")
+    conn.commit()
+    conn.close()
+    for query in ("putin", "putin xi"):
+        pages = [(await make_datasette(db, immutable=True).client.get(f"/-/search.json?q={query}")).json() for db in (without, older)]
+        shown = [{key: value for key, value in page.items() if key not in ("query_ms", "database_ms")} for page in pages]
+        assert shown[0] == shown[1] and shown[1]["total"] > 0 and shown[1]["facets_estimated"], query
+
+
+def test_query_words_are_those_of_a_search_for_every_one_of_a_few_words():
+    assert samples.query_words("Russia") == ["russia"] and samples.query_words('"Russians"') == ["russian"]
+    assert samples.query_words("russia China") == ["russia", "china"] and samples.query_words('"xi"  Putin xi') == ["xi", "putin", "xi"]
+    assert samples.query_words("russia AND china xi") == ["russia", "china", "xi"] == samples.query_words("russia china AND xi")
+    assert samples.query_words("russia and china") == ["russia", "and", "china"]  # in lower case a word, as FTS5 reads it
+    for query in ("", '"no limits"', "sanction*", "russia OR china", "russia NOT china", "NEAR(russia china)", "AND russia",
+                  "russia AND", "russia AND AND china",
+                  "text:russia", "don't", "(russia)", "russia -china", '"russia', "^russia", "russia + china"):
+        assert samples.query_words(query) is None, query
 
 
 @pytest.mark.asyncio

@@ -9,7 +9,8 @@ sequential requests, each query type a fixed number of times within a time
 limit:
 
 - a rare term (about ten matching paragraphs), a common term (about half of
-  the paragraphs), a phrase and a prefix search, each on the table JSON
+  the paragraphs), two common words together (both required, as a reader types
+  "putin xi"), a phrase and a prefix search, each on the table JSON
   (`/archive/paragraphs.json?_search=…`, with the default facets) and on the
   ranked search page (`/-/search.json?q=…`, snippets and facets);
 - an unfiltered faceted browse of `/archive/paragraphs.json`, and one filtered by the
@@ -60,6 +61,7 @@ class Query:
     fts: str  # the FTS5 expression
     rg: list[str]  # ripgrep arguments that find the same lines
     matches: int = 0  # paragraphs the index says match
+    rg_then: list[str] | None = None  # a second ripgrep reading the first one's lines: both words on a line
 
     @property
     def table_args(self) -> dict:
@@ -82,7 +84,7 @@ class Timing:
 
 
 def pick_queries(db_path: Path, phrase: str, prefix: str, rare: str | None, common: str | None,
-                 corpus: Path | None = None, rg: str | None = None) -> tuple[list[Query], Query, int]:
+                 corpus: Path | None = None, rg: str | None = None, words: str | None = None) -> tuple[list[Query], Query, int]:
     """The queries to time, chosen by counting the archive's full-text index; and the CSV query.
 
     The index holds stems ("defence" is "defenc"), so with a corpus and ripgrep
@@ -97,14 +99,14 @@ def pick_queries(db_path: Path, phrase: str, prefix: str, rare: str | None, comm
         def count(expression: str) -> int:
             return conn.execute("SELECT count(*) FROM paragraphs_fts WHERE paragraphs_fts MATCH ?", (expression,)).fetchone()[0]
 
-        def closest(target: int, min_letters: int, at_least: int = 0) -> str | None:
+        def closest(target: int, min_letters: int, at_least: int = 0, besides: str | None = None) -> str | None:
             candidates = conn.execute(
                 "SELECT term, doc FROM temp.vocab WHERE term GLOB '[a-z]*' AND term NOT GLOB '*[^a-z]*' "
                 "AND length(term) >= ? AND doc >= ? ORDER BY abs(doc - ?), term LIMIT 50",
                 (min_letters, at_least, target),
             ).fetchall()
             for term, doc in candidates:
-                if count(term) != doc:
+                if count(term) != doc or term == besides:
                     continue  # a stem that a query does not reach as written ("defenc" is stemmed again)
                 if not (corpus and rg):
                     return term
@@ -115,11 +117,15 @@ def pick_queries(db_path: Path, phrase: str, prefix: str, rare: str | None, comm
 
         rare = rare or closest(RARE_TARGET, 6)
         common = common or closest(total // 2, MIN_COMMON_LETTERS)
+        # Two common words together ("putin xi"): the next content word nearest half the paragraphs.
+        words = words or f"{common} {closest(total // 2, MIN_COMMON_LETTERS, besides=common)}"
+        first, second = words.split()
         # A small corpus has no term in 10,000 paragraphs: export the largest result there is.
         csv_term = closest(CSV_TARGET, 4, at_least=min(CSV_TARGET, total // 2)) or common
         queries = [
             Query("rare term", rare, ["-i", "-w", "-F", rare]),
             Query("common term", common, ["-i", "-w", "-F", common]),
+            Query("two common words", words, ["-i", "-w", "-F", first], rg_then=["-i", "-w", "-F", second]),
             Query("phrase", f'"{phrase}"', ["-i", "-F", phrase]),
             Query("prefix", f"{prefix}*", ["-i", rf"\b{re.escape(prefix)}"]),
         ]
@@ -201,17 +207,26 @@ def result_count(path: str, body: bytes) -> int | None:
     return data.get("total", data.get("filtered_table_rows_count"))
 
 
-def ripgrep(rg: str, args: list[str], corpus: Path, runs: int, timeout: float) -> tuple[float, int]:
-    """Best wall-clock seconds of `rg -c ARGS CORPUS` over runs, and the matching lines it counted."""
+def ripgrep(rg: str, args: list[str], corpus: Path, runs: int, timeout: float, then: list[str] | None = None) -> tuple[float, int]:
+    """Best wall-clock seconds of `rg -c ARGS CORPUS` over runs, and the matching lines it counted;
+    with `then`, of `rg ARGS CORPUS | rg -c THEN` (the lines matching both)."""
     command = [rg, "--count", "--no-ignore", "--no-messages", "-g", "*.txt", *args, str(corpus)]
+    if then:
+        command = [rg, "--no-filename", "--no-ignore", "--no-messages", "-g", "*.txt", *args, str(corpus)]
     best, lines = None, 0
     for _ in range(runs):
         started = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, timeout=timeout)
+        if then:
+            first = subprocess.Popen(command, stdout=subprocess.PIPE)
+            result = subprocess.run([rg, "--count", *then], stdin=first.stdout, capture_output=True, timeout=timeout)
+            first.stdout.close()
+            first.wait(timeout)
+        else:
+            result = subprocess.run(command, capture_output=True, timeout=timeout)
         elapsed = time.perf_counter() - started
         if result.returncode not in (0, 1):  # 1 means no match
             raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.decode(errors='replace')}")
-        lines = sum(int(line.rsplit(b":", 1)[1]) for line in result.stdout.splitlines() if line)
+        lines = sum(int(line.rsplit(b":", 1)[-1]) for line in result.stdout.splitlines() if line)
         best = elapsed if best is None else min(best, elapsed)
     return best, lines
 
@@ -239,6 +254,8 @@ def main(argv=None):
     parser.add_argument("--rg-runs", type=int, default=5, help="ripgrep runs per query; the best counts (default 5).")
     parser.add_argument("--rare", help="The rare term (default: a word matching about ten paragraphs).")
     parser.add_argument("--common", help="The common term (default: the word matching closest to half the paragraphs).")
+    parser.add_argument("--words", help="Two common words searched together (default: the common term and the next "
+                        "content word nearest half the paragraphs).")
     parser.add_argument("--phrase", default=DEFAULT_PHRASE, help=f"The phrase (default {DEFAULT_PHRASE!r}).")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"The prefix, searched as PREFIX* (default {DEFAULT_PREFIX!r}).")
     parser.add_argument("--datasette-args", default="", help="Extra `datasette serve` options, e.g. '--setting num_sql_threads 6'.")
@@ -248,7 +265,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     rg = shutil.which("rg")
-    queries, csv_query, total = pick_queries(args.db, args.phrase, args.prefix, args.rare, args.common, args.corpus, rg)
+    queries, csv_query, total = pick_queries(args.db, args.phrase, args.prefix, args.rare, args.common, args.corpus, rg,
+                                              args.words)
     print(machine())
     print(load_average())
     print(f"archive {args.db}: {total} paragraphs ({args.db.stat().st_size / 2**20:.0f} MB)")
@@ -303,7 +321,7 @@ def main(argv=None):
         print(f"{'query':<12} {'rg ms':>8} {'lines':>8}   {'table p50':>9} {'table p95':>9}   {'search p50':>10} {'search p95':>10}")
         by_label = {t.label: t for t in timings + csv_timings}
         for query in [*queries, csv_query]:
-            seconds, lines = ripgrep(rg, query.rg, args.corpus, args.rg_runs, args.timeout)
+            seconds, lines = ripgrep(rg, query.rg, args.corpus, args.rg_runs, args.timeout, query.rg_then)
             if query is csv_query:
                 table, search = csv_timings[1], csv_timings[0]
             else:

@@ -123,6 +123,19 @@ def count_bits(bits: np.ndarray) -> int:
     return int(BITS_SET[bits].sum())
 
 
+def first_matches(bits: np.ndarray) -> tuple[int, int | None]:
+    """What `first_sql` gives for the matches whose bits are set: how many of the first EXACT_MAX
+    + 1 there are, and the rowid of the last of them."""
+    counts = np.cumsum(BITS_SET[bits])
+    first = int(min(counts[-1] if len(counts) else 0, EXACT_MAX + 1))
+    if not first:
+        return 0, None
+    byte = int(np.searchsorted(counts, first))  # the byte holding the first-th set bit
+    within = first - (int(counts[byte - 1]) if byte else 0)
+    set_bits = np.flatnonzero(np.unpackbits(bits[byte:byte + 1], bitorder="little"))
+    return first, byte * 8 + int(set_bits[within - 1])
+
+
 def rowids_of(bits: np.ndarray, every: int = 1) -> np.ndarray:
     """The rowids whose bits are set in `bits` (bytes, least significant bit first), of the
     multiples of `every` only."""

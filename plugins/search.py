@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 import threading
-from typing import Callable
+from typing import Callable, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
@@ -142,11 +142,15 @@ class FacetKeys:
     """
 
     def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray,
-                 ranked_lengths: tuple[int, np.ndarray] | None = None, index_totals: tuple[int, int] = (0, 0)):
+                 ranked_lengths: tuple[int, np.ndarray] | None = None, index_totals: tuple[int, int] = (0, 0),
+                 in_id_order: np.ndarray | None = None):
         # Whether the archive keeps its common words (ingest/samples.py), and if so the lengths of
         # the paragraphs their searches may rank: (every, the length of rowid every * i at i).
         self.common_samples = ranked_lengths is not None
         self.ranked_lengths = ranked_lengths
+        # With them, every paragraph's rowid in id order: a table page of a search for kept words
+        # is the first of its members in that order (see KeptMembers).
+        self.in_id_order = in_id_order
         self.index_totals = index_totals  # the full-text index's paragraphs and tokens, which bm25 weighs by
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
@@ -189,12 +193,15 @@ def read_facet_keys(conn) -> FacetKeys | None:
             columns[facet][block[:, 0]] = block[:, i]
         present[block[:, 0]] = True
     # The kept words, if the archive has them in this layout (an older one's are left unread).
-    lengths = None
+    lengths, in_id_order = None, None
     if cursor.execute("SELECT 1 FROM pragma_table_info('common_samples') WHERE name = 'occurrence_type'").fetchone():
         kept = cursor.execute("SELECT every, lengths, length_type FROM ranked_lengths").fetchone()
         lengths = (kept[0], np.frombuffer(kept[1], dtype=kept[2])) if kept else None
+        # The id index walked, in SQLite's order of ids (0.4 s at 1M).
+        listed = cursor.execute("SELECT group_concat(rowid) FROM (SELECT rowid FROM paragraphs ORDER BY id)").fetchone()[0]
+        in_id_order = samples.rowid_array(listed).astype(np.int32)
     return FacetKeys(values, columns, present, ranked_lengths=lengths,
-                     index_totals=samples.index_totals(conn) if lengths is not None else (0, 0))
+                     index_totals=samples.index_totals(conn) if lengths is not None else (0, 0), in_id_order=in_id_order)
 
 
 def file_key(path) -> tuple | None:
@@ -356,8 +363,10 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     if conditions is None:
         return found
     # The first EXACT_MAX + 1 matches (in rowid order) decide the mode and, when there are more,
-    # how dense the matches are: the sample is sized from that.
-    first, last = (await db.execute(samples.first_sql(), params)).first()
+    # how dense the matches are: the sample is sized from that. Kept words' bits tell at once.
+    kept = await kept_words(db, keys, query)
+    matched = having_every_word(kept) if kept else None
+    first, last = samples.first_matches(matched) if kept else (await db.execute(samples.first_sql(), params)).first()
     if not first:
         return found
     step = samples.sample_step(first, last, keys.max_rowid)
@@ -376,13 +385,10 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
                                                                  fetch(ranked_sql if limit else None))
         return matches, samples.rowid_array(rowids), [row[0] for row in ranked_rows]
 
-    words = samples.query_words(query) if step > 1 and keys.common_samples else None
-    kept = await db.execute_fn(lambda conn: plain_rows(
-        conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term IN (SELECT value FROM json_each(:words))",
-        {"words": json.dumps(words)})) if words else []
-    by_word = {row[0]: row for row in kept}
-    if words and set(words) <= set(by_word) and step * samples.RANK_EVERY % keys.ranked_lengths[0] == 0:
-        matches, rowids, ranked = kept_search(keys, [by_word[word] for word in words], step, chosen, offset, limit)
+    # Kept occurrences serve the rows a sample ranks (multiples of step * RANK_EVERY) if they are
+    # multiples of `every`; every match is ranked when there are few (step 1), and is walked.
+    if kept and step > 1 and step * samples.RANK_EVERY % keys.ranked_lengths[0] == 0:
+        matches, rowids, ranked = kept_search(keys, kept, matched, step, chosen, offset, limit)
     else:
         matches, rowids, ranked = await walked()
     sample_size = max(1, len(rowids))
@@ -400,16 +406,69 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
     return found
 
 
-def kept_search(keys: FacetKeys, kept: list[tuple], step: int, chosen: list[tuple[str, int]], offset: int,
-                limit: int) -> tuple:
-    """A search for kept words (their common_samples rows, in the query's order), sampled every
-    `step`-th rowid: the count of the paragraphs having every word, the sample's rowids, and the
-    rowids of one page of its ranked rows that have the chosen facet keys, best first, scored as
-    FTS5's bm25 would score them (the answers of `walked`, without walking the index)."""
-    every, lengths = keys.ranked_lengths
+async def kept_words(db, keys: FacetKeys, query: str) -> list[tuple] | None:
+    """The kept words (common_samples rows) of an FTS5 query for paragraphs having each of a few
+    words, in the query's order; None for another query or when a word is not kept."""
+    words = samples.query_words(query) if keys.common_samples else None
+    if not words:
+        return None
+    kept = await db.execute_fn(lambda conn: plain_rows(
+        conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term IN (SELECT value FROM json_each(:words))",
+        {"words": json.dumps(words)}))
+    by_word = {row[0]: row for row in kept}
+    return [by_word[word] for word in words] if set(words) <= set(by_word) else None
+
+
+def having_every_word(kept: list[tuple]) -> np.ndarray:
+    """The bits (one a rowid) of the paragraphs having every one of the kept words."""
     bits = [np.frombuffer(row[2], dtype=np.uint8) for row in kept]
     size = min(len(b) for b in bits)
-    matched = np.bitwise_and.reduce([b[:size] for b in bits])
+    return np.bitwise_and.reduce([b[:size] for b in bits])
+
+
+class KeptMembers(NamedTuple):
+    """The paragraphs a search for kept words matches, from the kept words: for the table plans
+    (plugins/table_plans.py), which count them and page through them in id order."""
+
+    bits: np.ndarray  # one a rowid (bytes, least significant bit first)
+    in_id_order: np.ndarray  # every paragraph's rowid, in id order
+
+    def count(self) -> int:
+        return samples.count_bits(self.bits)
+
+    def first_in_id_order(self, after_rowid: int | None, limit: int) -> np.ndarray | None:
+        """The rowids of the first `limit` members in id order, after the paragraph `after_rowid`
+        (from the first, for None); None if there is no such paragraph. Only the paragraphs before
+        the last one found are looked at: ~2 a member for a word in half the archive."""
+        start = 0
+        if after_rowid is not None:
+            at = np.flatnonzero(self.in_id_order == after_rowid)
+            if not len(at):
+                return None
+            start = int(at[0]) + 1
+        member = np.unpackbits(self.bits, bitorder="little").view(bool)
+        found, size = [], max(4 * limit, 1024)
+        while start < len(self.in_id_order) and sum(map(len, found)) < limit:
+            block = self.in_id_order[start:start + size]
+            found.append(block[member[np.minimum(block, len(member) - 1)] & (block < len(member))])
+            start, size = start + size, 2 * size
+        return np.concatenate([np.zeros(0, dtype=np.int32), *found])[:limit]
+
+
+async def kept_members(db, expression: str) -> KeptMembers | None:
+    """The paragraphs an FTS5 query for kept words matches; None for any other query or archive."""
+    keys = await facet_keys(db)
+    kept = await kept_words(db, keys, expression) if keys is not None and keys.in_id_order is not None else None
+    return KeptMembers(having_every_word(kept), keys.in_id_order) if kept else None
+
+
+def kept_search(keys: FacetKeys, kept: list[tuple], matched: np.ndarray, step: int, chosen: list[tuple[str, int]],
+                offset: int, limit: int) -> tuple:
+    """A search for kept words (their common_samples rows, in the query's order), whose matches
+    are the bits `matched`, sampled every `step`-th rowid: the count of the matches, the sample's
+    rowids, and the rowids of one page of its ranked rows that have the chosen facet keys, best
+    first, scored as FTS5's bm25 would score them (the answers of `walked`, without walking the index)."""
+    every, lengths = keys.ranked_lengths
     sample = samples.rowids_of(matched, step)  # only the sample's rowids made: a few ms less than all
     ranked = sample[samples.ranked(sample, step)]
     ranked = ranked[passing(keys, ranked, chosen)]
@@ -865,8 +924,10 @@ def startup(datasette):
     # Facet keys are read while the server starts, so that the first search seldom waits for them.
     for db in datasette.databases.values():
         start_reading_facet_keys(db)
-        # The table plans (plugins/table_plans.py) count a table page filtered by facet values with it.
+        # The table plans (plugins/table_plans.py) count a table page filtered by facet values with
+        # the first, and count and page a table search for kept words with the second.
         db.count_by_facet_values = lambda pairs, db=db: count_by_facet_values(db, pairs)
+        db.kept_members = lambda expression, db=db: kept_members(db, expression)
 
 
 async def count_by_facet_values(db, pairs: list[tuple[str, str]]) -> int | None:

@@ -31,7 +31,13 @@ the same queries get the same answers from plans that touch fewer rows:
   for) is put in id order once and kept, when that costs less than the pages
   to come would (the whole stream's, or else the next two): each of its pages
   is then the next members' rows, read by rowid (a CSV of 10,000 results at a
-  million paragraphs: its ten pages' SQL ~220 → ~75 ms).
+  million paragraphs: its ten pages' SQL ~220 → ~75 ms);
+- a search whose words the archive keeps (ingest/samples.py: each in 100,000
+  paragraphs or more) is counted from the kept words' bits and each page is the
+  first members in id order after its start, read by rowid: the search plugin
+  offers them (`db.kept_members`), as it holds every paragraph's rowid in id
+  order (a word in half of a million paragraphs: ~20 ms of SQL for a page and
+  its count → ~3 ms).
 
 The same holds with filters on indexed columns besides the set (`outlet=…`,
 `meeting_year=…`, as Datasette writes them) and on every page after the first
@@ -52,6 +58,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from datasette import hookimpl
 from datasette.filters import FilterArguments
+from datasette.utils import escape_fts
 
 # Rough costs in microseconds, measured at a million paragraphs (bench/README.md, "Table plans"):
 # a member looked up and sorted; a member listed, an index entry walked past.
@@ -272,7 +279,8 @@ class Planner:
         paragraphs, id_index, usable, column_indexes = await self.read_shape()
         if where.kind not in usable or any(column not in column_indexes for column, _ in where.equals):
             return None
-        members = await self.count(where.kind.count.format(arg=where.arg), params)
+        kept = await self.kept_members(where, params)
+        members = kept.count() if kept else await self.count(where.kind.count.format(arg=where.arg), params)
         # Walk the index of the filtered column with the fewest rows (in id order within the value),
         # or with no filter the id index; expect the filters to keep as many members as rows.
         walkable, walk_index, expected = paragraphs, id_index, float(members)
@@ -289,6 +297,8 @@ class Planner:
         if count:
             return count_sql(cheapest(count_costs(where, params, members, walkable), members), where, walk_index)
         limit = int(page["limit"])
+        if kept and not where.equals and (sql := await self.kept_page_sql(kept, where, params, page["columns"], limit)):
+            return sql
         costs = plan_costs(members, walkable, expected, limit, where.kind.ask_cost(params), where.kind)
         plan = cheapest(costs, members)
         if self.read_in_order(where, params, members, paragraphs, limit, costs[plan]):
@@ -296,6 +306,35 @@ class Planner:
             if (sql := ordered.page_sql(where, params, page["columns"], limit)) is not None:
                 return sql
         return page_sql(plan, where, page["columns"], limit, walk_index)
+
+    async def kept_members(self, where: Where, params: dict):
+        """A search's members, from the common words the archive keeps (the search plugin's
+        `db.kept_members`: a few ms at 1M, where counting or listing them walks the full-text
+        index); None when it cannot."""
+        members = getattr(self.db, "kept_members", None)
+        search = params.get("search")
+        if members is None or where.kind is not SEARCH or not isinstance(search, str):
+            return None
+        return await members(escape_fts(search) if where.arg.startswith("escape_fts") else search)
+
+    async def kept_page_sql(self, kept, where: Where, params: dict, columns: str, limit: int) -> str | None:
+        """A page of a search with no column filter, as the rows of the first kept members in id
+        order after the page's start; None if the start is no paragraph's id."""
+        after_rowid = None
+        if where.after:
+            after = params.get(where.after)
+            found = (await self.execute("select rowid from paragraphs where id = :after", {"after": after})).first() \
+                if isinstance(after, str) else None
+            if found is None:
+                return None  # Datasette's SQL decides where such a page starts
+            after_rowid = found[0]
+        rowids = kept.first_in_id_order(after_rowid, limit)
+        if rowids is None:
+            return None
+        listed = ",".join(map(str, rowids.tolist()))
+        # The set's own condition is how the members were found: by rowid they stand for it.
+        atoms = [f"rowid in ({listed})" if n == where.set_at else atom for n, atom in enumerate(where.atoms)]
+        return f"select {columns} from paragraphs where {' and '.join(atoms)} order by id limit {limit}"
 
     async def count_by_facet_values(self, where: Where, params: dict) -> int | None:
         """A topic's paragraphs that have the filters' column values, counted from the facet keys

@@ -463,6 +463,26 @@ async def test_a_search_for_common_words_reads_them_and_answers_as_without_them(
         assert any(facets.values()) and facets != (lambda p: p.get("facets") or p["facet_results"])(await page(altered, query)), query
 
 
+def test_kept_words_tell_a_searchs_first_matches_as_the_index_does(seeds_db, tmp_path, common, monkeypatch):
+    """How many of the first EXACT_MAX + 1 matches there are and the last one's rowid (which set the
+    sample's step), from the kept words' bits: the index's own answer, for one word and several."""
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    kept = common_samples_built(path)
+    conn = sqlite3.connect(path)
+    words = sorted(kept)
+    queries = [[word] for word in words] + [[a, b] for a in words[:8] for b in words[:8] if a < b] + [words[:4]]
+    seen = set()
+    for exact_max in (0, 5, 29, 10_000):
+        monkeypatch.setattr(samples, "EXACT_MAX", exact_max)
+        for query in queries:
+            bits = np.bitwise_and.reduce([np.frombuffer(kept[word][1], dtype=np.uint8) for word in query])
+            found = samples.first_matches(bits)
+            assert found == conn.execute(samples.first_sql(), {"query": " ".join(query)}).fetchone(), (query, exact_max)
+            seen.add(found[0] == exact_max + 1)
+    conn.close()
+    assert seen == {True, False}  # both more matches than EXACT_MAX, and fewer
+
+
 @pytest.fixture
 def dense_sampling(monkeypatch):
     """Sampling, and ranking, every other match: many ranked rows for a common word among the seeds."""

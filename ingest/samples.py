@@ -40,6 +40,8 @@ COMMON_MIN = 100_000
 RANK_EVERY = 4
 # Paragraphs tokenized at a time to count the words' occurrences in them (a few MB of index).
 WEIGH_CHUNK = 20_000
+# Rowids a word's matches are walked for at a time while keeping it (~700 KB of rowids as text).
+WALK_ROWIDS = 100_000
 # FTS5's bm25 parameters (k1, b): fixed in SQLite.
 BM25_K1, BM25_B = 1.2, 0.75
 
@@ -149,106 +151,117 @@ def build_common_samples(conn: sqlite3.Connection, log=lambda message: None, add
 
     `added_after`: the highest paragraph rowid before this build, when the build only added
     paragraphs (after it). The words kept then are extended with their new matches instead of
-    walking all their matches again."""
+    walking all their matches again.
+
+    What it holds does not grow with a word's matches beyond one bit each: each word is walked a
+    range of rowids at a time and written as soon as walked, and read back while it is weighed."""
     every = kept_every()
-    before, lengths = kept_words(conn, added_after, every) if added_after else ({}, None)
+    extending = bool(added_after) and keeps_words_of(conn, added_after, every)
+    conn.executescript("DROP TABLE IF EXISTS common_samples_before; DROP TABLE IF EXISTS ranked_lengths_before;")
+    if extending:  # read again word by word below, then dropped
+        conn.executescript("ALTER TABLE common_samples RENAME TO common_samples_before; "
+                           "ALTER TABLE ranked_lengths RENAME TO ranked_lengths_before;")
     conn.executescript(COMMON_SAMPLES_SQL)
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.paragraph_words USING fts5vocab(main, paragraphs_fts, row)")
     common = conn.execute("SELECT term FROM temp.paragraph_words WHERE doc >= ? ORDER BY term", (COMMON_MIN,)).fetchall()
     conn.execute("DROP TABLE temp.paragraph_words")
     log(f"stage: samples of {len(common)} common words")
     max_rowid = max_paragraph_rowid(conn)
-    matches, weighed, occurrences_before = {}, {}, {}
+    after = added_after if extending else 0
+    weighed = np.zeros(max_rowid // every + 1, dtype=bool)  # the paragraphs to weigh: rowid every * i at i
+    words = []
     for (term,) in common:
         if indexed_words(term) != [term]:  # a stem whose own stem differs: no query finds just it
             continue
-        # Written as soon as walked, so that only each word's rowids to weigh are held (~2.5 a
-        # paragraph in all, a million paragraphs' worth of bits being 125 KB a word).
-        earlier = before.pop(term, None)
-        where = "paragraphs_fts MATCH :query" + (" AND rowid > :upto" if earlier else "")
-        found, rowids = conn.execute(sample_sql(1, where), {"query": phrase(term), "upto": added_after}).fetchone()
-        new = rowid_array(rowids)
+        earlier = conn.execute("SELECT matches, paragraphs FROM common_samples_before WHERE term = ?",
+                               (term,)).fetchone() if extending else None
         paragraphs = np.zeros(max_rowid + 1, dtype=bool)
+        matches = 0
         if earlier:
-            kept = np.unpackbits(np.frombuffer(earlier[1], dtype=np.uint8), bitorder="little")[: max_rowid + 1]
-            paragraphs[: len(kept)] = kept
-            occurrences_before[term] = np.frombuffer(earlier[2], dtype=earlier[3])
-        paragraphs[new] = True
-        matches[term] = (earlier[0] if earlier else 0) + found
-        weighed[term] = new[new % every == 0].astype(np.uint32)
+            matches, kept = earlier[0], np.unpackbits(np.frombuffer(earlier[1], dtype=np.uint8), bitorder="little")
+            paragraphs[: min(len(kept), max_rowid + 1)] = kept[: max_rowid + 1]
+        for low in range(after + 1 if earlier else 0, max_rowid + 1, WALK_ROWIDS):
+            found, rowids = conn.execute(sample_sql(1, "paragraphs_fts MATCH :query AND rowid BETWEEN :low AND :high"),
+                                         {"query": phrase(term), "low": low, "high": low + WALK_ROWIDS - 1}).fetchone()
+            paragraphs[rowid_array(rowids)] = True
+            matches += found
+        new = paragraphs[::every].copy()
+        new[: after // every + 1 if earlier else 0] = False
+        weighed |= new
         conn.execute("INSERT INTO common_samples VALUES (?, ?, ?, x'', '', ?)",
-                     (term, matches[term], np.packbits(paragraphs, bitorder="little").tobytes(), max_rowid))
-    for term, occurrences in ranking_weights(conn, weighed, max_rowid).items():
-        if term in occurrences_before:
-            occurrences = np.concatenate([occurrences_before[term], occurrences])
-        kind = np.min_scalar_type(occurrences.max(initial=0))
+                     (term, matches, np.packbits(paragraphs, bitorder="little").tobytes(), max_rowid))
+        words.append((term, after if earlier else 0))
+    occurrences = ranking_weights(conn, words, np.flatnonzero(weighed) * every)
+    for term, above in words:
+        found = occurrences[term]
+        if above:
+            (before, kind), = conn.execute("SELECT occurrences, occurrence_type FROM common_samples_before WHERE term = ?", (term,))
+            found = np.concatenate([np.frombuffer(before, dtype=kind), found])
+        kind = np.min_scalar_type(found.max(initial=0))
         conn.execute("UPDATE common_samples SET occurrences = ?, occurrence_type = ? WHERE term = ?",
-                     (occurrences.astype(kind).tobytes(), kind.str, term))
-    lengths = paragraph_lengths(conn, every, max_rowid, lengths, added_after or 0)
+                     (found.astype(kind).tobytes(), kind.str, term))
+    lengths = paragraph_lengths(conn, every, max_rowid, after)
     kind = np.min_scalar_type(lengths.max(initial=0))
     conn.execute("INSERT INTO ranked_lengths VALUES (?, ?, ?, ?)", (every, max_rowid, lengths.astype(kind).tobytes(), kind.str))
-    return len(matches)
+    conn.executescript("DROP TABLE IF EXISTS common_samples_before; DROP TABLE IF EXISTS ranked_lengths_before;")
+    return len(words)
 
 
-def kept_words(conn: sqlite3.Connection, added_after: int, every: int) -> tuple[dict[str, tuple], np.ndarray | None]:
-    """The archive's kept words, by word: (matches, paragraphs, occurrences, occurrence_type), and
-    the kept lengths, if they were kept of the paragraphs up to `added_after` (as they stood before
-    this build added the rest) for the same rows (multiples of `every`); else nothing."""
+def keeps_words_of(conn: sqlite3.Connection, added_after: int, every: int) -> bool:
+    """Whether the archive's kept words and lengths are of the paragraphs up to `added_after` (as
+    they stood before this build added the rest), for the same rows (multiples of `every`)."""
     try:
-        lengths = conn.execute("SELECT lengths, length_type FROM ranked_lengths WHERE upto = ? AND every = ?",
-                               (added_after, every)).fetchone()
-        rows = conn.execute("SELECT term, matches, paragraphs, occurrences, occurrence_type FROM common_samples "
-                            "WHERE upto = ?", (added_after,)).fetchall()
+        lengths = conn.execute("SELECT count(*) FROM ranked_lengths WHERE upto = ? AND every = ?", (added_after, every))
+        words = conn.execute("SELECT count(*), count(*) = sum(upto = ?) FROM common_samples", (added_after,))
+        return bool(lengths.fetchone()[0]) and words.fetchone()[1] == 1
     except sqlite3.OperationalError:  # an archive without them (or of an older layout)
-        return {}, None
-    if not lengths:
-        return {}, None
-    return {term: tuple(kept) for term, *kept in rows}, np.frombuffer(lengths[0], dtype=lengths[1])
+        return False
 
 
-def paragraph_lengths(conn: sqlite3.Connection, every: int, max_rowid: int, kept: np.ndarray | None, after: int) -> np.ndarray:
+def paragraph_lengths(conn: sqlite3.Connection, every: int, max_rowid: int, after: int) -> np.ndarray:
     """The length in tokens of each paragraph whose rowid is a multiple of `every` (rowid every * i
     at i), as the full-text index counts them (its `_docsize` table, FTS5's documented layout):
-    those `kept` up to rowid `after`, read for the rest."""
+    those kept up to rowid `after` (in ranked_lengths_before), read for the rest."""
     lengths = np.zeros(max_rowid // every + 1, dtype=np.int64)
-    if kept is not None:
+    if after:
+        (kept, kind), = conn.execute("SELECT lengths, length_type FROM ranked_lengths_before")
+        kept = np.frombuffer(kept, dtype=kind)
         lengths[: len(kept)] = kept[: len(lengths)]
-    else:
-        after = 0
     sizes = conn.execute("SELECT id, sz FROM paragraphs_fts_docsize WHERE id > ? AND id % ? = 0", (after, every))
     for rowid, size in sizes:
         lengths[rowid // every] = varints(size)[0]
     return lengths
 
 
-def ranking_weights(conn: sqlite3.Connection, wanted: dict[str, np.ndarray], max_rowid: int) -> dict[str, np.ndarray]:
-    """For each word, its occurrences in each of the paragraphs `wanted` names (ascending rowids,
-    none above `max_rowid`), as the full-text index counts them.
+def ranking_weights(conn: sqlite3.Connection, words: list[tuple[str, int]], paragraphs: np.ndarray) -> dict[str, np.ndarray]:
+    """For each kept word (common_samples) and rowid, its occurrences in each of these paragraphs
+    (ascending rowids) above that rowid that it is in, in rowid order, as the full-text index
+    counts them.
 
     The index keeps them where SQL can read them only by walking every occurrence of the word: they
     come from the paragraphs tokenized again by the archive's tokenizer into a small index of their
-    own, a chunk at a time."""
-    every = np.zeros(max_rowid + 1, dtype=bool)  # the paragraphs any word wants
-    for rowids in wanted.values():
-        every[rowids] = True
-    paragraphs = np.flatnonzero(every)
-    del every
-    occurrences = {word: np.zeros(len(rowids), dtype=np.uint32) for word, rowids in wanted.items()}
+    own, a chunk at a time, each word's paragraphs read back from its bits for each chunk."""
+    parts: dict[str, list[np.ndarray]] = {word: [] for word, _ in words}
     conn.execute(f"CREATE VIRTUAL TABLE temp.weighed USING fts5(text, content='', tokenize='{FTS_TOKENIZER}')")
     conn.execute("CREATE VIRTUAL TABLE temp.weighed_words USING fts5vocab(temp, weighed, instance)")
     try:
         for start in range(0, len(paragraphs), WEIGH_CHUNK):
-            chunk = json.dumps(paragraphs[start:start + WEIGH_CHUNK].tolist())
+            chunk = paragraphs[start:start + WEIGH_CHUNK]
             conn.execute("INSERT INTO temp.weighed (rowid, text) SELECT rowid, text FROM paragraphs "
-                         "WHERE rowid IN (SELECT value FROM json_each(?))", (chunk,))
-            for word, counts in occurrences.items():
+                         "WHERE rowid IN (SELECT value FROM json_each(?))", (json.dumps(chunk.tolist()),))
+            for word, above in words:
+                (bits,), = conn.execute("SELECT paragraphs FROM common_samples WHERE term = ?", (word,))
+                has = np.unpackbits(np.frombuffer(bits, dtype=np.uint8), bitorder="little")
+                wanted = chunk[has[np.minimum(chunk, len(has) - 1)].astype(bool) & (chunk < len(has)) & (chunk > above)]
+                counts = np.zeros(len(wanted), dtype=np.int64)
                 found = conn.execute("SELECT doc, count(*) FROM temp.weighed_words WHERE term = ? GROUP BY doc ORDER BY doc", (word,))
-                place_values(counts, wanted[word], np.array(found.fetchall(), dtype=np.int64).reshape(-1, 2))
+                place_values(counts, wanted, np.array(found.fetchall(), dtype=np.int64).reshape(-1, 2))
+                parts[word].append(counts.astype(np.min_scalar_type(counts.max(initial=0))))
             conn.execute("INSERT INTO temp.weighed (weighed) VALUES ('delete-all')")
     finally:
         conn.execute("DROP TABLE temp.weighed_words")
         conn.execute("DROP TABLE temp.weighed")
-    return occurrences
+    return {word: np.concatenate([np.zeros(0, dtype=np.uint8), *found]) for word, found in parts.items()}
 
 
 def place_values(into: np.ndarray, rowids: np.ndarray, pairs: np.ndarray) -> None:

@@ -216,6 +216,7 @@ class TestIncremental:
         added paragraphs, and keeps them afresh when it removed some: either way, what keeping
         them afresh in the updated archive makes."""
         monkeypatch.setattr(samples, "COMMON_MIN", 20)  # common words in a small archive
+        monkeypatch.setattr(samples, "WALK_ROWIDS", 17)  # walked a few rowids at a time
         monkeypatch.setattr(samples, "RANK_EVERY", 1)  # the occurrences of every other row kept: the new ones weighed too
         folder = tmp_path / "in"
         write_corpus(folder, 10)

@@ -404,8 +404,10 @@ def sampling(monkeypatch):
 
 @pytest.fixture
 def common(monkeypatch):
-    """Words in COMMON_IN_SEEDS paragraphs or more are kept."""
+    """Words in COMMON_IN_SEEDS paragraphs or more are kept, their matches walked a few rowids at
+    a time (as a million paragraphs' are, 100,000 at a time)."""
     monkeypatch.setattr(samples, "COMMON_MIN", COMMON_IN_SEEDS)
+    monkeypatch.setattr(samples, "WALK_ROWIDS", 17)
 
 
 def test_a_common_words_kept_paragraphs_are_its_matches(seeds_db, tmp_path, common):

@@ -9,10 +9,11 @@ every word's matches again (for its IDF); "Putin Xi" at a million paragraphs too
 build walks them once instead for every word with at least COMMON_MIN matches and keeps, in
 `common_samples`, the word's paragraphs (one bit a rowid) and its occurrences in each of them
 whose rowid is a multiple of `kept_every()`, with those paragraphs' lengths in `ranked_lengths`.
-A search whose words are all kept (one or several, all required) intersects their bits, takes
-the sample and the ranked rows from them and scores the rows as FTS5 would (`bm25`). The answers
-are the same either way: both take the step from `sample_step`, and `bm25` repeats FTS5's
-arithmetic operation for operation.
+A search for a few words, all required, at least one kept, intersects their bits (the other
+words walked: each is in fewer paragraphs), takes the sample and the ranked rows from them and
+scores the rows as FTS5 would (`bm25`; the other words' occurrences read back from their own
+bm25(), `occurrences_from_bm25`). The answers are the same either way: both take the step from
+`sample_step`, and `bm25` repeats FTS5's arithmetic operation for operation.
 """
 
 from __future__ import annotations
@@ -310,6 +311,24 @@ def bm25(occurrences: list[np.ndarray], lengths: np.ndarray, matches: list[int],
         score = score + idf * ((frequency * (BM25_K1 + 1.0)) /
                                (frequency + BM25_K1 * (1 - BM25_B + BM25_B * lengths / average_length)))
     return -1.0 * score
+
+
+def occurrences_from_bm25(scores: np.ndarray, lengths: np.ndarray, matches: int, totals: tuple[int, int]) -> np.ndarray | None:
+    """A word's occurrences in paragraphs, from FTS5's bm25() of a query for the word alone (and
+    the paragraphs' lengths, how many paragraphs the word is in and the index's totals): bm25
+    solved for the count and rounded; None unless every count scores exactly its bm25() again."""
+    rows, tokens = totals
+    idf = math.log((rows - matches + 0.5) / (matches + 0.5))
+    if idf <= 0.0:
+        idf = 1e-6
+    score = -scores
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths.astype(np.float64) / (float(tokens) / float(rows)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        found = np.rint(score * norm / (idf * (BM25_K1 + 1.0) - score))
+    if not np.isfinite(found).all() or (found < 1).any():
+        return None
+    found = found.astype(np.int64)
+    return found if np.array_equal(bm25([found], lengths, [matches], totals), scores) else None
 
 
 def phrase(term: str) -> str:

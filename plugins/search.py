@@ -30,7 +30,7 @@ from markupsafe import Markup, escape
 
 from ingest import samples
 from ingest.load import SEARCH_FACETS, open_read_only
-from ingest.text import FTS_TOKENIZER
+from ingest.text import FTS_TOKENIZER, BoundedCache
 
 PAGE_SIZE = 20
 CSV_MAX_ROWS = 1_000_000
@@ -53,6 +53,8 @@ _snippets = threading.local()
 # results are ranked, and facets counted, among a sample (ingest/samples.py).
 # The facets the search page shows (its filters are FILTERS).
 PAGE_FACETS = ("meeting", "topic", "outlet", "report")
+# Words walked beside kept ones remembered per archive (one bit a paragraph each: 125 KB at 1M).
+WALKED_WORDS = 16
 # archive file version (file_key) -> the Future of its FacetKeys, shared by every request
 _facet_key_readings: dict = {}
 
@@ -151,6 +153,8 @@ class FacetKeys:
         # With them, every paragraph's rowid in id order: a table page of a search for kept words
         # is the first of its members in that order (see KeptMembers).
         self.in_id_order = in_id_order
+        # The last words walked beside kept ones (kept_words): a table page asks three times.
+        self.walked_words = BoundedCache(WALKED_WORDS)
         self.index_totals = index_totals  # the full-text index's paragraphs and tokens, which bm25 weighs by
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
@@ -387,8 +391,11 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
 
     # Kept occurrences serve the rows a sample ranks (multiples of step * RANK_EVERY) if they are
     # multiples of `every`; every match is ranked when there are few (step 1), and is walked.
-    if kept and step > 1 and step * samples.RANK_EVERY % keys.ranked_lengths[0] == 0:
-        matches, rowids, ranked = kept_search(keys, kept, matched, step, chosen, offset, limit)
+    ranks_kept = kept and step > 1 and step * samples.RANK_EVERY % keys.ranked_lengths[0] == 0
+    # (Facets alone rank nothing: the other words' occurrences are not read for them.)
+    others = (await walked_occurrences(db, keys, kept, step * samples.RANK_EVERY) if limit else {}) if ranks_kept else None
+    if ranks_kept and others is not None:
+        matches, rowids, ranked = kept_search(keys, kept, others, matched, step, chosen, offset, limit)
     else:
         matches, rowids, ranked = await walked()
     sample_size = max(1, len(rowids))
@@ -407,8 +414,10 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
 
 
 async def kept_words(db, keys: FacetKeys, query: str) -> list[tuple] | None:
-    """The kept words (common_samples rows) of an FTS5 query for paragraphs having each of a few
-    words, in the query's order; None for another query or when a word is not kept."""
+    """Each word of an FTS5 query for paragraphs having each of a few words, at least one of them
+    kept, in the query's order: the kept words' common_samples rows, and for each other word (in
+    fewer than COMMON_MIN paragraphs) a row like them made by walking its matches now, without
+    occurrences. None for any other query."""
     words = samples.query_words(query) if keys.common_samples else None
     if not words:
         return None
@@ -416,7 +425,40 @@ async def kept_words(db, keys: FacetKeys, query: str) -> list[tuple] | None:
         conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term IN (SELECT value FROM json_each(:words))",
         {"words": json.dumps(words)}))
     by_word = {row[0]: row for row in kept}
-    return [by_word[word] for word in words] if set(words) <= set(by_word) else None
+    if not by_word:
+        return None
+    for word in dict.fromkeys(words):
+        if word not in by_word:
+            by_word[word] = keys.walked_words.get(word)
+            if by_word[word] is None:
+                (matches, rowids), = await db.execute_fn(lambda conn, word=word: plain_rows(
+                    conn, samples.sample_sql(1), {"query": samples.phrase(word)}))
+                paragraphs = np.zeros(keys.max_rowid + 1, dtype=bool)
+                paragraphs[samples.rowid_array(rowids)] = True
+                by_word[word] = (word, matches, np.packbits(paragraphs, bitorder="little").tobytes(), None, None)
+                keys.walked_words.put(word, by_word[word])
+    return [by_word[word] for word in words]
+
+
+async def walked_occurrences(db, keys: FacetKeys, kept: list[tuple], every: int) -> dict[str, tuple] | None:
+    """For each word of a query not kept (a row of `kept_words` without occurrences), its rowids
+    that are multiples of `every` and its occurrences in those paragraphs, from FTS5's bm25() of the
+    word alone (one walk of a word in fewer than COMMON_MIN paragraphs); None when they cannot be
+    read back from it exactly."""
+    found = {}
+    lengths_every, lengths = keys.ranked_lengths
+    for term, matches, _, occurrences, _ in kept:
+        if occurrences is not None or term in found:
+            continue
+        scored = np.array(await db.execute_fn(lambda conn, term=term: plain_rows(
+            conn, f"SELECT rowid, bm25(paragraphs_fts) FROM paragraphs_fts WHERE paragraphs_fts MATCH :query "
+                  f"AND rowid % {every} = 0 ORDER BY rowid", {"query": samples.phrase(term)})), dtype=np.float64).reshape(-1, 2)
+        rowids = scored[:, 0].astype(np.int64)
+        counts = samples.occurrences_from_bm25(scored[:, 1], lengths[rowids // lengths_every], matches, keys.index_totals)
+        if counts is None:
+            return None
+        found[term] = (rowids, counts)
+    return found
 
 
 def having_every_word(kept: list[tuple]) -> np.ndarray:
@@ -462,23 +504,29 @@ async def kept_members(db, expression: str) -> KeptMembers | None:
     return KeptMembers(having_every_word(kept), keys.in_id_order) if kept else None
 
 
-def kept_search(keys: FacetKeys, kept: list[tuple], matched: np.ndarray, step: int, chosen: list[tuple[str, int]],
-                offset: int, limit: int) -> tuple:
-    """A search for kept words (their common_samples rows, in the query's order), whose matches
-    are the bits `matched`, sampled every `step`-th rowid: the count of the matches, the sample's
-    rowids, and the rowids of one page of its ranked rows that have the chosen facet keys, best
-    first, scored as FTS5's bm25 would score them (the answers of `walked`, without walking the index)."""
+def kept_search(keys: FacetKeys, kept: list[tuple], others: dict[str, tuple], matched: np.ndarray, step: int,
+                chosen: list[tuple[str, int]], offset: int, limit: int) -> tuple:
+    """A search for a few words, some kept (`kept_words`, in the query's order; the others'
+    occurrences in `others`, from `walked_occurrences`), whose matches are the bits `matched`,
+    sampled every `step`-th rowid: the count of the matches, the sample's rowids, and the rowids of
+    one page of its ranked rows that have the chosen facet keys, best first, scored as FTS5's bm25
+    would score them (the answers of `walked`, without its walks of the common words)."""
     every, lengths = keys.ranked_lengths
     sample = samples.rowids_of(matched, step)  # only the sample's rowids made: a few ms less than all
     ranked = sample[samples.ranked(sample, step)]
     ranked = ranked[passing(keys, ranked, chosen)]
+    if not limit:
+        return samples.count_bits(matched), sample, []
     occurrences = []
-    for _, _, paragraphs, found, kind in kept:  # each word's count in the ranked rows, from its kept rows'
-        weighed = samples.rowids_of(np.frombuffer(paragraphs, dtype=np.uint8), every)
-        occurrences.append(np.frombuffer(found, dtype=kind)[np.searchsorted(weighed, ranked)])
+    for term, _, paragraphs, found, kind in kept:  # each word's count in the ranked rows, from its rows'
+        if found is None:
+            weighed, counts = others[term]
+        else:
+            weighed, counts = samples.rowids_of(np.frombuffer(paragraphs, dtype=np.uint8), every), np.frombuffer(found, dtype=kind)
+        occurrences.append(counts[np.searchsorted(weighed, ranked)])
     scores = samples.bm25(occurrences, lengths[ranked // every], [row[1] for row in kept], keys.index_totals)
     best = ranked[np.lexsort((ranked, scores))]  # ORDER BY bm25, rowid
-    return samples.count_bits(matched), sample, best[offset:offset + limit + 1].tolist() if limit else []
+    return samples.count_bits(matched), sample, best[offset:offset + limit + 1].tolist()
 
 
 def ranked_ids_sql(conditions: list[str], every: int, limit: int, offset: int) -> str:

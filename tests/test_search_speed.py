@@ -465,6 +465,61 @@ async def test_a_search_for_common_words_reads_them_and_answers_as_without_them(
         assert any(facets.values()) and facets != (lambda p: p.get("facets") or p["facet_results"])(await page(altered, query)), query
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/-/search.json?q={query}", "/archive/paragraphs.json?_search={query}"])
+async def test_a_search_for_common_words_and_others_walks_only_the_others(seeds_db, tmp_path, sampling, common, monkeypatch, path):
+    """With a word the archive does not keep (in fewer than COMMON_MIN paragraphs), the kept words
+    are read and only the other is walked, its occurrences read back from its bm25(): the same
+    pages as with every match walked, and no ranking of the matches by the index."""
+    without, kept, _ = archives_with_and_without_samples(seeds_db, tmp_path, ["putin", "xi", "the"])
+    queries = ("putin energy", "Xi war", "war the putin", "the gas")
+    apps = {db: make_datasette(db, immutable=True) for db in (without, kept)}
+
+    async def page(db, query):
+        response = await apps[db].client.get(path.format(query=query))
+        assert response.status_code == 200, response.text[:300]
+        return {key: value for key, value in response.json().items() if key not in ("query_ms", "database_ms")}
+
+    walked = {query: await page(without, query) for query in queries}
+    if path.startswith("/-/search"):  # sampled, so ranked from the kept words and the walked one
+        assert all(walked[query]["facets_estimated"] for query in queries)
+    else:
+        assert all(walked[query]["facet_results"] for query in queries)
+
+    def no_ranking_by_the_index(*args):
+        raise AssertionError("the matches were ranked by the index")
+
+    monkeypatch.setattr(plugin("search"), "ranked_ids_sql", no_ranking_by_the_index)
+    for query in queries:
+        assert await page(kept, query) == walked[query], query
+
+
+def test_a_words_occurrences_are_read_back_from_its_bm25_exactly(seeds_db, tmp_path, dense_sampling, common):
+    """bm25() of a query for one word, solved for the word's count in each paragraph: the counts
+    the index holds (fts5vocab's instances), for every word in a few paragraphs."""
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    common_samples_built(path)
+    conn = sqlite3.connect(path)
+    every, blob, kind = conn.execute("SELECT every, lengths, length_type FROM ranked_lengths").fetchone()
+    lengths, totals = np.frombuffer(blob, dtype=kind), samples.index_totals(conn)
+    conn.execute("CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, paragraphs_fts, row)")
+    conn.execute("CREATE VIRTUAL TABLE temp.instances USING fts5vocab(main, paragraphs_fts, instance)")
+    checked, twice = 0, 0
+    for term, docs in conn.execute("SELECT term, doc FROM temp.words WHERE doc BETWEEN 2 AND ? AND term GLOB '[a-z]*'",
+                                   (COMMON_IN_SEEDS - 1,)).fetchall():
+        scored = np.array(conn.execute("SELECT rowid, bm25(paragraphs_fts) FROM paragraphs_fts WHERE paragraphs_fts MATCH ? "
+                                       "AND rowid % ? = 0 ORDER BY rowid", (samples.phrase(term), every)).fetchall()).reshape(-1, 2)
+        if not len(scored) or len(matching(conn, samples.phrase(term))) != docs:
+            continue
+        counts = dict(conn.execute("SELECT doc, count(*) FROM temp.instances WHERE term = ? GROUP BY doc", (term,)).fetchall())
+        rowids = scored[:, 0].astype(np.int64)
+        found = samples.occurrences_from_bm25(scored[:, 1], lengths[rowids // every], docs, totals)
+        assert found is not None and found.tolist() == [counts[r] for r in rowids.tolist()], term
+        checked, twice = checked + len(found), twice + int((found > 1).sum())
+    conn.close()
+    assert checked > 1000 and twice > 20
+
+
 def test_kept_words_tell_a_searchs_first_matches_as_the_index_does(seeds_db, tmp_path, common, monkeypatch):
     """How many of the first EXACT_MAX + 1 matches there are and the last one's rowid (which set the
     sample's step), from the kept words' bits: the index's own answer, for one word and several."""
@@ -518,6 +573,20 @@ def test_kept_words_score_the_rows_a_search_ranks_as_fts5s_bm25(seeds_db, tmp_pa
         mine = samples.bm25(occurrences, lengths[ranked // every], [kept[w][0] for w in words], totals)
         assert mine.tolist() == [score for _, score in bm25], query
         scored += len(bm25)
+    # With a word not kept, its occurrences read back from its own bm25(): the same scores too.
+    for word, other in [("the", "war"), ("putin", "energy"), ("china", "gas"), ("xi", "sanctions")]:
+        query = f"{word} {other}"
+        bm25 = conn.execute("SELECT rowid, bm25(paragraphs_fts) FROM paragraphs_fts WHERE paragraphs_fts MATCH ? "
+                            "AND rowid % ? = 0 ORDER BY rowid", (query, every)).fetchall()
+        alone = np.array(conn.execute("SELECT rowid, bm25(paragraphs_fts) FROM paragraphs_fts WHERE paragraphs_fts MATCH ? "
+                                      "AND rowid % ? = 0 ORDER BY rowid", (other, every)).fetchall()).reshape(-1, 2)
+        others = len(matching(conn, other))
+        counts = samples.occurrences_from_bm25(alone[:, 1], lengths[alone[:, 0].astype(np.int64) // every], others, totals)
+        ranked = np.array([rowid for rowid, _ in bm25], dtype=np.int64)
+        occurrences = [np.frombuffer(kept[word][2], dtype=kept[word][3])[np.searchsorted(kept_rowids(kept[word][1], every), ranked)],
+                       counts[np.searchsorted(alone[:, 0], ranked)]]
+        mine = samples.bm25(occurrences, lengths[ranked // every], [kept[word][0], others], totals)
+        assert len(bm25) and mine.tolist() == [score for _, score in bm25], query
     conn.close()
     assert len(kept) >= 3 and scored > 1000 and every == 2
 

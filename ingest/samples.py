@@ -117,8 +117,9 @@ def max_paragraph_rowid(conn: sqlite3.Connection) -> int:
     return max(1, conn.execute("SELECT max(rowid) FROM paragraph_facets").fetchone()[0] or 0)
 
 
-# How many bits each byte value has set.
-BITS_SET = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1)
+# For each value of a byte, which of its 8 bits are set (256 x 8, least significant first), and how many.
+BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.int64)
+BITS_SET = BYTE_BITS.sum(axis=1)
 
 
 def count_bits(bits: np.ndarray) -> int:

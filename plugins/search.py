@@ -53,8 +53,9 @@ _snippets = threading.local()
 # results are ranked, and facets counted, among a sample (ingest/samples.py).
 # The facets the search page shows (its filters are FILTERS).
 PAGE_FACETS = ("meeting", "topic", "outlet", "report")
-# Words walked beside kept ones remembered per archive (one bit a paragraph each: 125 KB at 1M).
-WALKED_WORDS = 16
+# A query's words (kept ones read, others walked) remembered per archive: a table page asks for
+# them three times (its page, its count, its facets); ~155 KB a kept word at 1M.
+REMEMBERED_WORDS = 16
 # archive file version (file_key) -> the Future of its FacetKeys, shared by every request
 _facet_key_readings: dict = {}
 
@@ -146,15 +147,13 @@ class FacetKeys:
     def __init__(self, rows, columns: dict[str, np.ndarray], present: np.ndarray,
                  ranked_lengths: tuple[int, np.ndarray] | None = None, index_totals: tuple[int, int] = (0, 0),
                  in_id_order: np.ndarray | None = None):
-        # Whether the archive keeps its common words (ingest/samples.py), and if so the lengths of
-        # the paragraphs their searches may rank: (every, the length of rowid every * i at i).
-        self.common_samples = ranked_lengths is not None
+        # If the archive keeps its common words (ingest/samples.py), the lengths of the paragraphs
+        # their searches may rank: (every, the length of rowid every * i at i).
         self.ranked_lengths = ranked_lengths
         # With them, every paragraph's rowid in id order: a table page of a search for kept words
         # is the first of its members in that order (see KeptMembers).
         self.in_id_order = in_id_order
-        # The last words walked beside kept ones (kept_words): a table page asks three times.
-        self.walked_words = BoundedCache(WALKED_WORDS)
+        self.words = BoundedCache(REMEMBERED_WORDS)  # the last words of queries (query_word_rows)
         self.index_totals = index_totals  # the full-text index's paragraphs and tokens, which bm25 weighs by
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
@@ -167,6 +166,11 @@ class FacetKeys:
 
     def key(self, facet: str, value: str) -> int | None:
         return self.by_value.get(facet, {}).get(str(value))
+
+    @property
+    def common_samples(self) -> bool:
+        """Whether the archive keeps its common words."""
+        return self.ranked_lengths is not None
 
     @property
     def max_rowid(self) -> int:
@@ -294,17 +298,13 @@ def passing(keys: FacetKeys, rowids: np.ndarray, chosen: list[tuple[str, int]]) 
     return having({facet: keys.columns[facet][rowids] for facet, _ in chosen}, chosen, len(rowids))
 
 
-# For each value of a byte, which of its 8 bits are set (256 x 8).
-BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.int64)
-
-
 def bit_counts(masks: np.ndarray, bits: int) -> dict[int, int]:
     """How many of these 64-bit masks have each of their lowest `bits` bits set (the ones set at
     least once): a histogram of each byte in use, 256 values, instead of unpacking every bit."""
     as_bytes = masks.view(np.uint8).reshape(-1, 8)
     counts = []
     for byte in range(-(-bits // 8)):
-        counts.extend((np.bincount(as_bytes[:, byte], minlength=256) @ BYTE_BITS).tolist())
+        counts.extend((np.bincount(as_bytes[:, byte], minlength=256) @ samples.BYTE_BITS).tolist())
     return {bit: n for bit, n in enumerate(counts[:bits]) if n}
 
 
@@ -391,10 +391,11 @@ async def ranked_search(db, query: str, filters: dict, offset: int, limit: int) 
 
     # Kept occurrences serve the rows a sample ranks (multiples of step * RANK_EVERY) if they are
     # multiples of `every`; every match is ranked when there are few (step 1), and is walked.
-    ranks_kept = kept and step > 1 and step * samples.RANK_EVERY % keys.ranked_lengths[0] == 0
-    # (Facets alone rank nothing: the other words' occurrences are not read for them.)
-    others = (await walked_occurrences(db, keys, kept, step * samples.RANK_EVERY) if limit else {}) if ranks_kept else None
-    if ranks_kept and others is not None:
+    others = None
+    if kept and step > 1 and step * samples.RANK_EVERY % keys.ranked_lengths[0] == 0:
+        # (Facets alone rank nothing: the other words' occurrences are not read for them.)
+        others = await walked_occurrences(db, keys, kept, step * samples.RANK_EVERY) if limit else {}
+    if others is not None:
         matches, rowids, ranked = kept_search(keys, kept, others, matched, step, chosen, offset, limit)
     else:
         matches, rowids, ranked = await walked()
@@ -417,26 +418,27 @@ async def kept_words(db, keys: FacetKeys, query: str) -> list[tuple] | None:
     """Each word of an FTS5 query for paragraphs having each of a few words, at least one of them
     kept, in the query's order: the kept words' common_samples rows, and for each other word (in
     fewer than COMMON_MIN paragraphs) a row like them made by walking its matches now, without
-    occurrences. None for any other query."""
+    occurrences; the last REMEMBERED_WORDS kept in `keys.words`. None for any other query."""
     words = samples.query_words(query) if keys.common_samples else None
     if not words:
         return None
-    kept = await db.execute_fn(lambda conn: plain_rows(
-        conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term IN (SELECT value FROM json_each(:words))",
-        {"words": json.dumps(words)}))
-    by_word = {row[0]: row for row in kept}
-    if not by_word:
-        return None
-    for word in dict.fromkeys(words):
+    by_word = {word: keys.words[word] for word in words if word in keys.words}
+    missing = [word for word in dict.fromkeys(words) if word not in by_word]
+    if missing:
+        kept = await db.execute_fn(lambda conn: plain_rows(
+            conn, f"SELECT {samples.KEPT_COLUMNS} FROM common_samples WHERE term IN (SELECT value FROM json_each(:words))",
+            {"words": json.dumps(missing)}))
+        by_word.update((row[0], row) for row in kept)
+    if all(row[3] is None for row in by_word.values()):
+        return None  # no word kept: the index answers as quickly
+    for word in missing:
         if word not in by_word:
-            by_word[word] = keys.walked_words.get(word)
-            if by_word[word] is None:
-                (matches, rowids), = await db.execute_fn(lambda conn, word=word: plain_rows(
-                    conn, samples.sample_sql(1), {"query": samples.phrase(word)}))
-                paragraphs = np.zeros(keys.max_rowid + 1, dtype=bool)
-                paragraphs[samples.rowid_array(rowids)] = True
-                by_word[word] = (word, matches, np.packbits(paragraphs, bitorder="little").tobytes(), None, None)
-                keys.walked_words.put(word, by_word[word])
+            (matches, rowids), = await db.execute_fn(lambda conn, word=word: plain_rows(
+                conn, samples.sample_sql(1), {"query": samples.phrase(word)}))
+            paragraphs = np.zeros(keys.max_rowid + 1, dtype=bool)
+            paragraphs[samples.rowid_array(rowids)] = True
+            by_word[word] = (word, matches, np.packbits(paragraphs, bitorder="little").tobytes(), None, None)
+        keys.words.put(word, by_word[word])
     return [by_word[word] for word in words]
 
 
@@ -497,9 +499,11 @@ class KeptMembers(NamedTuple):
         return np.concatenate([np.zeros(0, dtype=np.int32), *found])[:limit]
 
 
-async def kept_members(db, expression: str) -> KeptMembers | None:
-    """The paragraphs an FTS5 query for kept words matches; None for any other query or archive."""
+async def kept_members(db, search: str, raw: bool) -> KeptMembers | None:
+    """The paragraphs a table search (`_search`, raw or not) for kept words matches; None for any
+    other search or archive."""
     keys = await facet_keys(db)
+    expression = table_search_expression(search, raw)
     kept = await kept_words(db, keys, expression) if keys is not None and keys.in_id_order is not None else None
     return KeptMembers(having_every_word(kept), keys.in_id_order) if kept else None
 
@@ -975,7 +979,7 @@ def startup(datasette):
         # The table plans (plugins/table_plans.py) count a table page filtered by facet values with
         # the first, and count and page a table search for kept words with the second.
         db.count_by_facet_values = lambda pairs, db=db: count_by_facet_values(db, pairs)
-        db.kept_members = lambda expression, db=db: kept_members(db, expression)
+        db.kept_members = lambda search, raw, db=db: kept_members(db, search, raw)
 
 
 async def count_by_facet_values(db, pairs: list[tuple[str, str]]) -> int | None:

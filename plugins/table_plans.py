@@ -58,7 +58,6 @@ from typing import Callable, NamedTuple
 import numpy as np
 from datasette import hookimpl
 from datasette.filters import FilterArguments
-from datasette.utils import escape_fts
 
 # Rough costs in microseconds, measured at a million paragraphs (bench/README.md, "Table plans"):
 # a member looked up and sorted; a member listed, an index entry walked past.
@@ -247,10 +246,15 @@ class Ordered(NamedTuple):
                 start = int(np.searchsorted(self.ids, after.encode(), side="right"))
             except (AttributeError, UnicodeEncodeError):  # not text, or not encodable: Datasette's SQL decides
                 return None
-        rowids = ",".join(map(str, self.rowids[start:start + limit].tolist()))
-        # The set's own condition is how the list was made: its members by rowid stand for it.
-        atoms = [f"rowid in ({rowids})" if n == where.set_at else atom for n, atom in enumerate(where.atoms)]
-        return f"select {columns} from paragraphs where {' and '.join(atoms)} order by id limit {limit}"
+        return listed_page_sql(where, self.rowids[start:start + limit], columns, limit)
+
+
+def listed_page_sql(where: Where, rowids: np.ndarray, columns: str, limit: int) -> str:
+    """A page of a set's members in id order, as the rows of the members listed: the set's own
+    condition is how the list was made, so its members by rowid stand for it."""
+    listed = ",".join(map(str, rowids.tolist()))
+    atoms = [f"rowid in ({listed})" if n == where.set_at else atom for n, atom in enumerate(where.atoms)]
+    return f"select {columns} from paragraphs where {' and '.join(atoms)} order by id limit {limit}"
 
 
 class Planner:
@@ -315,7 +319,7 @@ class Planner:
         search = params.get("search")
         if members is None or where.kind is not SEARCH or not isinstance(search, str):
             return None
-        return await members(escape_fts(search) if where.arg.startswith("escape_fts") else search)
+        return await members(search, raw=where.arg == ":search")
 
     async def kept_page_sql(self, kept, where: Where, params: dict, columns: str, limit: int) -> str | None:
         """A page of a search with no column filter, as the rows of the first kept members in id
@@ -329,12 +333,7 @@ class Planner:
                 return None  # Datasette's SQL decides where such a page starts
             after_rowid = found[0]
         rowids = kept.first_in_id_order(after_rowid, limit)
-        if rowids is None:
-            return None
-        listed = ",".join(map(str, rowids.tolist()))
-        # The set's own condition is how the members were found: by rowid they stand for it.
-        atoms = [f"rowid in ({listed})" if n == where.set_at else atom for n, atom in enumerate(where.atoms)]
-        return f"select {columns} from paragraphs where {' and '.join(atoms)} order by id limit {limit}"
+        return None if rowids is None else listed_page_sql(where, rowids, columns, limit)
 
     async def count_by_facet_values(self, where: Where, params: dict) -> int | None:
         """A topic's paragraphs that have the filters' column values, counted from the facet keys

@@ -433,13 +433,19 @@ async def kept_words(db, keys: FacetKeys, query: str) -> list[tuple] | None:
         return None  # no word kept: the index answers as quickly
     for word in missing:
         if word not in by_word:
-            (matches, rowids), = await db.execute_fn(lambda conn, word=word: plain_rows(
-                conn, samples.sample_sql(1), {"query": samples.phrase(word)}))
-            paragraphs = np.zeros(keys.max_rowid + 1, dtype=bool)
-            paragraphs[samples.rowid_array(rowids)] = True
-            by_word[word] = (word, matches, np.packbits(paragraphs, bitorder="little").tobytes(), None, None)
+            matches, bits = await walked_bits(db, keys, samples.phrase(word))
+            by_word[word] = (word, matches, bits.tobytes(), None, None)
         keys.words.put(word, by_word[word])
     return [by_word[word] for word in words]
+
+
+async def walked_bits(db, keys: FacetKeys, query: str) -> tuple[int, np.ndarray]:
+    """How many paragraphs an FTS5 query matches, and which (one bit a rowid, as the kept words'
+    bits), from one walk of its matches."""
+    (matches, rowids), = await db.execute_fn(lambda conn: plain_rows(conn, samples.sample_sql(1), {"query": query}))
+    paragraphs = np.zeros(keys.max_rowid + 1, dtype=bool)
+    paragraphs[samples.rowid_array(rowids)] = True
+    return matches, np.packbits(paragraphs, bitorder="little")
 
 
 async def walked_occurrences(db, keys: FacetKeys, kept: list[tuple], every: int) -> dict[str, tuple] | None:
@@ -480,6 +486,13 @@ class KeptMembers(NamedTuple):
     def count(self) -> int:
         return samples.count_bits(self.bits)
 
+    def mask(self, size: int) -> np.ndarray:
+        """The members as a mask over `size` rowids."""
+        member = np.zeros(size, dtype=bool)
+        found = np.unpackbits(self.bits, bitorder="little", count=min(size, 8 * len(self.bits))).view(bool)
+        member[:len(found)] = found
+        return member
+
     def first_in_id_order(self, after_rowid: int | None, limit: int) -> np.ndarray | None:
         """The rowids of the first `limit` members in id order, after the paragraph `after_rowid`
         (from the first, for None); None if there is no such paragraph. Only the paragraphs before
@@ -499,13 +512,45 @@ class KeptMembers(NamedTuple):
         return np.concatenate([np.zeros(0, dtype=np.int32), *found])[:limit]
 
 
-async def kept_members(db, search: str, raw: bool) -> KeptMembers | None:
-    """The paragraphs a table search (`_search`, raw or not) for kept words matches; None for any
-    other search or archive."""
+async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str, str]]) -> KeptMembers | None:
+    """The paragraphs a table page picks by a search (`_search`, raw or not; or none) and facet
+    values (`_topic=slug`, `column=value`), from memory: the search's kept words, or its matches
+    walked once when there are filters, and every paragraph's facet keys. None for an archive
+    that does not keep its words, a filter that is no facet value the archive has, a search FTS5
+    cannot read, or a search of no kept word without filters (the table plans walk the index
+    for that)."""
     keys = await facet_keys(db)
-    expression = table_search_expression(search, raw)
-    kept = await kept_words(db, keys, expression) if keys is not None and keys.in_id_order is not None else None
-    return KeptMembers(having_every_word(kept), keys.in_id_order) if kept else None
+    if keys is None or keys.in_id_order is None:
+        return None
+    if any(facet == "topic" and keys.key(facet, value) is None for facet, value in facet_filters(pairs) or ()):
+        return KeptMembers(np.packbits(np.zeros_like(keys.present), bitorder="little"), keys.in_id_order)  # a topic no paragraph has
+    chosen = keyed_filters(keys, pairs)
+    if chosen is None:
+        return None
+    size = len(keys.present)
+    member = keys.present.copy()
+    if search is not None:
+        expression = table_search_expression(search, raw)
+        if fts_syntax_error(expression) is not None:
+            return None
+        kept = await kept_words(db, keys, expression)
+        if not kept and not chosen:
+            return None
+        bits = having_every_word(kept) if kept else (await walked_bits(db, keys, expression))[1]
+        member &= KeptMembers(bits, keys.in_id_order).mask(size)
+    if chosen:
+        member &= having(keys.columns, chosen, size)
+    return KeptMembers(np.packbits(member, bitorder="little"), keys.in_id_order)
+
+
+async def filtered_search_members(db, pairs: list[tuple[str, str]]) -> KeptMembers | None:
+    """The paragraphs a table search with facet-value filters picks (a table page's arguments),
+    from memory (`table_members`); None for a page without a search, or with other filters."""
+    search = next((value for key, value in pairs if key == "_search"), None)
+    filters = [(key, value) for key, value in pairs if key != "_search"]
+    if search is None or not facet_filters(filters):
+        return None
+    return await table_members(db, search, ("_searchmode", "raw") in pairs, filters)
 
 
 def kept_search(keys: FacetKeys, kept: list[tuple], others: dict[str, tuple], matched: np.ndarray, step: int,
@@ -977,9 +1022,10 @@ def startup(datasette):
     for db in datasette.databases.values():
         start_reading_facet_keys(db)
         # The table plans (plugins/table_plans.py) count a table page filtered by facet values with
-        # the first, and count and page a table search for kept words with the second.
+        # the first, and count and page a table search for kept words, or a search or topics with
+        # facet values, with the second.
         db.count_by_facet_values = lambda pairs, db=db: count_by_facet_values(db, pairs)
-        db.kept_members = lambda search, raw, db=db: kept_members(db, search, raw)
+        db.table_members = lambda search, raw, pairs, db=db: table_members(db, search, raw, pairs)
 
 
 async def count_by_facet_values(db, pairs: list[tuple[str, str]]) -> int | None:
@@ -1073,6 +1119,10 @@ class CountedFacet(Facet):
         browsed = count_facets(keys, keys.present, chosen)[0] if chosen else None
         searched = None
         counted = facet_search(pairs) if keys is not None else None
+        if counted is None and chosen is None and (members := await filtered_search_members(db, pairs)) is not None:
+            # A table search with filters the search page lacks (a city, two topics): exact counts
+            # from the paragraphs it picks, as the table plans count and page it.
+            browsed = count_facets(keys, members.mask(len(keys.present)), [])[0]
         if counted is not None:
             # A table search, maybe with filters the search page has: counted from the matches' keys
             # as the search page counts (every match up to EXACT_MAX, above that a sample, marked as

@@ -15,6 +15,8 @@ limit:
   ranked search page (`/-/search.json?q=…`, snippets and facets);
 - an unfiltered faceted browse of `/archive/paragraphs.json`, and one filtered by the
   busiest outlet and by the busiest topic (`_topic`, and Datasette's `topics__arraycontains`);
+- a search narrowed by a facet value clicked, on both pages: the common term in the
+  busiest topic and by the busiest outlet, the prefix in the busiest topic;
 - a CSV of about 10,000 search results, from the search page and from the table.
 
 Every request asks for a fresh answer (`Cache-Control: no-cache`), so the
@@ -287,6 +289,15 @@ def main(argv=None):
     timings.append(Timing("browse by outlet: table JSON + facets", "/archive/paragraphs.json?" + urlencode({"outlet": outlet})))
     timings.append(Timing("browse by topic: table JSON + facets", "/archive/paragraphs.json?" + urlencode({"_topic": topic})))
     timings.append(Timing("  same, topics__arraycontains", "/archive/paragraphs.json?" + urlencode({"topics__arraycontains": topic})))
+    # A search narrowed by a facet value clicked: the common term in the busiest topic or outlet, and
+    # the prefix (its matches walked) in that topic.
+    common, prefix = (next(q for q in queries if q.kind == kind) for kind in ("common term", "prefix"))
+    for label, query, narrowed in (("common term in a topic", common, {"_topic": topic}),
+                                   ("common term by outlet", common, {"outlet": outlet}),
+                                   ("prefix in a topic", prefix, {"_topic": topic})):
+        timings.append(Timing(f"{label}: table JSON + facets", "/archive/paragraphs.json?" + urlencode({**query.table_args, **narrowed})))
+        page_filters = {"topic": topic} if "_topic" in narrowed else {"outlet": outlet}
+        timings.append(Timing("  same, search page JSON", "/-/search.json?" + urlencode({"q": query.fts, **page_filters})))
     csv_timings = [
         Timing(f"CSV {csv_query.matches} results: search page", "/-/search.csv?" + urlencode({"q": csv_query.fts})),
         Timing(f"CSV {csv_query.matches} results: table, streamed",

@@ -56,8 +56,8 @@ PAGE_FACETS = ("meeting", "topic", "outlet", "report")
 # A query's words (kept ones read, others walked) remembered per archive: a table page asks for
 # them three times (its page, its count, its facets); ~155 KB a kept word at 1M.
 REMEMBERED_WORDS = 16
-# archive file version (file_key) -> the Future of its FacetKeys, shared by every request
-_facet_key_readings: dict = {}
+# reader -> archive file version (file_key) -> the Future of what it read, shared by every request
+_readings: dict[Callable, dict] = {}
 
 
 def fts_syntax_error(query: str) -> str | None:
@@ -226,40 +226,42 @@ def read_only_connection(db) -> sqlite3.Connection:
     return open_read_only(db.path, immutable=not db.is_mutable)
 
 
-def start_reading_facet_keys(db) -> concurrent.futures.Future | None:
-    """Read a database's facet keys in a thread of their own, once per version of its file.
+def start_reading(db, reader: Callable) -> concurrent.futures.Future | None:
+    """Read what `reader` reads of a database's file (given a read-only connection) in a thread of
+    its own, once per version of the file; None for a database without a file.
 
-    Every request for the same file shares the one reading (about a second at a million
-    paragraphs); the server's startup begins it, so the first search seldom waits.
+    Every request for the same file shares the one reading (the facet keys: about a second at a
+    million paragraphs); the server's startup begins it, so the first search seldom waits.
     """
     key = file_key(db.path)
     if key is None:
         return None
-    future = _facet_key_readings.get(key)
+    readings = _readings.setdefault(reader, {})
+    future = readings.get(key)
     if future is not None and not (future.done() and future.exception() is not None):
         return future
     future = concurrent.futures.Future()
-    for older in [k for k in _facet_key_readings if k[0] == key[0]]:  # earlier versions of the file
-        del _facet_key_readings[older]
-    _facet_key_readings[key] = future
+    for older in [k for k in readings if k[0] == key[0]]:  # earlier versions of the file
+        del readings[older]
+    readings[key] = future
 
     def read():
         try:
             conn = read_only_connection(db)
             try:
-                future.set_result(read_facet_keys(conn))
+                future.set_result(reader(conn))
             finally:
                 conn.close()
-        except BaseException as error:  # handed to every request that waits for the keys
+        except BaseException as error:  # handed to every request that waits for it
             future.set_exception(error)
 
-    threading.Thread(target=read, name="facet-keys", daemon=True).start()
+    threading.Thread(target=read, name=reader.__name__, daemon=True).start()
     return future
 
 
 async def facet_keys(db) -> FacetKeys | None:
     """The facet keys of an archive with search tables; None for an archive built without them."""
-    future = start_reading_facet_keys(db)
+    future = start_reading(db, read_facet_keys)
     if future is None:  # a database without a file
         return await db.execute_fn(read_facet_keys)
     return await asyncio.wrap_future(future)
@@ -1020,7 +1022,9 @@ def register_routes():
 def startup(datasette):
     # Facet keys are read while the server starts, so that the first search seldom waits for them.
     for db in datasette.databases.values():
-        start_reading_facet_keys(db)
+        start_reading(db, read_facet_keys)
+        # Other plugins read what they keep of the file the same way (plugins/quote_facets.py).
+        db.read_once = lambda reader, db=db: start_reading(db, reader)
         # The table plans (plugins/table_plans.py) count a table page filtered by facet values with
         # the first, and count and page a table search for kept words, or a search or topics with
         # facet values, with the second.
@@ -1119,7 +1123,8 @@ class CountedFacet(Facet):
         browsed = count_facets(keys, keys.present, chosen)[0] if chosen else None
         searched = None
         counted = facet_search(pairs) if keys is not None else None
-        if counted is None and chosen is None and (members := await filtered_search_members(db, pairs)) is not None:
+        if (keys is not None and counted is None and chosen is None
+                and (members := await filtered_search_members(db, pairs)) is not None):
             # A table search with filters the search page lacks (a city, two topics): exact counts
             # from the paragraphs it picks, as the table plans count and page it.
             browsed = count_facets(keys, members.mask(len(keys.present)), [])[0]

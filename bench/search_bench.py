@@ -17,6 +17,8 @@ limit:
   busiest outlet and by the busiest topic (`_topic`, and Datasette's `topics__arraycontains`);
 - a search narrowed by a facet value clicked, on both pages: the common term in the
   busiest topic and by the busiest outlet, the prefix in the busiest topic;
+- the quotes table with its facets: all of it, the busiest speaker's quotations, and the
+  common term searched among them;
 - a CSV of about 10,000 search results, from the search page and from the table.
 
 Every request asks for a fresh answer (`Cache-Control: no-cache`), so the
@@ -244,6 +246,16 @@ def busiest_values(db_path: Path) -> tuple[str, str]:
     return (outlet or [""])[0], (topic or [""])[0]
 
 
+def busiest_speaker(db_path: Path) -> str:
+    """The speaker quoted most: the first value of the quotes table's speaker facet."""
+    conn = open_read_only(db_path, immutable=True)
+    try:
+        found = conn.execute("SELECT speaker FROM quotes WHERE speaker IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return (found or [""])[0]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("db", type=Path, help="An archive built by `python -m ingest` from the corpus.")
@@ -298,6 +310,12 @@ def main(argv=None):
         timings.append(Timing(f"{label}: table JSON + facets", "/archive/paragraphs.json?" + urlencode({**query.table_args, **narrowed})))
         page_filters = {"topic": topic} if "_topic" in narrowed else {"outlet": outlet}
         timings.append(Timing("  same, search page JSON", "/-/search.json?" + urlencode({"q": query.fts, **page_filters})))
+    # The quotes table: every quotation, the busiest speaker's ("what did Xi say"), the common term among them.
+    speaker = busiest_speaker(args.db)
+    print(f"  quotes by  speaker {speaker!r}")
+    timings.append(Timing("quotes: table JSON + facets", "/archive/quotes.json"))
+    timings.append(Timing("quotes by speaker: table JSON + facets", "/archive/quotes.json?" + urlencode({"speaker": speaker})))
+    timings.append(Timing("quotes, common term: table JSON + facets", "/archive/quotes.json?" + urlencode({"_search": common.fts})))
     csv_timings = [
         Timing(f"CSV {csv_query.matches} results: search page", "/-/search.csv?" + urlencode({"q": csv_query.fts})),
         Timing(f"CSV {csv_query.matches} results: table, streamed",

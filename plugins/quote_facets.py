@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
 from datasette.facets import ColumnFacet
 from datasette.utils import escape_fts, path_with_added_args, path_with_removed_args
 
@@ -86,8 +87,9 @@ def page_conditions(keys: QuoteKeys, sql: str, params: dict) -> tuple[list[tuple
     chosen, search = [], None
     for atom in page["where"].split(" and ") if page["where"] else ():
         if (equals := EQUALS.fullmatch(atom)) and equals["column"] in KEYED_COLUMNS:
-            key = keys.keys[equals["column"]].get(params.get(equals["param"]))
-            if key is None or not isinstance(params.get(equals["param"]), str):
+            value = params.get(equals["param"])
+            key = keys.keys[equals["column"]].get(value) if isinstance(value, str) else None
+            if key is None:
                 return None
             chosen.append((equals["column"], key))
         elif (match := SEARCH.fullmatch(atom)) and search is None and isinstance(params.get("search"), str):
@@ -139,7 +141,11 @@ class KeyedFacet(ColumnFacet):
         chosen, search = conditions
         matched = None
         if search is not None:
-            (rowids,), = (await db.execute("SELECT group_concat(rowid) FROM quotes_fts WHERE quotes_fts MATCH :q", {"q": search})).rows
+            try:
+                (rowids,), = (await db.execute("SELECT group_concat(rowid) FROM quotes_fts WHERE quotes_fts MATCH :q", {"q": search},
+                                               custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
+            except QueryInterrupted:  # as Datasette's facets time out: each one named
+                return [], [c["config"].get("column") or c["config"]["simple"] for c in configs]
             matched = np.sort(rowid_array(rowids))
         rowids = selected(keys, chosen, matched)
         facet_size = self.get_facet_size()

@@ -127,6 +127,18 @@ def count_bits(bits: np.ndarray) -> int:
     return int(BITS_SET[bits].sum())
 
 
+def first_members(order: np.ndarray, member: np.ndarray, start: int, limit: int) -> np.ndarray:
+    """The first `limit` rowids of `order` from position `start` on whose `member` flag is set
+    (a rowid past the flags is none), looking at no more of `order` than needed: a block, then
+    twice as many, and so on (~2 rowids a member for a word in half the archive)."""
+    found, size = [], max(4 * limit, 1024)
+    while start < len(order) and sum(map(len, found)) < limit:
+        block = order[start:start + size]
+        found.append(block[member[np.minimum(block, len(member) - 1)] & (block < len(member))])
+        start, size = start + size, 2 * size
+    return np.concatenate([np.zeros(0, dtype=order.dtype), *found])[:limit]
+
+
 def first_matches(bits: np.ndarray) -> tuple[int, int | None]:
     """What `first_sql` gives for the matches whose bits are set: how many of the first EXACT_MAX
     + 1 there are, and the rowid of the last of them."""

@@ -506,12 +506,7 @@ class KeptMembers(NamedTuple):
                 return None
             start = int(at[0]) + 1
         member = np.unpackbits(self.bits, bitorder="little").view(bool)
-        found, size = [], max(4 * limit, 1024)
-        while start < len(self.in_id_order) and sum(map(len, found)) < limit:
-            block = self.in_id_order[start:start + size]
-            found.append(block[member[np.minimum(block, len(member) - 1)] & (block < len(member))])
-            start, size = start + size, 2 * size
-        return np.concatenate([np.zeros(0, dtype=np.int32), *found])[:limit]
+        return samples.first_members(self.in_id_order, member, start, limit)
 
 
 async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str, str]]) -> KeptMembers | None:
@@ -1023,7 +1018,7 @@ def startup(datasette):
     # Facet keys are read while the server starts, so that the first search seldom waits for them.
     for db in datasette.databases.values():
         start_reading(db, read_facet_keys)
-        # Other plugins read what they keep of the file the same way (plugins/quote_facets.py).
+        # Other plugins read what they keep of the file the same way (plugins/quotes.py).
         db.read_once = lambda reader, db=db: start_reading(db, reader)
         # The table plans (plugins/table_plans.py) count a table page filtered by facet values with
         # the first, and count and page a table search for kept words, or a search or topics with

@@ -45,6 +45,21 @@ def make_datasette(db_path: Path, immutable: bool = False, metadata: dict | None
     )
 
 
+async def every_page(datasette, table: str, params: dict, size: int) -> tuple[list, int, list[str]]:
+    """All rows of a table page of the archive (`size` rows a page, through `next`), with its count
+    and the SQL it ran (the Datasette needs the trace_debug setting)."""
+    found, count, sql, after = [], None, [], None
+    while True:
+        page_params = {**params, "_size": str(size), "_trace": "1", **({"_next": after} if after else {})}
+        page = (await datasette.client.get(f"/archive/{table}.json", params=page_params)).json()
+        found += page["rows"]
+        count = page["filtered_table_rows_count"] if count is None else count
+        sql += [trace["sql"] for trace in page["_trace"]["traces"]]
+        after = page["next"]
+        if not after:
+            return found, count, sql
+
+
 def plugin(name: str):
     """The module of one of our plugins (plugins/NAME.py) as Datasette registered it."""
     from datasette.plugins import pm

@@ -274,7 +274,7 @@ def test_a_facet_values_first_page_is_read_in_order_not_sorted(planned_as_large)
 
 def column_of(facet) -> str | None:
     """The column of a default facet counted by a GROUP BY when its page is not one the facet
-    counts otherwise: a column facet's, or a keyed one's (plugins/quote_facets.py)."""
+    counts otherwise: a column facet's, or a keyed one's (plugins/quotes.py)."""
     return facet if isinstance(facet, str) else facet.get("keyed")
 
 

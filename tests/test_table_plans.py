@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 from datasette.utils import escape_fts
 
+from conftest import every_page as conftest_every_page
 from conftest import make_datasette, plugin, rows
 from ingest import samples
 
@@ -87,17 +88,8 @@ COLUMNS = "id, article_id, position, text, outlet, meeting_id, meeting_year, mee
 
 
 async def every_page(datasette, params: dict) -> tuple[list, int, list[str]]:
-    """All rows of a table search, page by page through `next`, with its count and the SQL it ran."""
-    found, count, sql, after = [], None, [], None
-    while True:
-        page_params = {**params, "_size": "7", "_trace": "1", **({"_next": after} if after else {})}
-        page = (await datasette.client.get("/archive/paragraphs.json", params=page_params)).json()
-        found += page["rows"]
-        count = page["filtered_table_rows_count"] if count is None else count
-        sql += [trace["sql"] for trace in page["_trace"]["traces"]]
-        after = page["next"]
-        if not after:
-            return found, count, sql
+    """All rows of a paragraphs page, seven at a time, with its count and the SQL it ran."""
+    return await conftest_every_page(datasette, "paragraphs", params, 7)
 
 
 @pytest.mark.asyncio

@@ -56,6 +56,9 @@ PAGE_FACETS = ("meeting", "topic", "outlet", "report")
 # A query's words (kept ones read, others walked) remembered per archive: a table page asks for
 # them three times (its page, its count, its facets); ~155 KB a kept word at 1M.
 REMEMBERED_WORDS = 16
+# The members of a table page's search and facet values, remembered per archive for its count,
+# page, facets and next pages (a search walked once, not for each); ~125 KB each at 1M.
+REMEMBERED_MEMBERS = 16
 # reader -> archive file version (file_key) -> the Future of what it read, shared by every request
 _readings: dict[Callable, dict] = {}
 
@@ -154,6 +157,7 @@ class FacetKeys:
         # is the first of its members in that order (see KeptMembers).
         self.in_id_order = in_id_order
         self.words = BoundedCache(REMEMBERED_WORDS)  # the last words of queries (query_word_rows)
+        self.members = BoundedCache(REMEMBERED_MEMBERS)  # the last table pages' members (table_members)
         self.index_totals = index_totals  # the full-text index's paragraphs and tokens, which bm25 weighs by
         self.by_key: dict[str, dict[int, tuple]] = {}
         self.by_value: dict[str, dict[str, int]] = {}
@@ -522,14 +526,15 @@ async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str
     if any(facet == "topic" and keys.key(facet, value) is None for facet, value in facet_filters(pairs) or ()):
         return KeptMembers(np.packbits(np.zeros_like(keys.present), bitorder="little"), keys.in_id_order)  # a topic no paragraph has
     chosen = keyed_filters(keys, pairs)
-    if chosen is None:
+    expression = table_search_expression(search, raw) if search is not None else None
+    if chosen is None or (expression is not None and fts_syntax_error(expression) is not None):
         return None
+    remembered = (expression, tuple(sorted(chosen)))
+    if remembered in keys.members:
+        return keys.members[remembered]
     size = len(keys.present)
     member = keys.present.copy()
-    if search is not None:
-        expression = table_search_expression(search, raw)
-        if fts_syntax_error(expression) is not None:
-            return None
+    if expression is not None:
         kept = await kept_words(db, keys, expression)
         if not kept and not chosen:
             return None
@@ -537,7 +542,7 @@ async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str
         member &= KeptMembers(bits, keys.in_id_order).mask(size)
     if chosen:
         member &= having(keys.columns, chosen, size)
-    return KeptMembers(np.packbits(member, bitorder="little"), keys.in_id_order)
+    return keys.members.put(remembered, KeptMembers(np.packbits(member, bitorder="little"), keys.in_id_order))
 
 
 async def filtered_search_members(db, pairs: list[tuple[str, str]]) -> KeptMembers | None:
@@ -1020,22 +1025,9 @@ def startup(datasette):
         start_reading(db, read_facet_keys)
         # Other plugins read what they keep of the file the same way (plugins/quotes.py).
         db.read_once = lambda reader, db=db: start_reading(db, reader)
-        # The table plans (plugins/table_plans.py) count a table page filtered by facet values with
-        # the first, and count and page a table search for kept words, or a search or topics with
-        # facet values, with the second.
-        db.count_by_facet_values = lambda pairs, db=db: count_by_facet_values(db, pairs)
+        # The table plans (plugins/table_plans.py) count and page a table search for kept words, or
+        # a search or topics with facet values, from the members this gives.
         db.table_members = lambda search, raw, pairs, db=db: table_members(db, search, raw, pairs)
-
-
-async def count_by_facet_values(db, pairs: list[tuple[str, str]]) -> int | None:
-    """How many paragraphs have every one of these facet values (a table page's filters, as
-    `column=value` and `_topic=slug` pairs), from the keys held in memory; None when a filter is
-    not a facet value the archive has (its SQL then counts it)."""
-    keys = await facet_keys(db)
-    chosen = keyed_filters(keys, pairs) if keys is not None else None
-    if not chosen:
-        return None
-    return int(np.count_nonzero(keys.present & having(keys.columns, chosen, len(keys.present))))
 
 
 @hookimpl

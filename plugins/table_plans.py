@@ -73,8 +73,6 @@ SORT_PER_MEMBER = 0.7
 LIST_PER_MEMBER, WALK_PER_ENTRY = 0.2, 0.1
 ROW_PER_ENTRY = 1.0  # an index entry whose row must be read (to check a second column filter)
 KEPT_COUNTS = 256
-# Members of searches and topics with facet values, one bit a paragraph (125 KB each at 1M).
-KEPT_MEMBER_SETS = 16
 # Sets kept in id order: at most this many members each, and this many in all (~30 bytes a member).
 ORDERED_MAX, KEPT_ORDERED_MEMBERS = 250_000, 1_000_000
 # A page this large is one of a stream that will read the whole set (Datasette's CSV asks for
@@ -289,7 +287,6 @@ class Planner:
         self.shape: tuple[int, str, set, dict] | None = None  # read once: see read_shape
         self.counts: OrderedDict[tuple, int] = OrderedDict()
         self.orders: OrderedDict[tuple, Ordered] = OrderedDict()
-        self.member_sets: OrderedDict[tuple, object] = OrderedDict()  # see members
 
     async def planned_execute(self, sql, params=None, *args, **kwargs):
         """Database.execute, running a set's count or page by its quicker plan."""
@@ -307,8 +304,8 @@ class Planner:
         paragraphs, id_index, usable, column_indexes = await self.read_shape()
         if any(kind not in usable for _, kind, _ in where.sets()):
             return None
-        if where.more_sets or (where.kind is SEARCH and where.equals):
-            # Sets together, or a search with column filters: from memory if the archive allows.
+        if where.more_sets or where.equals:
+            # Sets together, or a set with column filters: from memory if the archive allows.
             if (members := await self.members(where, params)) is not None:
                 if count:
                     return f"select {members.count()}"
@@ -330,8 +327,6 @@ class Planner:
         if count and not where.equals:
             # Counted by the set's index already (for the page, which Datasette asks for first).
             return f"select {int(members)}"
-        if count and (counted := await self.count_by_facet_values(where, params)) is not None:
-            return f"select {counted}"
         if count:
             return count_sql(cheapest(count_costs(where, params, members, walkable), members), where, walk_index)
         limit = int(page["limit"])
@@ -354,8 +349,8 @@ class Planner:
     async def members(self, where: Where, params: dict, filtered: bool = True):
         """The paragraphs of every set and column filter of the clause (unless not `filtered`: of
         its search alone), from memory (the search plugin's `db.table_members`: its kept words or
-        its matches walked once, and every paragraph's facet keys); kept for the page's count and
-        the pages to come. None when it cannot: a filter on a column that is no facet, a value no
+        its matches walked once, and every paragraph's facet keys, the last ones remembered for the
+        page's count, facets and next pages). None when it cannot: a filter on a column that is no facet, a value no
         paragraph has, a search of no kept word alone, no such plugin."""
         table_members = getattr(self.db, "table_members", None)
         search = params.get("search") if where.kind is SEARCH else None
@@ -365,13 +360,7 @@ class Planner:
         if table_members is None or not all(isinstance(value, str) for _, value in pairs) \
                 or (where.kind is SEARCH and not isinstance(search, str)):
             return None
-        key = (search, where.arg == ":search", tuple(pairs))
-        if key not in self.member_sets:
-            self.member_sets[key] = await table_members(search, where.arg == ":search", pairs)
-            if len(self.member_sets) > KEPT_MEMBER_SETS:
-                self.member_sets.popitem(last=False)
-        self.member_sets.move_to_end(key)
-        return self.member_sets[key]
+        return await table_members(search, where.arg == ":search", pairs)
 
     async def kept_page_sql(self, kept, where: Where, params: dict, columns: str, limit: int) -> str | None:
         """A page of a search with no column filter, as the rows of the first kept members in id
@@ -386,16 +375,6 @@ class Planner:
             after_rowid = found[0]
         rowids = kept.first_in_id_order(after_rowid, limit)
         return None if rowids is None else listed_page_sql(where, rowids, columns, limit)
-
-    async def count_by_facet_values(self, where: Where, params: dict) -> int | None:
-        """A topic's paragraphs that have the filters' column values, counted from the facet keys
-        the search plugin holds in memory (`db.count_by_facet_values`: ~5 ms at 1M, where SQL
-        asks of every row of the filtered column, 0.13-0.27 s); None when it cannot."""
-        count = getattr(self.db, "count_by_facet_values", None)
-        if count is None or where.kind is not TOPIC or not where.equals:
-            return None
-        pairs = [("_topic", params.get(where.arg.lstrip(":")))] + [(column, params.get(param.lstrip(":"))) for column, param in where.equals]
-        return await count(pairs) if all(isinstance(value, str) for _, value in pairs) else None
 
     def read_in_order(self, where: Where, params: dict, members: int, paragraphs: int, limit: int, page_cost: float) -> bool:
         """Whether a page of a set with no column filter, being paged through, is read from the set

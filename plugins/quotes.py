@@ -72,9 +72,12 @@ def read_quote_keys(conn) -> QuoteKeys | None:
     cursor.row_factory = None
     if not cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)).fetchone():
         return None
-    max_rowid = cursor.execute(f"SELECT coalesce(max(rowid), 0) FROM {TABLE}").fetchone()[0]
+    # Every rowid in the table's order: its primary key's index walked (0.3 s at 1M).
+    in_order = rowid_array(cursor.execute(f"SELECT group_concat(rowid) FROM (SELECT rowid FROM {TABLE} "
+                                          "ORDER BY paragraph_id, number)").fetchone()[0]).astype(np.int32)
+    max_rowid = int(in_order.max()) if len(in_order) else 0
     present = np.zeros(max_rowid + 1, dtype=bool)
-    present[rowid_array(cursor.execute(f"SELECT group_concat(rowid) FROM {TABLE}").fetchone()[0])] = True
+    present[in_order] = True
     columns, values, keys = {}, {}, {}
     for column in KEYED_COLUMNS:
         # Keys in the order of the values (as SQLite sorts them), a value's rowids as one string each.
@@ -85,9 +88,6 @@ def read_quote_keys(conn) -> QuoteKeys | None:
             by_rowid[rowid_array(rowids)] = key
         columns[column], values[column] = by_rowid, [value for value, _ in listed]
         keys[column] = {str(value): key for key, value in enumerate(values[column])}
-    # The primary key's index walked (0.3 s at 1M).
-    in_order = rowid_array(cursor.execute(f"SELECT group_concat(rowid) FROM (SELECT rowid FROM {TABLE} "
-                                          "ORDER BY paragraph_id, number)").fetchone()[0]).astype(np.int32)
     return QuoteKeys(columns, values, keys, present, in_order, BoundedCache(SELECTIONS))
 
 

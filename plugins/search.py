@@ -501,25 +501,32 @@ class KeptMembers(NamedTuple):
 
     def first_in_id_order(self, after_rowid: int | None, limit: int) -> np.ndarray | None:
         """The rowids of the first `limit` members in id order, after the paragraph `after_rowid`
-        (from the first, for None); None if there is no such paragraph. Only the paragraphs before
-        the last one found are looked at: ~2 a member for a word in half the archive."""
+        (from the first, for None); None if there is no such paragraph."""
+        return self.first_in_order(self.in_id_order, after_rowid, limit)
+
+    def first_in_order(self, order: np.ndarray, after_rowid: int | None, limit: int) -> np.ndarray | None:
+        """The rowids of the first `limit` members in the order of `order` (every paragraph's rowid),
+        after the paragraph `after_rowid` (from the first, for None); None if there is no such
+        paragraph. Only the paragraphs before the last one found are looked at: ~2 a member for a
+        word in half the archive."""
         start = 0
         if after_rowid is not None:
-            at = np.flatnonzero(self.in_id_order == after_rowid)
+            at = np.flatnonzero(order == after_rowid)
             if not len(at):
                 return None
             start = int(at[0]) + 1
         member = np.unpackbits(self.bits, bitorder="little").view(bool)
-        return samples.first_members(self.in_id_order, member, start, limit)
+        return samples.first_members(order, member, start, limit)
 
 
-async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str, str]]) -> KeptMembers | None:
+async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str, str]],
+                        walk_alone: bool = False) -> KeptMembers | None:
     """The paragraphs a table page picks by a search (`_search`, raw or not; or none) and facet
     values (`_topic=slug`, `column=value`), from memory: the search's kept words, or its matches
-    walked once when there are filters, and every paragraph's facet keys. None for an archive
-    that does not keep its words, a filter that is no facet value the archive has, a search FTS5
-    cannot read, or a search of no kept word without filters (the table plans walk the index
-    for that)."""
+    walked once when there are filters (or `walk_alone`), and every paragraph's facet keys. None
+    for an archive that does not keep its words, a filter that is no facet value the archive has,
+    a search FTS5 cannot read, or a search of no kept word without filters, unless `walk_alone`
+    (the table plans walk the index for a page in id order)."""
     keys = await facet_keys(db)
     if keys is None or keys.in_id_order is None:
         return None
@@ -536,7 +543,7 @@ async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str
     member = keys.present.copy()
     if expression is not None:
         kept = await kept_words(db, keys, expression)
-        if not kept and not chosen:
+        if not kept and not chosen and not walk_alone:
             return None
         bits = having_every_word(kept) if kept else (await walked_bits(db, keys, expression))[1]
         member &= KeptMembers(bits, keys.in_id_order).mask(size)
@@ -1027,7 +1034,8 @@ def startup(datasette):
         db.read_once = lambda reader, db=db: start_reading(db, reader)
         # The table plans (plugins/table_plans.py) count and page a table search for kept words, or
         # a search or topics with facet values, from the members this gives.
-        db.table_members = lambda search, raw, pairs, db=db: table_members(db, search, raw, pairs)
+        db.table_members = lambda search, raw, pairs, walk_alone=False, db=db: \
+            table_members(db, search, raw, pairs, walk_alone)
 
 
 @hookimpl

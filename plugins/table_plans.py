@@ -53,8 +53,19 @@ when that reads less than looking up every member.
   listed every paragraph of the topic (a word in half of a million paragraphs
   with a topic: ~0.6 s for a page and its count; in two topics, ~5 s).
 
-Any other query — other kinds of filter, two searches, another sort, a mutable
-database — runs as Datasette wrote it.
+A page sorted by another column (`_sort=meeting_year`, `_sort_desc=rewrite_score`:
+the column headings' menus) orders its ties by id on every page: Datasette orders
+its first page by the column alone and the next ones by the column and id, so
+paging through a column with ties skipped rows and showed others twice (a sorted
+CSV export lost rows). Browsed, searched or narrowed by facet values, the page is
+the first of its members (from memory, as above; a search walked once if need be)
+in every paragraph's order in that sort (read once a sort by each server process,
+in a thread, 4 bytes a paragraph; Datasette's SQL answers until it is read), read
+by rowid: Datasette's SQL looked up and sorted every member (~0.3-0.5 s at a
+million paragraphs for a word in half of them).
+
+Any other query — other kinds of filter, two searches, a mutable database — runs
+as Datasette wrote it.
 """
 
 from __future__ import annotations
@@ -66,6 +77,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 from datasette import hookimpl
 from datasette.filters import FilterArguments
+
+from ingest import samples
 
 # Rough costs in microseconds, measured at a million paragraphs (bench/README.md, "Table plans"):
 # a member looked up and sorted; a member listed, an index entry walked past.
@@ -139,6 +152,11 @@ SET_CLAUSES = [(kind, re.compile(clause)) for kind in SETS for clause in kind.cl
 EQUALS = re.compile(r'"(?P<column>\w+)" = (?P<param>:p\d+)')
 # The page after the last row's id, as Datasette writes `_next` for a table keyed by id.
 AFTER = re.compile(r"\(\(id > :(?P<param>p\d+)\)\)")
+# A page sorted by another column, as Datasette writes `_sort=column` or `_sort_desc=column`: the
+# first page ordered by the column alone, each next one by the column and id, after the last
+# row's value and id (the last condition of its where clause: see SortedStart).
+SORTED_PAGE_SQL = re.compile(r"select (?P<columns>.+?) from paragraphs(?: where (?P<where>.+?))? "
+                             r"order by (?P<column>\w+)(?P<desc> desc)?(?P<tied>, id)? limit (?P<limit>\d+)\s*", re.S)
 PAGE_SQL = re.compile(r"select (?P<columns>.+?) from paragraphs where (?P<where>.+) order by id limit (?P<limit>\d+)\s*", re.S)
 COUNT_SQL = re.compile(r"select count\(\*\) from paragraphs where (?P<where>.+?)\s*", re.S)
 
@@ -149,7 +167,7 @@ class Where(NamedTuple):
 
     atoms: list[str]  # its conditions, as Datasette wrote them, in order
     set_at: int  # which condition is the set (the search, if there is one)
-    kind: ParagraphSet
+    kind: ParagraphSet | None  # None for a clause of column filters alone (planned when sorted)
     arg: str
     equals: list[tuple[str, str]]  # (column, param) of each column filter
     after: str | None = None  # the param of the page's start (the last id of the page before)
@@ -157,15 +175,17 @@ class Where(NamedTuple):
 
     def sets(self) -> list[tuple[int, ParagraphSet, str]]:
         """(condition, kind, arg) of every set of the clause, the first one's first."""
-        return [(self.set_at, self.kind, self.arg), *self.more_sets]
+        return [(self.set_at, self.kind, self.arg), *self.more_sets] if self.kind else []
 
 
-def parse_where(where: str) -> Where | None:
+def parse_where(where: str, need_set: bool = True) -> Where | None:
     """The where clause as sets (at most one search), column filters and a page start; None for
-    any other clause.
+    any other clause, or (if `need_set`) one without a set.
 
     A clause is split at " and " only if every piece is a whole condition of these kinds, none
     of which holds an " or ": the pieces are then exactly the clause's top-level conjunction."""
+    if not where and not need_set:
+        return Where([], -1, None, "", [])
     atoms, sets, equals, after = where.split(" and "), [], [], None
     for number, atom in enumerate(atoms):
         if found := AFTER.fullmatch(atom):
@@ -178,8 +198,10 @@ def parse_where(where: str) -> Where | None:
         if matched is None:
             return None  # another kind of condition
         sets.append((number, matched[0], matched[1]["arg"]))
-    if not sets or sum(kind is SEARCH for _, kind, _ in sets) > 1:
+    if (need_set and not sets) or sum(kind is SEARCH for _, kind, _ in sets) > 1:
         return None  # no set, or two searches
+    if not sets:
+        return Where(atoms, -1, None, "", equals, after)
     sets.sort(key=lambda found: found[1] is not SEARCH)  # the search first
     (set_at, kind, arg), *more = sets
     return Where(atoms, set_at, kind, arg, equals, after, tuple(more))
@@ -246,6 +268,53 @@ def page_sql(plan: str, where: Where, columns: str, limit: int, walk_index: str)
     return f"select {columns} from paragraphs{walk} where {planned_where(plan, where)} order by id limit {limit}"
 
 
+class SortedStart(NamedTuple):
+    """Where a page sorted by a column starts: after the row of id `after` (a param's name) whose
+    value is `value`'s (a param's name; None for a null value)."""
+
+    after: str
+    value: str | None
+
+
+def sorted_start_patterns(column: str, desc: bool) -> list[re.Pattern]:
+    """The conditions Datasette writes for the page after a row of a table sorted by `column`
+    (views/table.py): past the row's value, or at it and past its id; for a null value, nulls in
+    id order (descending: nulls come last) or every value (ascending: nulls come first)."""
+    c, after = re.escape(column), r"\(\(id > :(?P<after>p\d+)\)\)"
+    if desc:
+        forms = [rf"\({c} < :(?P<value>p\d+) or {c} is null or \({c} = :(?P=value) and {after}\)\)",
+                 rf"\({c} is null and {after}\)"]
+    else:
+        forms = [rf"\({c} > :(?P<value>p\d+) or \({c} = :(?P=value) and {after}\)\)",
+                 rf"\({c} is not null or \({c} is null and {after}\)\)"]
+    return [re.compile(rf"(?:(?P<rest>.+) and )?{form}", re.S) for form in forms]
+
+
+def split_sorted_where(where: str | None, column: str, desc: bool) -> tuple[str, SortedStart | None]:
+    """A sorted page's where clause as the clause of its rows and where the page starts (None for
+    a first page)."""
+    for pattern in sorted_start_patterns(column, desc):
+        if found := pattern.fullmatch(where or ""):
+            return found["rest"] or "", SortedStart(found["after"], found.groupdict().get("value"))
+    return where or "", None
+
+
+ORDER_READERS: dict[tuple[str, bool], Callable] = {}
+
+
+def order_reader(column: str, desc: bool) -> Callable:
+    """The reader (for the search plugin's `db.read_once`) of every paragraph's rowid in the order
+    of a table page sorted by `column`, ties in id order (one reader a sort: it is read once)."""
+    if (column, desc) not in ORDER_READERS:
+        def read_order(conn) -> np.ndarray:
+            listed = conn.execute(f'SELECT group_concat(rowid) FROM (SELECT rowid FROM paragraphs '
+                                  f'ORDER BY "{column}"{" DESC" if desc else ""}, id)').fetchone()[0]
+            return samples.rowid_array(listed).astype(np.int32)
+        read_order.__name__ = f"read_order_{column}{'_desc' if desc else ''}"
+        ORDER_READERS[column, desc] = read_order
+    return ORDER_READERS[column, desc]
+
+
 class Ordered(NamedTuple):
     """A set's members in id order: their ids (UTF-8, as SQLite compares text) and rowids."""
 
@@ -290,13 +359,15 @@ class Planner:
 
     async def planned_execute(self, sql, params=None, *args, **kwargs):
         """Database.execute, running a set's count or page by its quicker plan."""
-        if isinstance(sql, str) and isinstance(params, dict) and sql.startswith("select") and " from paragraphs where " in sql:
+        if isinstance(sql, str) and isinstance(params, dict) and sql.startswith("select") and " from paragraphs " in sql:
             sql = await self.rewrite(sql, params) or sql
         return await self.execute(sql, params, *args, **kwargs)
 
     async def rewrite(self, sql: str, params: dict) -> str | None:
         """The quicker SQL for a set's count or page, or None for any other query."""
         page = PAGE_SQL.fullmatch(sql)
+        if not page and (by_column := SORTED_PAGE_SQL.fullmatch(sql)) and by_column["column"] not in ("id", "rowid"):
+            return await self.sorted_page_sql(by_column, params)
         count = None if page else COUNT_SQL.fullmatch(sql)
         where = parse_where((page or count)["where"]) if page or count else None
         if where is None:
@@ -340,18 +411,54 @@ class Planner:
                 return sql
         return page_sql(plan, where, page["columns"], limit, walk_index)
 
+    async def sorted_page_sql(self, page: re.Match, params: dict) -> str:
+        """A page sorted by a column other than id: its members' rows (from memory, as `members`
+        finds them, its search walked once if need be) in that order, first members after the
+        page's start in every paragraph's rowids in that order (read once a sort, in a thread),
+        by rowid. Until that order is read, or for any other clause, Datasette's SQL, ties in id
+        order: its first page orders by the column alone, the next ones by the column and id, so
+        that a column with ties (a meeting's year) skipped rows of one and showed others twice."""
+        column, desc, limit = page["column"], bool(page["desc"]), int(page["limit"])
+        order_by = f"{column}{' desc' if desc else ''}, id"
+        datasettes = f"select {page['columns']} from paragraphs{' where ' + page['where'] if page['where'] else ''} " \
+                     f"order by {order_by} limit {limit}"
+        rest, start = split_sorted_where(page["where"], column, desc)
+        where = parse_where(rest, need_set=False)
+        read_once = getattr(self.db, "read_once", None)
+        if where is None or where.after or read_once is None:
+            return datasettes
+        _, _, usable, _ = await self.read_shape()
+        future = read_once(order_reader(column, desc))
+        if any(kind not in usable for _, kind, _ in where.sets()) or future is None \
+                or not future.done() or future.exception() is not None:
+            return datasettes  # (the order is read meanwhile, for the pages to come)
+        members = await self.members(where, params, walk_alone=True)
+        after_rowid = None
+        if members is not None and start is not None:
+            value = f'"{column}" is null' if start.value is None else f'"{column}" = :value'
+            found = (await self.execute(f"select rowid from paragraphs where id = :after and {value}",
+                                        {"after": params.get(start.after), "value": params.get(start.value)})).first()
+            if found is None:
+                return datasettes  # no row of that id and value: Datasette's SQL decides where the page starts
+            after_rowid = found[0]
+        rowids = members.first_in_order(future.result(), after_rowid, limit) if members is not None else None
+        if rowids is None:
+            return datasettes
+        listed = ",".join(map(str, rowids.tolist()))
+        return f"select {page['columns']} from paragraphs where rowid in ({listed}) order by {order_by} limit {limit}"
+
     async def kept_members(self, where: Where, params: dict):
         """A search's members, from the common words the archive keeps (the search plugin's
         `db.table_members`: a few ms at 1M, where counting or listing them walks the full-text
         index); None when it cannot."""
         return await self.members(where, params, filtered=False) if where.kind is SEARCH else None
 
-    async def members(self, where: Where, params: dict, filtered: bool = True):
+    async def members(self, where: Where, params: dict, filtered: bool = True, walk_alone: bool = False):
         """The paragraphs of every set and column filter of the clause (unless not `filtered`: of
         its search alone), from memory (the search plugin's `db.table_members`: its kept words or
         its matches walked once, and every paragraph's facet keys, the last ones remembered for the
         page's count, facets and next pages). None when it cannot: a filter on a column that is no facet, a value no
-        paragraph has, a search of no kept word alone, no such plugin."""
+        paragraph has, a search of no kept word alone (unless `walk_alone`), no such plugin."""
         table_members = getattr(self.db, "table_members", None)
         search = params.get("search") if where.kind is SEARCH else None
         pairs = [("_topic", params.get(arg.lstrip(":"))) for _, kind, arg in where.sets() if kind is TOPIC]
@@ -360,7 +467,7 @@ class Planner:
         if table_members is None or not all(isinstance(value, str) for _, value in pairs) \
                 or (where.kind is SEARCH and not isinstance(search, str)):
             return None
-        return await table_members(search, where.arg == ":search", pairs)
+        return await table_members(search, where.arg == ":search", pairs, walk_alone=walk_alone)
 
     async def kept_page_sql(self, kept, where: Where, params: dict, columns: str, limit: int) -> str | None:
         """A page of a search with no column filter, as the rows of the first kept members in id

@@ -536,7 +536,8 @@ async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str
     expression = table_search_expression(search, raw) if search is not None else None
     if chosen is None or (expression is not None and fts_syntax_error(expression) is not None):
         return None
-    remembered = (expression, tuple(sorted(chosen)))
+    # (A search walked alone, for a sorted page, is kept apart: a page in id order has quicker plans.)
+    remembered = (expression, tuple(sorted(chosen)), walk_alone and not chosen)
     if remembered in keys.members:
         return keys.members[remembered]
     size = len(keys.present)

@@ -172,7 +172,9 @@ class KeyedFacet(ColumnFacet):
         configs = self.get_configs()
         # (Datasette hands an unfiltered page's params as an empty list.)
         params = self.params if isinstance(self.params, dict) else {} if not self.params else None
-        conditions = page_conditions(keys, self.sql, params) if keys is not None and params is not None else None
+        # Every page of a selection counts the whole of it (the next page's condition taken out: plugins/paging.py).
+        sql = getattr(db, "without_next_page", lambda page_sql: page_sql)(self.sql)
+        conditions = page_conditions(keys, sql, params) if keys is not None and params is not None else None
         if conditions is None or any((c["config"].get("column") or c["config"]["simple"]) not in KEYED_COLUMNS for c in configs):
             return await super().facet_results()
         try:

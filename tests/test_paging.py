@@ -94,3 +94,25 @@ async def test_a_query_the_reader_writes_runs_as_written(seeds_db):
                 "select outlet as value, count(*) as count from (select id, outlet from articles where ((id > 'a')) ) group by outlet"]:
         page = (await served.client.get("/archive.json", params={"sql": sql, "_trace": "1"})).json()
         assert sql in [trace["sql"] for trace in page["_trace"]["traces"]]
+
+
+def test_the_articles_sorted_by_any_sortable_column_are_read_from_an_index_in_order(seeds_db):
+    """Sorted by any of its sortable columns, either way, the articles table's page is the first
+    entries of an index in Datasette's order (the column, ties by id), not a sort of every
+    article's row (~3 KB each with its evidence: 0.2-0.5 s at a million paragraphs)."""
+    import sqlite3
+
+    import yaml
+
+    from conftest import ROOT
+
+    sortable = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["archive"]["tables"]["articles"]["sortable_columns"]
+    conn = sqlite3.connect(seeds_db)
+    try:
+        for column in sortable:
+            for way in ("", " desc"):
+                plan = " ".join(row[-1] for row in conn.execute(
+                    f"EXPLAIN QUERY PLAN SELECT * FROM articles ORDER BY [{column}]{way}, id LIMIT 101"))
+                assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, (column, way, plan)
+    finally:
+        conn.close()

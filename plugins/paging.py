@@ -30,12 +30,13 @@ import contextvars
 import re
 
 from datasette import hookimpl
-from datasette.utils import escape_sqlite
+from datasette.utils import escape_sqlite, tilde_decode
 
-# Whether the request being answered is a table page (/database/table, its JSON or CSV): only its
-# queries are Datasette's own, which these rewrites know; a query the reader wrote stays as written.
-TABLE_REQUEST = contextvars.ContextVar("table_request", default=False)
-TABLE_PATH = re.compile(r"^/[^/]+/[^/]+$")
+# The table of the table page being answered (/database/table, its JSON or CSV), if it is one: only
+# its queries of that table are Datasette's own, which these rewrites know; a query a reader wrote
+# (a canned query's page has the same shape of path) stays as written.
+TABLE_REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("table_request", default=None)
+TABLE_PATH = re.compile(r"^/(?!-/)[^/]+/(?P<table>[^/]+?)(?:\.(?:json|csv))?$")
 COLUMN = r'(?:\w+|\[[^\]]+\]|"[^"]+")'  # a name as Datasette's escape_sqlite writes it (or quoted)
 # The condition after the last row's key, as Datasette writes it (utils.compound_keys_after_sql,
 # or a rowid): ((pk > :p0)) for one key, ((pk1 > :p0)\n  or\n(pk1 = :p0 and pk2 > :p1)) for two.
@@ -51,7 +52,7 @@ NEXT_PAGE = "|".join([AFTER_KEY, *AFTER_SORTED])
 # page's condition is always the last; alone (as a facet class is handed it) or in a query over
 # them (a facet's: `from (select … ) group by …`).
 COLUMNS = r"(?:(?! from ).)+?"  # a page's columns, as Datasette lists them (a query's " from " is not among them)
-PAGE_ROWS = rf"select {COLUMNS} from {COLUMN} "
+PAGE_ROWS = rf"select {COLUMNS} from (?P<table>{COLUMN}) "
 WITHOUT_NEXT = rf"(?:where (?P<where>.+?) and |where )(?:{NEXT_PAGE}) "
 PAGE_ALONE = re.compile(rf"(?P<head>{PAGE_ROWS}){WITHOUT_NEXT}(?P<tail>\s*)", re.S)
 PAGE_IN_QUERY = re.compile(rf"(?P<head>\bfrom \(\s*{PAGE_ROWS}){WITHOUT_NEXT}(?P<tail>\s*\))", re.S)
@@ -60,10 +61,12 @@ SORTED_PAGE = re.compile(rf"select (?P<columns>{COLUMNS}) from (?P<table>{COLUMN
                          rf"order by (?P<order>{COLUMN}(?: desc)?) limit (?P<limit>\d+)(?P<offset> offset \d+)?\s*", re.S)
 
 
-def without_next_page(sql: str) -> str:
+def without_next_page(sql: str, table: str | None = None) -> str:
     """A table page's rows for its facets, or a query over them (a facet's), without the next
-    page's condition: every row of the page's selection."""
+    page's condition: every row of the page's selection (of `table`'s rows only, if given)."""
     def whole(found: re.Match) -> str:
+        if table is not None and unquoted(found["table"]) != table:
+            return found.group(0)
         return f"{found['head']}{'where ' + found['where'] + ' ' if found['where'] else ''}{found['tail']}"
 
     if alone := PAGE_ALONE.fullmatch(sql):
@@ -87,11 +90,13 @@ class Pager:
     async def paged_execute(self, sql, params=None, *args, **kwargs):
         """Database.execute, with a sorted page's ties in key order and a facet's query over the
         whole selection."""
-        if isinstance(sql, str) and sql.lstrip().startswith("select") and TABLE_REQUEST.get():
+        table = TABLE_REQUEST.get()
+        if isinstance(sql, str) and sql.lstrip().startswith("select") and table is not None:
             if "from (" in sql:
-                sql = without_next_page(sql)
-            elif (page := SORTED_PAGE.fullmatch(sql)) and (key := await self.tie_break(unquoted(page["table"]))) \
-                    and key != page["order"].removesuffix(" desc"):  # (ordered by its key already)
+                sql = without_next_page(sql, table)
+            elif (page := SORTED_PAGE.fullmatch(sql)) and unquoted(page["table"]) == table \
+                    and (key := await self.tie_break(table)) and key != page["order"].removesuffix(" desc"):
+                # (A page ordered by its key already is left as it is.)
                 sql = (f"select {page['columns']} from {page['table']} {'where ' + page['where'] + ' ' if page['where'] else ''}"
                        f"order by {page['order']}, {key} limit {page['limit']}{page['offset'] or ''}")
         return await self.execute(sql, params, *args, **kwargs)
@@ -121,7 +126,8 @@ def startup(datasette):
 def asgi_wrapper(datasette):
     def wrap(app):
         async def marked(scope, receive, send):
-            token = TABLE_REQUEST.set(scope.get("type") == "http" and bool(TABLE_PATH.match(scope.get("path", ""))))
+            page = TABLE_PATH.match(scope.get("path", "")) if scope.get("type") == "http" else None
+            token = TABLE_REQUEST.set(tilde_decode(page["table"]) if page else None)
             try:
                 await app(scope, receive, send)
             finally:

@@ -3,6 +3,7 @@ page of a selection counting the whole of it in its facets."""
 
 import csv
 import io
+import re
 from collections import Counter
 
 import pytest
@@ -88,12 +89,20 @@ async def test_every_page_of_a_selection_counts_the_whole_selection_in_its_facet
 @pytest.mark.asyncio
 async def test_a_query_the_reader_writes_runs_as_written(seeds_db):
     """Only a table page's own queries are rewritten: SQL a reader writes, sorted or over a page
-    of rows, runs as written."""
-    served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True})
-    for sql in ["select id, outlet from articles order by outlet limit 3",
-                "select outlet as value, count(*) as count from (select id, outlet from articles where ((id > 'a')) ) group by outlet"]:
-        page = (await served.client.get("/archive.json", params={"sql": sql, "_trace": "1"})).json()
-        assert sql in [trace["sql"] for trace in page["_trace"]["traces"]]
+    of rows, runs as written, in the SQL editor or as a canned query (whose page has the path of
+    a table page)."""
+    written = ["select id, outlet from articles order by outlet limit 3",
+               "select outlet as value, count(*) as count from (select id, outlet from articles where ((id > 'a')) ) group by outlet"]
+    queries = {f"query_{n}": {"sql": sql} for n, sql in enumerate(written)}
+    served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True},
+                            metadata={"databases": {"archive": {"queries": queries}}})
+    for n, sql in enumerate(written):
+        for path, params in (("/archive.json", {"sql": sql}), (f"/archive/query_{n}.json", {})):
+            page = (await served.client.get(path, params={**params, "_trace": "1"})).json()
+            assert sql in [trace["sql"] for trace in page["_trace"]["traces"]], path
+    # (The same shapes on a table page are changed: the sorted articles get their key after the column.)
+    page = (await served.client.get("/archive/articles.json", params={"_sort": "title", "_trace": "1"})).json()
+    assert any(re.search(r"from articles order by title, id limit", t["sql"]) for t in page["_trace"]["traces"])
 
 
 def test_the_articles_sorted_by_any_sortable_column_are_read_from_an_index_in_order(seeds_db):

@@ -152,12 +152,15 @@ SET_CLAUSES = [(kind, re.compile(clause)) for kind in SETS for clause in kind.cl
 EQUALS = re.compile(r'"(?P<column>\w+)" = (?P<param>:p\d+)')
 # The page after the last row's id, as Datasette writes `_next` for a table keyed by id.
 AFTER = re.compile(r"\(\(id > :(?P<param>p\d+)\)\)")
+# A table page's columns as Datasette lists them: names, no subquery (a reader's query selecting
+# from a query of the paragraphs is not a table page, and runs as written).
+PAGE_COLUMNS = r"(?:(?! from )[^()])+?"
 # A page sorted by another column, as Datasette writes `_sort=column` or `_sort_desc=column`: the
 # first page ordered by the column alone, each next one by the column and id, after the last
 # row's value and id (the last condition of its where clause: see SortedStart).
-SORTED_PAGE_SQL = re.compile(r"select (?P<columns>.+?) from paragraphs(?: where (?P<where>.+?))? "
+SORTED_PAGE_SQL = re.compile(rf"select (?P<columns>{PAGE_COLUMNS}) from paragraphs(?: where (?P<where>.+?))? "
                              r"order by (?P<column>\w+)(?P<desc> desc)?(?P<tied>, id)? limit (?P<limit>\d+)\s*", re.S)
-PAGE_SQL = re.compile(r"select (?P<columns>.+?) from paragraphs where (?P<where>.+) order by id limit (?P<limit>\d+)\s*", re.S)
+PAGE_SQL = re.compile(rf"select (?P<columns>{PAGE_COLUMNS}) from paragraphs where (?P<where>.+) order by id limit (?P<limit>\d+)\s*", re.S)
 COUNT_SQL = re.compile(r"select count\(\*\) from paragraphs where (?P<where>.+?)\s*", re.S)
 
 

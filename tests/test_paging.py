@@ -92,14 +92,15 @@ async def test_a_query_the_reader_writes_runs_as_written(seeds_db):
     of rows, runs as written, in the SQL editor or as a canned query (whose page has the path of
     a table page)."""
     written = ["select id, outlet from articles order by outlet limit 3",
-               "select outlet as value, count(*) as count from (select id, outlet from articles where ((id > 'a')) ) group by outlet"]
+               "select outlet as value, count(*) as count from (select id, outlet from articles where ((id > 'a')) ) group by outlet",
+               "select outlet from (select outlet from paragraphs where meeting_year = 2024) order by outlet limit 3"]
     queries = {f"query_{n}": {"sql": sql} for n, sql in enumerate(written)}
     served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True},
                             metadata={"databases": {"archive": {"queries": queries}}})
     for n, sql in enumerate(written):
         for path, params in (("/archive.json", {"sql": sql}), (f"/archive/query_{n}.json", {})):
             page = (await served.client.get(path, params={**params, "_trace": "1"})).json()
-            assert sql in [trace["sql"] for trace in page["_trace"]["traces"]], path
+            assert page.get("ok", True) and sql in [trace["sql"] for trace in page["_trace"]["traces"]], (path, page.get("error"))
     # (The same shapes on a table page are changed: the sorted articles get their key after the column.)
     page = (await served.client.get("/archive/articles.json", params={"_sort": "title", "_trace": "1"})).json()
     assert any(re.search(r"from articles order by title, id limit", t["sql"]) for t in page["_trace"]["traces"])

@@ -51,7 +51,7 @@ NEXT_PAGE = "|".join([AFTER_KEY, *AFTER_SORTED])
 # A table page's rows for its facets (`select … from table where … and NEXT `), where the next
 # page's condition is always the last; alone (as a facet class is handed it) or in a query over
 # them (a facet's: `from (select … ) group by …`).
-COLUMNS = r"(?:(?! from ).)+?"  # a page's columns, as Datasette lists them (a query's " from " is not among them)
+COLUMNS = rf"{COLUMN}(?:, {COLUMN})*"  # a page's columns, as Datasette lists them: names and nothing else
 PAGE_ROWS = rf"select {COLUMNS} from (?P<table>{COLUMN}) "
 WITHOUT_NEXT = rf"(?:where (?P<where>.+?) and |where )(?:{NEXT_PAGE}) "
 PAGE_ALONE = re.compile(rf"(?P<head>{PAGE_ROWS}){WITHOUT_NEXT}(?P<tail>\s*)", re.S)

@@ -47,7 +47,8 @@ KEYED_COLUMNS = ("speaker", "meeting_id", "outlet", "verb")
 # that these keys answer: a keyed column's value, and the table's full-text search.
 PAGE_SQL = re.compile(r"select .+? from quotes(?: where (?P<where>.+?))?\s*", re.S)
 # A page of rows in the table's order (after a page's start), and the count, as Datasette writes them.
-ORDERED_SQL = re.compile(r"select (?P<columns>.+?) from quotes where (?P<where>.+) order by paragraph_id, number limit (?P<limit>\d+)\s*", re.S)
+# (Its columns are names, as Datasette lists them: a reader's query selecting anything else runs as written.)
+ORDERED_SQL = re.compile(r"select (?P<columns>(?:\w+|\[[^\]]+\])(?:, (?:\w+|\[[^\]]+\]))*) from quotes where (?P<where>.+) order by paragraph_id, number limit (?P<limit>\d+)\s*", re.S)
 COUNT_SQL = re.compile(r"select count\(\*\) from quotes where (?P<where>.+?)\s*", re.S)
 AFTER = re.compile(r"\(\(paragraph_id > :(?P<first>p\d+)\)\n  or\n\(paragraph_id = :(?P=first) and number > :(?P<second>p\d+)\)\)")
 SELECTIONS = 16  # pages' selections kept per archive (~60 KB each at 1M)

@@ -152,9 +152,11 @@ SET_CLAUSES = [(kind, re.compile(clause)) for kind in SETS for clause in kind.cl
 EQUALS = re.compile(r'"(?P<column>\w+)" = (?P<param>:p\d+)')
 # The page after the last row's id, as Datasette writes `_next` for a table keyed by id.
 AFTER = re.compile(r"\(\(id > :(?P<param>p\d+)\)\)")
-# A table page's columns as Datasette lists them: names, no subquery (a reader's query selecting
-# from a query of the paragraphs is not a table page, and runs as written).
-PAGE_COLUMNS = r"(?:(?! from )[^()])+?"
+# A table page's columns as Datasette lists them: names and nothing else (a reader's query that
+# selects anything else — from a subquery, `distinct`, an expression — is not a table page, and
+# runs as written).
+PAGE_COLUMNS = r'(?:\w+|\[[^\]]+\])(?:, (?:\w+|\[[^\]]+\]))*'
+
 # A page sorted by another column, as Datasette writes `_sort=column` or `_sort_desc=column`: the
 # first page ordered by the column alone, each next one by the column and id, after the last
 # row's value and id (the last condition of its where clause: see SortedStart).

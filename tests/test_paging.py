@@ -93,12 +93,14 @@ async def test_a_query_the_reader_writes_runs_as_written(seeds_db):
     a table page)."""
     written = ["select id, outlet from articles order by outlet limit 3",
                "select outlet as value, count(*) as count from (select id, outlet from articles where ((id > 'a')) ) group by outlet",
-               "select outlet from (select outlet from paragraphs where meeting_year = 2024) order by outlet limit 3"]
+               "select outlet from (select outlet from paragraphs where meeting_year = 2024) order by outlet limit 3",
+               "select distinct outlet from paragraphs order by outlet limit 3",
+               "select distinct speaker from quotes where \"speaker\" = :p0 order by paragraph_id, number limit 3"]
     queries = {f"query_{n}": {"sql": sql} for n, sql in enumerate(written)}
     served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True},
                             metadata={"databases": {"archive": {"queries": queries}}})
     for n, sql in enumerate(written):
-        for path, params in (("/archive.json", {"sql": sql}), (f"/archive/query_{n}.json", {})):
+        for path, params in (("/archive.json", {"sql": sql, "p0": "Xi Jinping"}), (f"/archive/query_{n}.json", {"p0": "Xi Jinping"})):
             page = (await served.client.get(path, params={**params, "_trace": "1"})).json()
             assert page.get("ok", True) and sql in [trace["sql"] for trace in page["_trace"]["traces"]], (path, page.get("error"))
     # (The same shapes on a table page are changed: the sorted articles get their key after the column.)

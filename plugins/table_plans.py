@@ -430,7 +430,10 @@ class Planner:
         rest, start = split_sorted_where(page["where"], column, desc)
         where = parse_where(rest, need_set=False)
         read_once = getattr(self.db, "read_once", None)
-        if where is None or where.after or read_once is None:
+        # Only the sorts the table offers (metadata's sortable_columns) are read and held: a
+        # reader's own SQL sorted by the text would otherwise have every paragraph's text sorted.
+        sortable = self.db.ds.table_metadata(self.db.name, "paragraphs").get("sortable_columns")
+        if where is None or where.after or read_once is None or (sortable is not None and column not in sortable):
             return datasettes
         _, _, usable, _ = await self.read_shape()
         future = read_once(order_reader(column, desc))

@@ -450,3 +450,26 @@ async def test_a_table_sorted_by_a_column_pages_through_every_row_once_in_its_or
         assert exported.status_code == 200, params
         assert [line[0] for line in csv.reader(io.StringIO(exported.text))][1:] == [row[0] for row in expected], params
     assert tied > 10  # the pages' ends fall within ties: Datasette's own paging would lose rows
+
+
+@pytest.mark.asyncio
+async def test_only_the_sorts_the_table_offers_are_read_into_memory(seeds_db):
+    """A sort the table page offers (metadata's sortable_columns) is read once into memory and
+    its pages planned from it; a reader's own SQL sorted by another column (the text) runs by
+    SQL, and nothing is read for it (every paragraph's text would be sorted)."""
+    served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True})
+    await served.client.get("/archive/paragraphs.json")  # started: the plugins' startup ran
+    db = served.get_database("archive")
+    order_reader, readings = plugin("table_plans").order_reader, plugin("search")._readings
+    for column in ("text", "rewrite_score"):
+        sql = f"select id from paragraphs order by {column} limit 5"
+        first = (await served.client.get("/archive.json", params={"sql": sql})).json()["rows"]
+        reading = next(iter(readings.get(order_reader(column, False), {}).values()), None)
+        assert (reading is not None) == (column == "rewrite_score"), column
+        if reading is not None:
+            await asyncio.wrap_future(reading)
+        again = (await served.client.get("/archive.json", params={"sql": sql, "_trace": "1"})).json()
+        expected = [[r["id"]] for r in rows(seeds_db, f"SELECT id FROM paragraphs ORDER BY {column}, id LIMIT 5")]
+        assert again["rows"] == first == expected, column
+        planned = any("where rowid in (" in t["sql"] for t in again["_trace"]["traces"])
+        assert planned == (column == "rewrite_score"), column

@@ -459,7 +459,6 @@ async def test_only_the_sorts_the_table_offers_are_read_into_memory(seeds_db):
     SQL, and nothing is read for it (every paragraph's text would be sorted)."""
     served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True})
     await served.client.get("/archive/paragraphs.json")  # started: the plugins' startup ran
-    db = served.get_database("archive")
     order_reader, readings = plugin("table_plans").order_reader, plugin("search")._readings
     for column in ("text", "rewrite_score"):
         sql = f"select id from paragraphs order by {column} limit 5"

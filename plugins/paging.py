@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from datasette import hookimpl
 from datasette.utils import escape_sqlite, tilde_decode
@@ -120,6 +121,20 @@ def startup(datasette):
             db.pager = Pager(db)
             db.execute = db.pager.paged_execute
             db.without_next_page = without_next_page
+
+
+def from_the_first_page(url: str) -> str:
+    """A link without `_next`: a facet value's link chooses another selection, whose rows start
+    at its first page (Datasette's keeps the page's start, so a value clicked on page three
+    listed only its rows after page two's last)."""
+    parts = urlsplit(str(url))
+    args = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "_next"]
+    return urlunsplit(parts._replace(query=urlencode(args)))
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    env.filters["from_the_first_page"] = from_the_first_page
 
 
 @hookimpl

@@ -5,6 +5,7 @@ import csv
 import io
 import re
 from collections import Counter
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -128,3 +129,25 @@ def test_the_articles_sorted_by_any_sortable_column_are_read_from_an_index_in_or
                 assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, (column, way, plan)
     finally:
         conn.close()
+
+
+@pytest.mark.asyncio
+async def test_a_facet_value_clicked_on_a_later_page_lists_the_value_from_its_first_row(seeds_db):
+    """On a table's second page, a facet value's link (to choose it, or to drop a chosen one)
+    leads to that selection's first page, not to its rows after the page being read (Datasette's
+    links keep the page's start)."""
+    from bs4 import BeautifulSoup
+
+    served = make_datasette(seeds_db, immutable=True, settings={"trace_debug": True})
+    for table, params in [("quotes", {}), ("quotes", {"verb": "said"}), ("articles", {"_sort_desc": "meeting_year"}),
+                          ("paragraphs", {"_sort": "outlet"}), ("lines", {"kind": "paragraph"})]:
+        first = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "2"})).json()
+        html = (await served.client.get(f"/archive/{table}", params={**params, "_size": "2", "_next": first["next"]})).text
+        links = [a["href"] for a in BeautifulSoup(html, "html.parser").select(".facet-results li a")]
+        assert links, (table, params)
+        for link in links[:6]:
+            query = dict(parse_qsl(urlsplit(link).query))
+            assert "_next" not in query, (table, link)
+            chosen = (await served.client.get(f"/archive/{table}.json", params=query)).json()
+            whole, count, _ = await every_page(served, table, query, 1000)
+            assert chosen["rows"] == whole[:len(chosen["rows"])] and chosen["filtered_table_rows_count"] == count, link

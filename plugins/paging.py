@@ -1,7 +1,7 @@
 """Paging through any table: every page in one order, and facets of the whole selection.
 
 Datasette (0.65) pages a table by keyset: each next page starts after the last
-row's primary key (and, sorted, its value of the sort column). Two things it
+row's primary key (and, sorted, its value of the sort column). Three things it
 does not get right, which cost a reader rows and numbers:
 
 - A sorted table's first page is ordered by the sort column alone, the next
@@ -18,6 +18,9 @@ does not get right, which cost a reader rows and numbers:
   last row, beside the same row count as page one. A facet query over a table
   page has the next page's condition taken out, so every page of a selection
   counts the whole selection, as its row count does.
+- A facet value's link on a later page (HTML and the JSON's `toggle_url`) keeps the
+  page's start, so a value chosen on page three listed only its rows after page
+  two. The links start the chosen selection at its first page.
 
 The paragraphs' and quotes' own plans (plugins/table_plans.py, plugins/quotes.py)
 order and count the same way; each database's `without_next_page` is offered to
@@ -27,6 +30,7 @@ them.
 from __future__ import annotations
 
 import contextvars
+import json
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -143,9 +147,52 @@ def asgi_wrapper(datasette):
         async def marked(scope, receive, send):
             page = TABLE_PATH.match(scope.get("path", "")) if scope.get("type") == "http" else None
             token = TABLE_REQUEST.set(tilde_decode(page["table"]) if page else None)
+            later_page = page and scope["path"].endswith(".json") and b"_next=" in scope.get("query_string", b"")
             try:
-                await app(scope, receive, send)
+                await app(scope, receive, links_from_the_first_page(send) if later_page else send)
             finally:
                 TABLE_REQUEST.reset(token)
         return marked
     return wrap
+
+
+def links_from_the_first_page(send):
+    """The ASGI send of a later page's JSON with its facets' links (`toggle_url`) from the first
+    page, as the HTML's are (`from_the_first_page`): the body is held until whole, then sent."""
+    start, body = None, []
+
+    async def sending(message):
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            return await send(message)
+        body.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        whole = b"".join(body)
+        if start["status"] == 200:
+            whole = facet_links_rewritten(whole)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(whole)).encode())]})
+        await send({"type": "http.response.body", "body": whole})
+
+    return sending
+
+
+def facet_links_rewritten(body: bytes) -> bytes:
+    """A table page's JSON with every facet value's `toggle_url` from the first page; any other
+    body as it is."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    facets = data.get("facet_results") if isinstance(data, dict) else None
+    if not isinstance(facets, dict):
+        return body
+    for facet in facets.values():
+        for value in facet.get("results") or []:
+            if isinstance(value, dict) and "toggle_url" in value:
+                value["toggle_url"] = from_the_first_page(value["toggle_url"])
+    return json.dumps(data).encode()

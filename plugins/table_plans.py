@@ -54,15 +54,13 @@ when that reads less than looking up every member.
   with a topic: ~0.6 s for a page and its count; in two topics, ~5 s).
 
 A page sorted by another column (`_sort=meeting_year`, `_sort_desc=rewrite_score`:
-the column headings' menus) orders its ties by id on every page: Datasette orders
-its first page by the column alone and the next ones by the column and id, so
-paging through a column with ties skipped rows and showed others twice (a sorted
-CSV export lost rows). Browsed, searched or narrowed by facet values, the page is
-the first of its members (from memory, as above; a search walked once if need be)
-in every paragraph's order in that sort (read once a sort by each server process,
-in a thread, 4 bytes a paragraph; Datasette's SQL answers until it is read), read
-by rowid: Datasette's SQL looked up and sorted every member (~0.3-0.5 s at a
-million paragraphs for a word in half of them).
+the column headings' menus; its ties in id order on every page, as
+plugins/paging.py orders them) is answered the same way: browsed, searched or
+narrowed by facet values, it is the first of its members (from memory, as above;
+a search walked once if need be) in every paragraph's order in that sort (read
+once a sort by each server process, in a thread, 4 bytes a paragraph; the SQL
+runs until it is read), read by rowid: Datasette's SQL looked up and sorted every
+member (~0.3-0.5 s at a million paragraphs for a word in half of them).
 
 Any other query — other kinds of filter, two searches, a mutable database — runs
 as Datasette wrote it.
@@ -416,17 +414,13 @@ class Planner:
                 return sql
         return page_sql(plan, where, page["columns"], limit, walk_index)
 
-    async def sorted_page_sql(self, page: re.Match, params: dict) -> str:
+    async def sorted_page_sql(self, page: re.Match, params: dict) -> str | None:
         """A page sorted by a column other than id: its members' rows (from memory, as `members`
-        finds them, its search walked once if need be) in that order, first members after the
-        page's start in every paragraph's rowids in that order (read once a sort, in a thread),
-        by rowid. Until that order is read, or for any other clause, Datasette's SQL, ties in id
-        order: its first page orders by the column alone, the next ones by the column and id, so
-        that a column with ties (a meeting's year) skipped rows of one and showed others twice."""
+        finds them, its search walked once if need be) in that order, ties in id order, the first
+        members after the page's start in every paragraph's rowids in that order (read once a
+        sort, in a thread), by rowid. None until that order is read, or for any other clause: the
+        SQL as written (on a table page, plugins/paging.py orders its ties by id)."""
         column, desc, limit = page["column"], bool(page["desc"]), int(page["limit"])
-        order_by = f"{column}{' desc' if desc else ''}, id"
-        datasettes = f"select {page['columns']} from paragraphs{' where ' + page['where'] if page['where'] else ''} " \
-                     f"order by {order_by} limit {limit}"
         rest, start = split_sorted_where(page["where"], column, desc)
         where = parse_where(rest, need_set=False)
         read_once = getattr(self.db, "read_once", None)
@@ -434,12 +428,12 @@ class Planner:
         # reader's own SQL sorted by the text would otherwise have every paragraph's text sorted.
         sortable = self.db.ds.table_metadata(self.db.name, "paragraphs").get("sortable_columns")
         if where is None or where.after or read_once is None or (sortable is not None and column not in sortable):
-            return datasettes
+            return None
         _, _, usable, _ = await self.read_shape()
         future = read_once(order_reader(column, desc))
         if any(kind not in usable for _, kind, _ in where.sets()) or future is None \
                 or not future.done() or future.exception() is not None:
-            return datasettes  # (the order is read meanwhile, for the pages to come)
+            return None  # (the order is read meanwhile, for the pages to come)
         members = await self.members(where, params, walk_alone=True)
         after_rowid = None
         if members is not None and start is not None:
@@ -447,12 +441,13 @@ class Planner:
             found = (await self.execute(f"select rowid from paragraphs where id = :after and {value}",
                                         {"after": params.get(start.after), "value": params.get(start.value)})).first()
             if found is None:
-                return datasettes  # no row of that id and value: Datasette's SQL decides where the page starts
+                return None  # no row of that id and value: the SQL decides where the page starts
             after_rowid = found[0]
         rowids = members.first_in_order(future.result(), after_rowid, limit) if members is not None else None
         if rowids is None:
-            return datasettes
+            return None
         listed = ",".join(map(str, rowids.tolist()))
+        order_by = f"{column}{' desc' if desc else ''}, id"
         return f"select {page['columns']} from paragraphs where rowid in ({listed}) order by {order_by} limit {limit}"
 
     async def kept_members(self, where: Where, params: dict):

@@ -23,8 +23,9 @@ does not get right, which cost a reader rows and numbers:
   two. The links start the chosen selection at its first page.
 
 The paragraphs' and quotes' own plans (plugins/table_plans.py, plugins/quotes.py)
-order and count the same way; each database's `without_next_page` is offered to
-them.
+order and count the same way; each database's `without_next_page` and
+`split_page_start` (where a later page starts, read from Datasette's condition) are
+offered to them, so that one reading of Datasette's paging serves every plugin.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from datasette import hookimpl
@@ -49,10 +51,15 @@ AFTER_KEY = r"(?:\((?:\([^()]*\)\n  or\n)*\([^()]*\)\)|rowid > :p\d+)"
 # The next page's condition of a sorted table (views/table.py): after the last row's value, or at
 # it and after its key; for a null value, the nulls after its key (descending: nulls come last)
 # or every value (ascending: nulls come first).
-AFTER_SORTED = (rf"\((?P<c1>{COLUMN}) [<>] :(?P<v>p\d+)(?: or (?P=c1) is null)? or \((?P=c1) = :(?P=v) and {AFTER_KEY}\)\)",
+AFTER_SORTED = (rf"\((?P<c1>{COLUMN}) (?P<op>[<>]) :(?P<v>p\d+)(?: or (?P=c1) is null)? or \((?P=c1) = :(?P=v) and {AFTER_KEY}\)\)",
                 rf"\((?P<c2>{COLUMN}) is null and {AFTER_KEY}\)",
                 rf"\((?P<c3>{COLUMN}) is not null or \((?P=c3) is null and {AFTER_KEY}\)\)")
 NEXT_PAGE = "|".join([AFTER_KEY, *AFTER_SORTED])
+# A page's where clause: its selection's conditions, then the next page's condition (always the last).
+WITH_PAGE_START = re.compile(rf"(?:(?P<rest>.+) and )?(?P<start>{NEXT_PAGE})", re.S)
+# The key part of the condition, which ends it: its last clause names every key column in order.
+KEY_PART = re.compile(r"(?:\((?:\([^()]*\)\n  or\n)*\((?P<last>[^()]*)\)\)|rowid > :(?P<rowid>p\d+))\)*\Z")
+KEY_TERM = re.compile(rf"(?P<column>{COLUMN}) [=>] :(?P<param>p\d+)")
 # A table page's rows for its facets (`select … from table where … and NEXT `), where the next
 # page's condition is always the last; alone (as a facet class is handed it) or in a query over
 # them (a facet's: `from (select … ) group by …`).
@@ -81,6 +88,37 @@ def without_next_page(sql: str, table: str | None = None) -> str:
 
 def unquoted(name: str) -> str:
     return name[1:-1] if name[:1] in "[\"" else name
+
+
+class PageStart(NamedTuple):
+    """Where a later page of a table starts (`_next`): after the row whose key columns `keys` have
+    the values of the params `params` and, on a page sorted by `column`, whose value of it is the
+    param `value`'s (None: a null)."""
+
+    condition: str  # as Datasette wrote it
+    keys: tuple[str, ...]  # the table's key columns in order (or rowid), unquoted
+    params: tuple[str, ...]  # the params of the last row's key values, in the same order
+    column: str | None = None  # the sort column, unquoted; None for a page in key order
+    desc: bool = False
+    value: str | None = None  # the param of the last row's value of the sort column; None for a null
+
+
+def split_page_start(where: str | None) -> tuple[str, PageStart | None]:
+    """A table page's where clause as its selection's clause and where the page starts (None for
+    a first page, or a clause Datasette's paging did not write)."""
+    found = WITH_PAGE_START.fullmatch(where or "")
+    key = KEY_PART.search(found["start"]) if found else None
+    if key is None:
+        return where or "", None
+    if key["rowid"]:
+        keys, params = ("rowid",), (key["rowid"],)
+    else:
+        terms = KEY_TERM.findall(key["last"])
+        keys, params = tuple(unquoted(column) for column, _ in terms), tuple(param for _, param in terms)
+    column = found["c1"] or found["c2"] or found["c3"]
+    start = PageStart(found["start"], keys, params, unquoted(column) if column else None,
+                      desc=found["op"] == "<" or found["c2"] is not None, value=found["v"])
+    return found["rest"] or "", start
 
 
 class Pager:
@@ -125,6 +163,7 @@ def startup(datasette):
             db.pager = Pager(db)
             db.execute = db.pager.paged_execute
             db.without_next_page = without_next_page
+            db.split_page_start = split_page_start
 
 
 def from_the_first_page(url: str) -> str:

@@ -50,7 +50,6 @@ PAGE_SQL = re.compile(r"select .+? from quotes(?: where (?P<where>.+?))?\s*", re
 # (Its columns are names, as Datasette lists them: a reader's query selecting anything else runs as written.)
 ORDERED_SQL = re.compile(r"select (?P<columns>(?:\w+|\[[^\]]+\])(?:, (?:\w+|\[[^\]]+\]))*) from quotes where (?P<where>.+) order by paragraph_id, number limit (?P<limit>\d+)\s*", re.S)
 COUNT_SQL = re.compile(r"select count\(\*\) from quotes where (?P<where>.+?)\s*", re.S)
-AFTER = re.compile(r"\(\(paragraph_id > :(?P<first>p\d+)\)\n  or\n\(paragraph_id = :(?P=first) and number > :(?P<second>p\d+)\)\)")
 SELECTIONS = 16  # pages' selections kept per archive (~60 KB each at 1M)
 EQUALS = re.compile(r'"(?P<column>\w+)" = :(?P<param>p\d+)')
 SEARCH = re.compile(r"rowid in \(select rowid from quotes_fts where quotes_fts match (?P<arg>escape_fts\(:search\)|:search)\)")
@@ -229,10 +228,13 @@ class QuotePlanner:
         if not (page or count):
             return None
         where, after = (page or count)["where"], None
-        if page and (start := AFTER.search(where)):  # a page's start, (paragraph_id, number) after the last row
-            after, where = start.group(0), where.replace(f" and {start.group(0)}", "").replace(f"{start.group(0)} and ", "")
-            if where == after:
+        if page:  # a page's start: after the last row's (paragraph_id, number), as plugins/paging.py reads it
+            where, start = getattr(self.db, "split_page_start", lambda clause: (clause, None))(where)
+            if start is not None and (start.keys != ("paragraph_id", "number") or start.column is not None):
+                return None  # another table's key, or another order
+            if start is not None and not where:
                 return None  # no filter beside the start: Datasette's own plan reads the table in order
+            after = start.condition if start else None
         keys = await quote_keys(self.db)
         conditions = page_conditions(keys, f"select * from quotes where {where}", params) if keys is not None else None
         if conditions is None or not await self.index_is_the_tables():

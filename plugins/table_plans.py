@@ -148,8 +148,6 @@ SETS = (SEARCH, TOPIC)
 SET_CLAUSES = [(kind, re.compile(clause)) for kind in SETS for clause in kind.clauses()]
 # A filter on one value of a column, as Datasette writes `column=value` or `column__exact=value`.
 EQUALS = re.compile(r'"(?P<column>\w+)" = (?P<param>:p\d+)')
-# The page after the last row's id, as Datasette writes `_next` for a table keyed by id.
-AFTER = re.compile(r"\(\(id > :(?P<param>p\d+)\)\)")
 # A table page's columns as Datasette lists them: names and nothing else (a reader's query that
 # selects anything else — from a subquery, `distinct`, an expression — is not a table page, and
 # runs as written).
@@ -157,7 +155,7 @@ PAGE_COLUMNS = r'(?:\w+|\[[^\]]+\])(?:, (?:\w+|\[[^\]]+\]))*'
 
 # A page sorted by another column, as Datasette writes `_sort=column` or `_sort_desc=column`: the
 # first page ordered by the column alone, each next one by the column and id, after the last
-# row's value and id (the last condition of its where clause: see SortedStart).
+# row's value and id (the last condition of its where clause: see plugins/paging.py).
 SORTED_PAGE_SQL = re.compile(rf"select (?P<columns>{PAGE_COLUMNS}) from paragraphs(?: where (?P<where>.+?))? "
                              r"order by (?P<column>\w+)(?P<desc> desc)?(?P<tied>, id)? limit (?P<limit>\d+)\s*", re.S)
 PAGE_SQL = re.compile(rf"select (?P<columns>{PAGE_COLUMNS}) from paragraphs where (?P<where>.+) order by id limit (?P<limit>\d+)\s*", re.S)
@@ -181,19 +179,19 @@ class Where(NamedTuple):
         return [(self.set_at, self.kind, self.arg), *self.more_sets] if self.kind else []
 
 
-def parse_where(where: str, need_set: bool = True) -> Where | None:
-    """The where clause as sets (at most one search), column filters and a page start; None for
-    any other clause, or (if `need_set`) one without a set.
+def parse_where(where: str, start=None, need_set: bool = True) -> Where | None:
+    """The where clause as sets (at most one search) and column filters, and its page's start (a
+    PageStart of plugins/paging.py, split off the clause) after an id; None for any other clause
+    or start, or (if `need_set`) one without a set.
 
     A clause is split at " and " only if every piece is a whole condition of these kinds, none
     of which holds an " or ": the pieces are then exactly the clause's top-level conjunction."""
-    if not where and not need_set:
-        return Where([], -1, None, "", [])
-    atoms, sets, equals, after = where.split(" and "), [], [], None
-    for number, atom in enumerate(atoms):
-        if found := AFTER.fullmatch(atom):
-            after = found["param"]
-            continue
+    if start is not None and (start.column is not None or start.keys != ("id",)):
+        return None  # a page sorted, or in the order of another key
+    conditions = where.split(" and ") if where else []
+    atoms, after = [*conditions, start.condition] if start else conditions, start.params[0] if start else None
+    sets, equals = [], []
+    for number, atom in enumerate(conditions):
         if found := EQUALS.fullmatch(atom):
             equals.append((found["column"], found["param"]))
             continue
@@ -271,37 +269,6 @@ def page_sql(plan: str, where: Where, columns: str, limit: int, walk_index: str)
     return f"select {columns} from paragraphs{walk} where {planned_where(plan, where)} order by id limit {limit}"
 
 
-class SortedStart(NamedTuple):
-    """Where a page sorted by a column starts: after the row of id `after` (a param's name) whose
-    value is `value`'s (a param's name; None for a null value)."""
-
-    after: str
-    value: str | None
-
-
-def sorted_start_patterns(column: str, desc: bool) -> list[re.Pattern]:
-    """The conditions Datasette writes for the page after a row of a table sorted by `column`
-    (views/table.py): past the row's value, or at it and past its id; for a null value, nulls in
-    id order (descending: nulls come last) or every value (ascending: nulls come first)."""
-    c, after = re.escape(column), r"\(\(id > :(?P<after>p\d+)\)\)"
-    if desc:
-        forms = [rf"\({c} < :(?P<value>p\d+) or {c} is null or \({c} = :(?P=value) and {after}\)\)",
-                 rf"\({c} is null and {after}\)"]
-    else:
-        forms = [rf"\({c} > :(?P<value>p\d+) or \({c} = :(?P=value) and {after}\)\)",
-                 rf"\({c} is not null or \({c} is null and {after}\)\)"]
-    return [re.compile(rf"(?:(?P<rest>.+) and )?{form}", re.S) for form in forms]
-
-
-def split_sorted_where(where: str | None, column: str, desc: bool) -> tuple[str, SortedStart | None]:
-    """A sorted page's where clause as the clause of its rows and where the page starts (None for
-    a first page)."""
-    for pattern in sorted_start_patterns(column, desc):
-        if found := pattern.fullmatch(where or ""):
-            return found["rest"] or "", SortedStart(found["after"], found.groupdict().get("value"))
-    return where or "", None
-
-
 ORDER_READERS: dict[tuple[str, bool], Callable] = {}
 
 
@@ -360,6 +327,11 @@ class Planner:
         self.counts: OrderedDict[tuple, int] = OrderedDict()
         self.orders: OrderedDict[tuple, Ordered] = OrderedDict()
 
+    def split_page_start(self, where: str | None) -> tuple:
+        """The where clause and its page's start, as plugins/paging.py reads Datasette's paging
+        (without it, no start is read: a later page's SQL runs as written)."""
+        return getattr(self.db, "split_page_start", lambda clause: (clause or "", None))(where)
+
     async def planned_execute(self, sql, params=None, *args, **kwargs):
         """Database.execute, running a set's count or page by its quicker plan."""
         if isinstance(sql, str) and isinstance(params, dict) and sql.startswith("select") and " from paragraphs " in sql:
@@ -372,7 +344,7 @@ class Planner:
         if not page and (by_column := SORTED_PAGE_SQL.fullmatch(sql)) and by_column["column"] not in ("id", "rowid"):
             return await self.sorted_page_sql(by_column, params)
         count = None if page else COUNT_SQL.fullmatch(sql)
-        where = parse_where((page or count)["where"]) if page or count else None
+        where = parse_where(*self.split_page_start((page or count)["where"])) if page or count else None
         if where is None:
             return None
         paragraphs, id_index, usable, column_indexes = await self.read_shape()
@@ -421,7 +393,9 @@ class Planner:
         sort, in a thread), by rowid. None until that order is read, or for any other clause: the
         SQL as written (on a table page, plugins/paging.py orders its ties by id)."""
         column, desc, limit = page["column"], bool(page["desc"]), int(page["limit"])
-        rest, start = split_sorted_where(page["where"], column, desc)
+        rest, start = self.split_page_start(page["where"])
+        if start is not None and (start.column != column or start.desc != desc or start.keys != ("id",)):
+            return None  # not this sort's next page
         where = parse_where(rest, need_set=False)
         read_once = getattr(self.db, "read_once", None)
         # Only the sorts the table offers (metadata's sortable_columns) are read and held: a
@@ -439,7 +413,7 @@ class Planner:
         if members is not None and start is not None:
             value = f'"{column}" is null' if start.value is None else f'"{column}" = :value'
             found = (await self.execute(f"select rowid from paragraphs where id = :after and {value}",
-                                        {"after": params.get(start.after), "value": params.get(start.value)})).first()
+                                        {"after": params.get(start.params[0]), "value": params.get(start.value)})).first()
             if found is None:
                 return None  # no row of that id and value: the SQL decides where the page starts
             after_rowid = found[0]

@@ -154,3 +154,37 @@ async def test_a_facet_value_clicked_on_a_later_page_lists_the_value_from_its_fi
             chosen = (await served.client.get(f"/archive/{table}.json", params=query)).json()
             whole, count, _ = await every_page(served, table, query, 1000)
             assert chosen["rows"] == whole[:len(chosen["rows"])] and chosen["filtered_table_rows_count"] == count, link
+
+
+# Tables keyed by a rowid, one key, two keys; in key order, and sorted each way (a value, and
+# the nulls of a column that has them).
+PAGE_STARTS = [("sqlite_stat1", {"tbl__not": "none"}), ("articles", {}), ("quotes", {}), ("quotes", {"_search": "china"}),
+               ("quotes", {"_sort": "verb"}), ("lines", {"_sort_desc": "kind"}),
+               ("lines", {"_sort": "paragraph_id"}), ("lines", {"_sort_desc": "paragraph_id"})]
+
+
+@pytest.mark.asyncio
+async def test_where_a_later_page_starts_is_read_from_datasettes_own_condition(seeds_db):
+    """The one reading of Datasette's next-page condition that the plugins share finds, on every
+    page after the first, the last row before it: its key values and, sorted, its value of the
+    column; the rest of the clause is the selection's own."""
+    served = make_datasette(seeds_db, settings={"trace_debug": True})
+    await served.invoke_startup()
+    split = served.get_database("archive").split_page_start
+    read = 0
+    for table, params in PAGE_STARTS:
+        first = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "3", "_shape": "objects"})).json()
+        later = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "3", "_next": first["next"], "_trace": "1"})).json()
+        page = next(t for t in later["_trace"]["traces"] if re.search(r"\border by .* limit 4\b", t["sql"]))
+        where = re.search(r"\bwhere (.+) order by ", page["sql"], re.S)[1]
+        rest, start = split(where)
+        last, sort = first["rows"][-1], params.get("_sort") or params.get("_sort_desc")
+        keys = first["primary_keys"] or ["rowid"]
+        assert start is not None and start.keys == tuple(keys), (table, params, where)
+        assert [page["params"][p] for p in start.params] == [str(last[key]) for key in keys], (table, params)
+        assert (start.column, start.desc) == (sort, "_sort_desc" in params), (table, params)
+        assert (page["params"][start.value] if start.value else None) == (None if last.get(sort) is None else str(last[sort]))
+        assert start.condition not in rest and (rest != "") == any(not k.startswith("_sort") for k in params)
+        read += 1
+    assert read == len(PAGE_STARTS)
+    assert split('"outlet" = :p0') == ('"outlet" = :p0', None)  # a first page: no start

@@ -344,6 +344,43 @@ def test_a_meeting_page_counts_the_paragraphs_recalling_it_from_those_that_recal
     assert "idx_paragraphs_mentions" in plan, plan
 
 
+def canned_search_sql() -> str:
+    import yaml
+    return yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["archive"]["queries"]["search"]["sql"]
+
+
+@pytest.mark.asyncio
+async def test_the_canned_search_lists_a_topics_matches_best_first(datasette, seeds_db):
+    """The canned `search` query narrowed to a topic (and a meeting) lists every paragraph that
+    matches and carries the topic, best match first."""
+    conn = sqlite3.connect(seeds_db)
+    tested = 0
+    for word in ("gas", "putin", "china"):
+        for topic in [r["topic"] for r in rows(seeds_db, "SELECT DISTINCT topic FROM paragraph_topics")]:
+            for meeting in ("", *[r["m"] for r in rows(seeds_db, "SELECT DISTINCT meeting_id AS m FROM paragraphs WHERE meeting_id IS NOT NULL")]):
+                expected = [r[0] for r in conn.execute(
+                    """SELECT p.id FROM paragraphs_fts JOIN paragraphs p ON p.rowid = paragraphs_fts.rowid
+                       JOIN paragraph_topics t ON t.paragraph_id = p.id AND t.topic = ?
+                       WHERE paragraphs_fts MATCH ? AND (? = '' OR p.meeting_id = ?) ORDER BY paragraphs_fts.rank""",
+                    (topic, word, meeting, meeting))]
+                found = (await datasette.client.get("/archive/search.json", params={
+                    "q": word, "topic": topic, "meeting": meeting, "_shape": "array"})).json()
+                assert [r["paragraph"] for r in found] == expected, (word, topic, meeting)
+                tested += bool(expected)
+    assert tested > 10
+
+
+def test_the_canned_searchs_topic_filter_looks_up_each_match_not_the_whole_topic(planned_as_large):
+    """Narrowed to a topic, the canned search asks of each match whether it carries the topic (by
+    the topic rows' key), rather than listing every paragraph of the topic first: a rare word in a
+    large topic took 40 ms at a million paragraphs that way, 0.2 ms this way."""
+    conn = planned_as_large
+    conn.create_function("fts_query", 1, plugin("search").fts_query)
+    plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + canned_search_sql(),
+                                               {"q": "gas", "meeting": "", "topic": "energy"}))
+    assert "paragraph_id=? AND topic=?" in plan and "LIST SUBQUERY" not in plan, plan
+
+
 @pytest.mark.asyncio
 async def test_topics_by_meeting_counts_each_meetings_tagged_paragraphs(datasette, seeds_db):
     """The canned query reads the counts made at build time; they are what joining every paragraph

@@ -67,7 +67,8 @@ COLUMNS = rf"{COLUMN}(?:, {COLUMN})*"  # a page's columns, as Datasette lists th
 PAGE_ROWS = rf"select {COLUMNS} from (?P<table>{COLUMN}) "
 WITHOUT_NEXT = rf"(?:where (?P<where>.+?) and |where )(?:{NEXT_PAGE}) "
 PAGE_ALONE = re.compile(rf"(?P<head>{PAGE_ROWS}){WITHOUT_NEXT}(?P<tail>\s*)", re.S)
-PAGE_IN_QUERY = re.compile(rf"(?P<head>\bfrom \(\s*{PAGE_ROWS}){WITHOUT_NEXT}(?P<tail>\s*\))", re.S)
+# (A plugin's facet query may spell it FROM.)
+PAGE_IN_QUERY = re.compile(rf"(?P<head>\b(?i:from) \(\s*{PAGE_ROWS}){WITHOUT_NEXT}(?P<tail>\s*\))", re.S)
 # A table page sorted by one column, as Datasette writes its first page.
 SORTED_PAGE = re.compile(rf"select (?P<columns>{COLUMNS}) from (?P<table>{COLUMN}) (?:where (?P<where>.+) )?"
                          rf"order by (?P<order>{COLUMN}(?: desc)?) limit (?P<limit>\d+)(?P<offset> offset \d+)?\s*", re.S)
@@ -135,7 +136,7 @@ class Pager:
         whole selection."""
         table = TABLE_REQUEST.get()
         if isinstance(sql, str) and sql.lstrip().startswith("select") and table is not None:
-            if "from (" in sql:
+            if "from (" in sql.lower():
                 sql = without_next_page(sql, table)
             elif (page := SORTED_PAGE.fullmatch(sql)) and unquoted(page["table"]) == table \
                     and (key := await self.tie_break(table)) and key != page["order"].removesuffix(" desc"):

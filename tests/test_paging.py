@@ -188,3 +188,16 @@ async def test_where_a_later_page_starts_is_read_from_datasettes_own_condition(s
         read += 1
     assert read == len(PAGE_STARTS)
     assert split('"outlet" = :p0') == ('"outlet" = :p0', None)  # a first page: no start
+
+
+def test_a_facet_query_over_a_later_page_counts_the_whole_selection_however_it_is_spelled(seeds_db):
+    """The next page's condition is taken out of a facet's query over a page's rows whether the
+    query says `from (` as Datasette's facets do or `FROM (` as the paragraphs' own facets do
+    (whose counts from SQL, on page two, counted only the rows after page one)."""
+    from conftest import plugin
+    make_datasette(seeds_db)  # (the plugins registered)
+    without = plugin("paging").without_next_page
+    page = 'select id, position from paragraphs where "position" > :p0 and ((id > :p1)) '  # as Datasette writes it
+    for outer in ("select position as value, count(*) as count from ({}) group by position",
+                  "SELECT position AS value, count(*) AS count FROM ({}) WHERE position IS NOT NULL GROUP BY position"):
+        assert without(outer.format(page), "paragraphs") == outer.format('select id, position from paragraphs where "position" > :p0 ')

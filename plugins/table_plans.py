@@ -74,6 +74,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
 from datasette.filters import FilterArguments
 
 from ingest import samples
@@ -311,8 +312,9 @@ def listed_page_sql(where: Where, rowids: np.ndarray, columns: str, limit: int) 
     conditions are how the list was made, so its members by rowid stand for them (a topic's
     condition, kept, would have SQLite list every paragraph of the topic for each page)."""
     listed = ",".join(map(str, rowids.tolist()))
-    if where.kind is None:  # column filters alone, which the members have
-        return f"select {columns} from paragraphs where rowid in ({listed}) and {' and '.join(where.atoms)} order by id limit {limit}"
+    if where.kind is None:  # filters alone, which the members pass (a reader's `_where` may hold an " or ")
+        conditions = [f"rowid in ({listed})", *(f"({atom})" for atom in where.atoms)]
+        return f"select {columns} from paragraphs where {' and '.join(conditions)} order by id limit {limit}"
     sets = {n for n, _, _ in where.sets()}
     atoms = [f"rowid in ({listed})" if n == where.set_at else atom
              for n, atom in enumerate(where.atoms) if n == where.set_at or n not in sets]
@@ -350,9 +352,14 @@ class Planner:
             return None
         clause, start = self.split_page_start((page or count)["where"])
         where = parse_where(clause, start)
-        if where is None:
-            return await self.filtered_sql(parse_where(clause, start, need_set=False), params, page, count)
         paragraphs, id_index, usable, column_indexes = await self.read_shape()
+        if where is None:
+            if (filters := parse_where(clause, start, need_set=False)) is not None:
+                if (sql := await self.filtered_sql(filters, params, page, count)) is not None:
+                    return sql
+                if len(filters.equals) <= 1 and all(column in column_indexes for column, _ in filters.equals):
+                    return None  # no filter, or one value: its index's walk in id order
+            return await self.selected_sql(clause, start, params, page, count)
         if any(kind not in usable for _, kind, _ in where.sets()):
             return None
         if where.more_sets or where.equals:
@@ -362,9 +369,9 @@ class Planner:
                     return f"select {members.count()}"
                 return await self.kept_page_sql(members, where, params, page["columns"], int(page["limit"]))
             if where.more_sets:
-                return None
+                return await self.selected_sql(clause, start, params, page, count)
         if any(column not in column_indexes for column, _ in where.equals):
-            return None
+            return await self.selected_sql(clause, start, params, page, count)  # a column with no (column, id) index
         kept = await self.kept_members(where, params)
         members = kept.count() if kept else await self.count(where.kind.count.format(arg=where.arg), params)
         # Walk the index of the filtered column with the fewest rows (in id order within the value),
@@ -402,6 +409,33 @@ class Planner:
             return f"select {members.count()}"
         return await self.kept_page_sql(members, where, params, page["columns"], int(page["limit"]))
 
+    async def selected_sql(self, clause: str, start, params: dict, page: re.Match | None, count: re.Match | None) -> str | None:
+        """The count or page of paragraphs picked by filters of any other kind (a range, `contains`,
+        `_where`, a column that is no facet, beside a search or topic or not), from the members of
+        the clause read once (the search plugin's `db.selected_members`), whose facets count from
+        them too; None for a start that is no paragraph's id, or if reading them takes too long
+        (the SQL as written then decides)."""
+        if start is not None and (start.column is not None or start.keys != ("id",)):
+            return None
+        if (members := await self.selected(clause, params)) is None:
+            return None
+        if count:
+            return f"select {members.count()}"
+        # (The members listed stand for the clause, which may ask a search or a topic again.)
+        where = Where([start.condition] if start else [], -1, None, "", [], start.params[0] if start else None)
+        return await self.kept_page_sql(members, where, params, page["columns"], int(page["limit"]))
+
+    async def selected(self, clause: str, params: dict):
+        """The members of a where clause of any filters, read once by SQL (the search plugin's
+        `db.selected_members`); None for no clause, or if reading them takes too long."""
+        selected = getattr(self.db, "selected_members", None)
+        if selected is None or not clause:
+            return None
+        try:
+            return await selected(clause, params)
+        except QueryInterrupted:
+            return None
+
     async def sorted_page_sql(self, page: re.Match, params: dict) -> str | None:
         """A page sorted by a column other than id: its members' rows (from memory, as `members`
         finds them, its search walked once if need be) in that order, ties in id order, the first
@@ -417,14 +451,16 @@ class Planner:
         # Only the sorts the table offers (metadata's sortable_columns) are read and held: a
         # reader's own SQL sorted by the text would otherwise have every paragraph's text sorted.
         sortable = self.db.ds.table_metadata(self.db.name, "paragraphs").get("sortable_columns")
-        if where is None or where.after or read_once is None or (sortable is not None and column not in sortable):
+        if read_once is None or (sortable is not None and column not in sortable):
             return None
         _, _, usable, _ = await self.read_shape()
         future = read_once(order_reader(column, desc))
-        if any(kind not in usable for _, kind, _ in where.sets()) or future is None \
+        if (where is not None and any(kind not in usable for _, kind, _ in where.sets())) or future is None \
                 or not future.done() or future.exception() is not None:
             return None  # (the order is read meanwhile, for the pages to come)
-        members = await self.members(where, params, walk_alone=True)
+        members = await self.members(where, params, walk_alone=True) if where is not None else None
+        if members is None:
+            members = await self.selected(rest, params)  # filters of any other kind
         after_rowid = None
         if members is not None and start is not None:
             value = f'"{column}" is null' if start.value is None else f'"{column}" = :value'

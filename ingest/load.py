@@ -173,6 +173,8 @@ ARTICLE_TABLES = [
 ]
 
 # Indexes for the columns users filter and facet on, built after the bulk load.
+# The articles table's default facets (metadata.yml).
+ARTICLE_FACETS = ("meeting_id", "outlet", "outlet_source", "rewrite_level")
 INDEXES = [
     ("paragraphs", ["article_id", "position"]),
     # A facet value's paragraphs in id order, as Datasette lists a table: its first page reads 101
@@ -181,13 +183,13 @@ INDEXES = [
     ("paragraphs", ["meeting_year", "id"]),
     ("paragraphs", ["meeting_city", "id"]),
     ("paragraphs", ["outlet", "id"]),
-    ("articles", ["meeting_id"]),
-    ("articles", ["outlet"]),
-    ("articles", ["outlet_source"]),
+    # The articles' facets, each counted within one value of another (an outlet's articles by
+    # meeting…) from an index holding both, not from every article's ~3 KB row: at 1M the four
+    # facets of an outlet's or a meeting's articles took 52-166 ms, from these 0.5-11 ms.
+    *(("articles", [column, *(other for other in ARTICLE_FACETS if other != column)]) for column in ARTICLE_FACETS),
     ("lines", ["kind"]),
     ("lines", ["paragraph_id"]),
     ("paragraph_topics", ["topic", "paragraph_id"]),
-    ("articles", ["rewrite_level"]),
     # A paragraph's article title from the index alone: a search's CSV export names each match's
     # article, and its rows (evidence and all, ~3 KB) cost a page read each (0.1 s for 10,000 at 1M).
     ("articles", ["id", "title"]),

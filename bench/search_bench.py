@@ -14,7 +14,8 @@ limit:
   (`/archive/paragraphs.json?_search=…`, with the default facets) and on the
   ranked search page (`/-/search.json?q=…`, snippets and facets);
 - an unfiltered faceted browse of `/archive/paragraphs.json`, and one filtered by the
-  busiest outlet and by the busiest topic (`_topic`, and Datasette's `topics__arraycontains`);
+  busiest outlet and by the busiest topic (`_topic`, and Datasette's `topics__arraycontains`),
+  by the busiest year and outlet together, and by a filter of another kind (`position=1`);
 - a search narrowed by a facet value clicked, on both pages: the common term in the
   busiest topic and by the busiest outlet, the prefix in the busiest topic;
 - the table sorted by a column (the column headings' menus): the common term by year,
@@ -245,15 +246,17 @@ def ripgrep(rg: str, args: list[str], corpus: Path, runs: int, timeout: float, t
     return best, lines
 
 
-def busiest_values(db_path: Path) -> tuple[str, str]:
-    """The outlet with the most paragraphs and the topic tagged on most: what a reader clicks first."""
+def busiest_values(db_path: Path) -> tuple[str, str, str]:
+    """The outlet with the most paragraphs, the topic tagged on most and the year of the most
+    paragraphs: what a reader clicks first."""
     conn = open_read_only(db_path, immutable=True)
     try:
         outlet = conn.execute("SELECT outlet FROM paragraphs WHERE outlet IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()
         topic = conn.execute("SELECT topic FROM paragraph_topics GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()
+        year = conn.execute("SELECT meeting_year FROM paragraphs WHERE meeting_year IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()
     finally:
         conn.close()
-    return (outlet or [""])[0], (topic or [""])[0]
+    return (outlet or [""])[0], (topic or [""])[0], str((year or [""])[0])
 
 
 def busiest_speaker(db_path: Path) -> str:
@@ -306,11 +309,16 @@ def main(argv=None):
     timings.append(Timing("browse: table JSON + facets", "/archive/paragraphs.json"))
     # A facet value clicked: the busiest outlet, the busiest topic (as the facet links it, and as
     # Datasette's own array filter asks for it).
-    outlet, topic = busiest_values(args.db)
-    print(f"  browse by   outlet {outlet!r}, topic {topic!r}")
+    outlet, topic, year = busiest_values(args.db)
+    print(f"  browse by   outlet {outlet!r}, topic {topic!r}, year {year}")
     timings.append(Timing("browse by outlet: table JSON + facets", "/archive/paragraphs.json?" + urlencode({"outlet": outlet})))
     timings.append(Timing("browse by topic: table JSON + facets", "/archive/paragraphs.json?" + urlencode({"_topic": topic})))
     timings.append(Timing("  same, topics__arraycontains", "/archive/paragraphs.json?" + urlencode({"topics__arraycontains": topic})))
+    # A second value clicked (a year, then an outlet), and a filter of another kind: the first
+    # paragraphs of every article (`position=1`, from the column's filter form).
+    timings.append(Timing("browse by year and outlet: table JSON + facets", "/archive/paragraphs.json?" + urlencode(
+        {"meeting_year": year, "outlet": outlet})))
+    timings.append(Timing("browse first paragraphs: table JSON + facets", "/archive/paragraphs.json?position=1"))
     # A search narrowed by a facet value clicked: the common term in the busiest topic or outlet, and
     # the prefix (its matches walked) in that topic.
     common, prefix = (next(q for q in queries if q.kind == kind) for kind in ("common term", "prefix"))

@@ -186,6 +186,8 @@ def asgi_wrapper(datasette):
     def wrap(app):
         async def marked(scope, receive, send):
             page = TABLE_PATH.match(scope.get("path", "")) if scope.get("type") == "http" else None
+            if page and b"_where=" in scope.get("query_string", b""):
+                scope = {**scope, "query_string": parenthesized_wheres(scope["query_string"])}
             token = TABLE_REQUEST.set(tilde_decode(page["table"]) if page else None)
             later_page = page and scope["path"].endswith(".json") and b"_next=" in scope.get("query_string", b"")
             try:
@@ -194,6 +196,18 @@ def asgi_wrapper(datasette):
                 TABLE_REQUEST.reset(token)
         return marked
     return wrap
+
+
+def parenthesized_wheres(query_string: bytes) -> bytes:
+    """A table page's query string with each `_where` in parentheses, so that it stays one
+    condition: Datasette joins the `_where` conditions, the page's other filters and its next
+    page's start with " and " (and its order and limit after them), so `a or b` beside a filter
+    picked rows the filter leaves out and paged on without end, and a `--` comment hid the rest
+    of the query. The closing parenthesis on a line of its own ends a comment; once only (the
+    links the page makes keep it)."""
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    changed = [(key, f"({value}\n)" if key == "_where" and not value.endswith("\n)") else value) for key, value in pairs]
+    return urlencode(changed).encode("ascii") if changed != pairs else query_string
 
 
 def links_from_the_first_page(send):

@@ -569,7 +569,8 @@ async def selected_members(db, where: str, params: dict) -> KeptMembers | None:
     remembered = ("where", where, tuple(values.items()))
     if remembered in keys.members:
         return keys.members[remembered]
-    listed = (await db.execute(f"select group_concat(rowid) from (select rowid from paragraphs where {where})", values)).first()[0]
+    # (The clause on a line of its own: a reader's `_where` may end in a `--` comment.)
+    listed = (await db.execute(f"select group_concat(rowid) from (select rowid from paragraphs where {where}\n)", values)).first()[0]
     rowids, size = samples.rowid_array(listed), len(keys.present)
     if len(rowids) and (rowids.min() < 0 or rowids.max() >= size):
         return None  # rows the keys do not know

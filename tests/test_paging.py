@@ -201,3 +201,31 @@ def test_a_facet_query_over_a_later_page_counts_the_whole_selection_however_it_i
     for outer in ("select position as value, count(*) as count from ({}) group by position",
                   "SELECT position AS value, count(*) AS count FROM ({}) WHERE position IS NOT NULL GROUP BY position"):
         assert without(outer.format(page), "paragraphs") == outer.format('select id, position from paragraphs where "position" > :p0 ')
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("immutable", [True, False])
+async def test_a_where_with_an_or_stays_one_condition_beside_filters_and_pages(seeds_db, immutable):
+    """`_where=a or b -- a comment` beside a filter picks the rows that pass both, and pages
+    through them once each: Datasette joins it to the filters and to the next page's start with
+    " and ", so the " or " escaped them (rows the filter leaves out, and next pages without end),
+    and the comment hid the rest of the query (an error)."""
+    import sqlite3
+
+    served = make_datasette(seeds_db, immutable=immutable, settings={"trace_debug": True})
+    conn = sqlite3.connect(seeds_db)
+    year = conn.execute("SELECT meeting_year FROM paragraphs GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    expected = [r[0] for r in conn.execute(
+        "SELECT id FROM paragraphs WHERE meeting_year = ? AND (position = 1 OR position = 2 -- the lead\n) ORDER BY id", (year,))]
+    for table_where in ("position = 1 or position = 2 -- the lead", "position = 1 OR position = 2 -- the lead"):
+        found, after, count = [], None, None
+        for _ in range(len(expected)):  # (Datasette's own paging never ended)
+            page = (await served.client.get("/archive/paragraphs.json", params={
+                "meeting_year": str(year), "_where": table_where, "_size": "3", **({"_next": after} if after else {})})).json()
+            found += [row[0] for row in page["rows"]]
+            count, after = page["filtered_table_rows_count"], page["next"]
+            if not after:
+                break
+        assert found == expected and count == len(expected) > 3 and not after, table_where
+    everything = conn.execute("SELECT count(*) FROM paragraphs WHERE position = 1 OR position = 2").fetchone()[0]
+    assert everything > len(expected)  # the filter leaves some out

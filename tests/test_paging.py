@@ -229,3 +229,21 @@ async def test_a_where_with_an_or_stays_one_condition_beside_filters_and_pages(s
         assert found == expected and count == len(expected) > 3 and not after, table_where
     everything = conn.execute("SELECT count(*) FROM paragraphs WHERE position = 1 OR position = 2").fetchone()[0]
     assert everything > len(expected)  # the filter leaves some out
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("immutable", [True, False])
+async def test_a_later_page_of_a_selection_reuses_its_facet_counts_on_a_file_that_never_changes(seeds_db, immutable):
+    """Every page of a selection counts the same facets, so on an immutable archive its next
+    pages (and the selection sorted another way) reuse the first page's counts instead of counting
+    again; a file that may change counts each time."""
+    served = make_datasette(seeds_db, immutable=immutable, settings={"trace_debug": True})
+    for table, params, sort in [("lines", {}, "line_no"), ("lines", {"kind": "caption"}, "text"),
+                                ("articles", {"outlet_source__not": "x"}, "published"), ("paragraph_topics", {}, "score")]:
+        first = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "2", "_trace": "1"})).json()
+        later = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "2", "_trace": "1", "_next": first["next"]})).json()
+        resorted = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "2", "_trace": "1", "_sort_desc": sort})).json()
+        facet_sql = [[t["sql"] for t in page["_trace"]["traces"] if "count(*) as count" in t["sql"].lower()] for page in (first, later, resorted)]
+        assert facet_sql[0], (table, params)  # the first page counts its facets
+        assert facet_counts(later) == facet_counts(resorted) == facet_counts(first), (table, params)
+        assert (facet_sql[1], facet_sql[2]) == (([], []) if immutable else (facet_sql[0], facet_sql[0])), (table, params)

@@ -1,7 +1,7 @@
 """Paging through any table: every page in one order, and facets of the whole selection.
 
 Datasette (0.65) pages a table by keyset: each next page starts after the last
-row's primary key (and, sorted, its value of the sort column). Three things it
+row's primary key (and, sorted, its value of the sort column). Four things it
 does not get right, which cost a reader rows and numbers:
 
 - A sorted table's first page is ordered by the sort column alone, the next
@@ -21,6 +21,12 @@ does not get right, which cost a reader rows and numbers:
 - A facet value's link on a later page (HTML and the JSON's `toggle_url`) keeps the
   page's start, so a value chosen on page three listed only its rows after page
   two. The links start the chosen selection at its first page.
+- A `_where` is joined to the page's other filters and its start with " and ", so
+  `a or b` beside a filter picked rows the filter leaves out and paged without
+  end. A table page's `_where` is put in parentheses (`parenthesized_wheres`).
+
+Every page of a selection asks the same facet queries; on a file that never
+changes (the archive as served) each server process answers them once.
 
 The paragraphs' and quotes' own plans (plugins/table_plans.py, plugins/quotes.py)
 order and count the same way; each database's `without_next_page` and

@@ -59,8 +59,9 @@ PAGE_FACETS = ("meeting", "topic", "outlet", "report")
 # A query's words (kept ones read, others walked) remembered per archive: a table page asks for
 # them three times (its page, its count, its facets); ~155 KB a kept word at 1M.
 REMEMBERED_WORDS = 16
-# The members of a table page's search and facet values, remembered per archive for its count,
-# page, facets and next pages (a search walked once, not for each); ~125 KB each at 1M.
+# The members of a table page's selection (a search and facet values, or filters of any other kind
+# read by SQL), remembered per archive for its count, page, facets and next pages (a search walked
+# or a selection read once, not for each); ~125 KB each at 1M.
 REMEMBERED_MEMBERS = 16
 # reader -> archive file version (file_key) -> the Future of what it read, shared by every request
 _readings: dict[Callable, dict] = {}

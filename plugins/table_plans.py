@@ -351,23 +351,21 @@ class Planner:
         if not (page or count):
             return None
         clause, start = self.split_page_start((page or count)["where"])
-        where = parse_where(clause, start)
+        where = parse_where(clause, start, need_set=False)
         paragraphs, id_index, usable, column_indexes = await self.read_shape()
-        if where is None:
-            if (filters := parse_where(clause, start, need_set=False)) is not None:
-                if (sql := await self.filtered_sql(filters, params, page, count)) is not None:
-                    return sql
-                if len(filters.equals) <= 1 and all(column in column_indexes for column, _ in filters.equals):
-                    return None  # no filter, or one value: its index's walk in id order
+        if where is not None and where.kind is None:  # column filters alone
+            if len(where.equals) >= 2 and (sql := await self.members_sql(await self.members(where, params), where, params, page, count)):
+                return sql  # two or more facet values: SQLite would walk one's index, reading each row for the others
+            if len(where.equals) <= 1 and all(column in column_indexes for column, _ in where.equals):
+                return None  # no filter, or one value: its index's walk in id order
+        if where is None or where.kind is None:
             return await self.selected_sql(clause, start, params, page, count)
         if any(kind not in usable for _, kind, _ in where.sets()):
             return None
         if where.more_sets or where.equals:
             # Sets together, or a set with column filters: from memory if the archive allows.
-            if (members := await self.members(where, params)) is not None:
-                if count:
-                    return f"select {members.count()}"
-                return await self.kept_page_sql(members, where, params, page["columns"], int(page["limit"]))
+            if sql := await self.members_sql(await self.members(where, params), where, params, page, count):
+                return sql
             if where.more_sets:
                 return await self.selected_sql(clause, start, params, page, count)
         if any(column not in column_indexes for column, _ in where.equals):
@@ -398,12 +396,10 @@ class Planner:
                 return sql
         return page_sql(plan, where, page["columns"], limit, walk_index)
 
-    async def filtered_sql(self, where: Where | None, params: dict, page: re.Match | None, count: re.Match | None) -> str | None:
-        """The count or page of paragraphs filtered by two or more facet values, from memory: the
-        members having them all (SQLite walks one filter's index and reads every row it lists
-        for the others, 0.1-0.2 s at 1M: a year and an outlet). One value is its index's walk
-        already; None for any other clause."""
-        if where is None or len(where.equals) < 2 or (members := await self.members(where, params)) is None:
+    async def members_sql(self, members, where: Where, params: dict, page: re.Match | None, count: re.Match | None) -> str | None:
+        """The count (a number) or the page (its members listed) of members kept in memory; None
+        without them."""
+        if members is None:
             return None
         if count:
             return f"select {members.count()}"
@@ -415,15 +411,11 @@ class Planner:
         the clause read once (the search plugin's `db.selected_members`), whose facets count from
         them too; None for a start that is no paragraph's id, or if reading them takes too long
         (the SQL as written then decides)."""
-        if start is not None and (start.column is not None or start.keys != ("id",)):
+        # The members listed stand for the clause (which may ask a search or a topic again): the
+        # page keeps only its start.
+        if (start_only := parse_where("", start, need_set=False)) is None:
             return None
-        if (members := await self.selected(clause, params)) is None:
-            return None
-        if count:
-            return f"select {members.count()}"
-        # (The members listed stand for the clause, which may ask a search or a topic again.)
-        where = Where([start.condition] if start else [], -1, None, "", [], start.params[0] if start else None)
-        return await self.kept_page_sql(members, where, params, page["columns"], int(page["limit"]))
+        return await self.members_sql(await self.selected(clause, params), start_only, params, page, count)
 
     async def selected(self, clause: str, params: dict):
         """The members of a where clause of any filters, read once by SQL (the search plugin's

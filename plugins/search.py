@@ -1204,13 +1204,17 @@ class CountedFacet(Facet):
                 continue
             rows = [tuple(row) for row in rows]
             argument = "_topic" if array else column
+            # A topic is chosen by `_topic` (ours) or by Datasette's `topics__arraycontains`; either is
+            # shown chosen, and its link takes away the one given.
+            arguments = (argument, "topics__arraycontains") if array else (argument,)
             values = []
             for value, count in rows[:facet_size]:
-                selected = (argument, str(value)) in pairs
-                change = path_with_removed_args if selected else path_with_added_args
+                chosen_by = next((name for name in arguments if (name, str(value)) in pairs), None)
+                toggled = path_with_removed_args(self.request, {chosen_by: str(value)}) if chosen_by \
+                    else path_with_added_args(self.request, {argument: str(value)})
                 values.append({
-                    "value": value, "label": value, "count": count, "selected": selected,
-                    "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(change(self.request, {argument: str(value)}))),
+                    "value": value, "label": value, "count": count, "selected": chosen_by is not None,
+                    "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(toggled)),
                 })
             results.append({
                 "name": column, "type": self.type, "hideable": source_and_config["source"] != "metadata",

@@ -130,6 +130,24 @@ async def test_a_topic_in_the_topics_facet_leads_to_its_paragraphs(datasette, se
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("immutable", [True, False])
+async def test_a_topic_chosen_the_way_datasette_chooses_it_is_shown_chosen(seeds_db, immutable):
+    """Paragraphs picked by Datasette's own `topics__arraycontains=SLUG` (a link from elsewhere, an
+    export's URL) show the topic chosen in the topics facet, as Datasette's array facet does, and
+    its link takes that filter away rather than adding `_topic`."""
+    datasette = make_datasette(seeds_db, immutable=immutable)
+    facets = (await datasette.client.get("/archive/paragraphs.json")).json()["facet_results"]
+    first, second = [item["value"] for item in facets["topics"]["results"][:2]]
+    page = (await datasette.client.get("/archive/paragraphs.json", params={"topics__arraycontains": first,
+                                                                          "_topic": second})).json()
+    listed = {item["value"]: item for item in page["facet_results"]["topics"]["results"]}
+    assert listed[first]["selected"] and listed[second]["selected"]
+    assert [item for item in listed.values() if item["selected"]] == [listed[first], listed[second]]
+    assert "topics__arraycontains" not in listed[first]["toggle_url"] and f"_topic={second}" in listed[first]["toggle_url"]
+    assert f"topics__arraycontains={first}" in listed[second]["toggle_url"] and "_topic=" not in listed[second]["toggle_url"]
+
+
+@pytest.mark.asyncio
 async def test_search_page_counts_are_exact_below_the_sampling_threshold(datasette, seeds_db):
     data = (await datasette.client.get("/-/search.json", params={"q": "Putin"})).json()
     assert data["total"] == rows(seeds_db, "SELECT count(*) AS n FROM paragraphs_fts WHERE paragraphs_fts MATCH 'Putin'")[0]["n"]

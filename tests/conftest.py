@@ -1,5 +1,6 @@
 """Shared fixtures: the seeds built into a real SQLite file, served by the real Datasette app."""
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
+from ingest import samples
 from ingest.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +67,19 @@ def plugin(name: str):
     from datasette.plugins import pm
 
     return next(p for p in pm.get_plugins() if getattr(p, "__file__", "").endswith(f"plugins/{name}.py"))
+
+
+@pytest.fixture
+def kept_words_db(seeds_db, tmp_path, monkeypatch):
+    """The seeds' archive with its common words kept, as a million paragraphs keep theirs (words in
+    30 paragraphs or more, instead of 100,000)."""
+    monkeypatch.setattr(samples, "COMMON_MIN", 30)
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    conn = sqlite3.connect(path)
+    assert samples.build_common_samples(conn) > 5
+    conn.commit()
+    conn.close()
+    return path
 
 
 @pytest.fixture

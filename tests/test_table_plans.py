@@ -14,7 +14,6 @@ from datasette.utils import escape_fts
 
 from conftest import every_page as conftest_every_page
 from conftest import make_datasette, plugin, rows
-from ingest import samples
 
 # Searches of every kind the table takes: a word in most paragraphs, one in a few, a phrase, a
 # raw prefix query, a raw OR, a word in none.
@@ -308,19 +307,6 @@ async def test_an_index_not_built_from_the_table_is_left_to_datasette(tmp_path):
                                                                       "_fts_table": "paragraphs_fts"})).json()
     assert [row[0] for row in page["rows"]] == ["a", "b"]
     assert page["filtered_table_rows_count"] == 2  # the index alone would say 3
-
-
-@pytest.fixture
-def kept_words_db(seeds_db, tmp_path, monkeypatch):
-    """The seeds' archive with its common words kept, as a million paragraphs keep theirs (words in
-    30 paragraphs or more, instead of 100,000)."""
-    monkeypatch.setattr(samples, "COMMON_MIN", 30)
-    path = shutil.copy(seeds_db, tmp_path / "archive.db")
-    conn = sqlite3.connect(path)
-    assert samples.build_common_samples(conn) > 5
-    conn.commit()
-    conn.close()
-    return path
 
 
 KEPT_SEARCHES = [{"_search": "the"}, {"_search": "Putin Xi"}, {"_search": "china the russia"},

@@ -32,7 +32,7 @@ SETTINGS = {
     "max_returned_rows": 1000,
     # Suggested facets try every column of a table page as a facet: under 32 concurrent users
     # that alone pushed p99 past a second.
-    "suggest_facets": "off",
+    "suggest_facets": False,
 }
 # One process per core, but not dozens on a big machine: each holds its own response cache.
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
@@ -50,7 +50,7 @@ def datasette_options(db: Path, inspect_file: Path | None, extra: tuple[str, ...
         "--plugins-dir", str(ROOT / "plugins"), "--static", f"static:{ROOT / 'static'}",
     ]
     for name, value in SETTINGS.items():
-        options += ["--setting", name, str(value)]
+        options += ["--setting", name, ("on" if value else "off") if isinstance(value, bool) else str(value)]
     return options + list(extra)
 
 

@@ -25,8 +25,12 @@ does not get right, which cost a reader rows and numbers:
   `a or b` beside a filter picked rows the filter leaves out and paged without
   end. A table page's `_where` is put in parentheses (`parenthesized_wheres`).
 
-Every page of a selection asks the same facet queries; on a file that never
-changes (the archive as served) each server process answers them once.
+Every page of a selection asks the same count and facet queries; on a file that
+never changes (the archive as served) each server process answers them once. One
+that runs out of its time limit (a `contains` over every line, a facet of two
+million topic tags) is finished by a thread of the process's own, a query at a
+time, so that the selection's next page (or the same page asked again) has the
+count or facet the first page went without.
 
 The paragraphs' and quotes' own plans (plugins/table_plans.py, plugins/quotes.py)
 order and count the same way; each database's `without_next_page` and
@@ -36,24 +40,33 @@ offered to them, so that one reading of Datasette's paging serves every plugin.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import re
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import datasette.database
 from datasette import hookimpl
+from datasette.database import QueryInterrupted, Results
 from datasette.utils import escape_sqlite, tilde_decode
 
+from ingest.load import open_read_only
 from ingest.text import BoundedCache
 
 # The table of the table page being answered (/database/table, its JSON or CSV), if it is one: only
 # its queries of that table are Datasette's own, which these rewrites know; a query a reader wrote
 # (a canned query's page has the same shape of path) stays as written.
 TABLE_REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("table_request", default=None)
-FACETS_KEPT = 512  # facet queries' answers kept a database (each a page of at most ~30 values and counts)
+ANSWERS_KEPT = 512  # count and facet queries' answers kept a database (each at most ~30 rows)
 # A facet's counts over a page's rows, as Datasette's facets and ours write them: grouped, limited.
 FACET_COUNTS = re.compile(r"\bcount\(\*\) as count\b.*\bgroup by\b.*\blimit \d+\s*$", re.S | re.I)
+# How long a query that ran out of its time limit may take to be finished, and how many may wait.
+FINISH_LIMIT_MS = 60_000
+FINISHING_MAX = 16
 TABLE_PATH = re.compile(r"^/(?!-/)[^/]+/(?P<table>[^/]+?)(?:\.(?:json|csv))?$")
 COLUMN = r'(?:\w+|\[[^\]]+\]|"[^"]+")'  # a name as Datasette's escape_sqlite writes it (or quoted)
 # The condition after the last row's key, as Datasette writes it (utils.compound_keys_after_sql,
@@ -83,6 +96,8 @@ PAGE_IN_QUERY = re.compile(rf"(?P<head>\b(?i:from) \(\s*{PAGE_ROWS}){WITHOUT_NEX
 # A table page sorted by one column, as Datasette writes its first page.
 SORTED_PAGE = re.compile(rf"select (?P<columns>{COLUMNS}) from (?P<table>{COLUMN}) (?:where (?P<where>.+) )?"
                          rf"order by (?P<order>{COLUMN}(?: desc)?) limit (?P<limit>\d+)(?P<offset> offset \d+)?\s*", re.S)
+# A table page's count of its selection, as Datasette writes it (the same on every page).
+SELECTION_COUNT = re.compile(rf"select count\(\*\) from (?P<table>{COLUMN}) where .+", re.S)
 
 
 def without_next_page(sql: str, table: str | None = None) -> str:
@@ -141,19 +156,25 @@ class Pager:
         self.db = db
         self.execute = db.execute  # what ran before: Datasette's own, or another plugin's plans
         self.keys: dict[str, str | None] = {}  # table -> its order's tie-break (None: no such table)
-        # A selection's facet counts, which every page of it asks for again (its next pages, sorted
-        # or not): an immutable file's answers never change (lines' page two at 1M: 0.1 s of counting).
-        self.facets = BoundedCache(FACETS_KEPT) if db.path and not db.is_mutable else None
+        # A selection's count and facet counts, which every page of it asks for again (its next
+        # pages, sorted or not): an immutable file's answers never change (the lines' page two at
+        # 1M: 0.1 s of counting facets; a `contains` over every line, 0.5 s of counting).
+        kept = db.path and not db.is_mutable
+        self.answers = BoundedCache(ANSWERS_KEPT) if kept else None
+        self.finisher = Finisher(db, self.answers) if kept else None
 
     async def paged_execute(self, sql, params=None, *args, **kwargs):
         """Database.execute, with a sorted page's ties in key order and a facet's query over the
-        whole selection."""
+        whole selection; a selection's count and facets answered once."""
         table = TABLE_REQUEST.get()
         if isinstance(sql, str) and sql.lstrip().startswith("select") and table is not None:
             if "from (" in sql.lower():
                 sql = without_next_page(sql, table)
-                if self.facets is not None and FACET_COUNTS.search(sql):
-                    return await self.facet_counts(sql, params, *args, **kwargs)
+                if self.answers is not None and FACET_COUNTS.search(sql):
+                    return await self.answered_once(sql, params, *args, **kwargs)
+            elif (count := SELECTION_COUNT.fullmatch(sql)) and unquoted(count["table"]) == table:
+                if self.answers is not None:
+                    return await self.answered_once(sql, params, *args, **kwargs)
             elif (page := SORTED_PAGE.fullmatch(sql)) and unquoted(page["table"]) == table \
                     and (key := await self.tie_break(table)) and key != page["order"].removesuffix(" desc"):
                 # (A page ordered by its key already is left as it is.)
@@ -161,15 +182,20 @@ class Pager:
                        f"order by {page['order']}, {key} limit {page['limit']}{page['offset'] or ''}")
         return await self.execute(sql, params, *args, **kwargs)
 
-    async def facet_counts(self, sql: str, params, *args, **kwargs):
-        """A facet's query over a selection, answered once a server process (by its SQL and the
-        values it names: a later page's start, which it no longer names, changes nothing)."""
+    async def answered_once(self, sql: str, params, *args, **kwargs):
+        """A selection's count or facet query, answered once a server process (by its SQL and the
+        values it names: a later page's start, which it no longer names, changes nothing). One
+        that runs out of time is handed to the finisher, and times out as it would."""
         named = tuple((name, params.get(name)) for name in sorted(set(re.findall(r":(\w+)", sql)))) \
             if isinstance(params, dict) else tuple(params or ())
         key = (sql, named, args, tuple(sorted(kwargs.items())))
-        if key not in self.facets:
-            self.facets.put(key, await self.execute(sql, params, *args, **kwargs))
-        return self.facets[key]
+        if key not in self.answers:
+            try:
+                self.answers.put(key, await self.execute(sql, params, *args, **kwargs))
+            except QueryInterrupted:
+                self.finisher.finish(key, sql, dict(named) if isinstance(params, dict) else params)
+                raise
+        return self.answers[key]
 
     async def tie_break(self, table: str) -> str | None:
         """The columns that order a table's rows tied on a sort column, as Datasette's next pages
@@ -181,6 +207,43 @@ class Pager:
                 keys = await self.db.primary_keys(table)
                 self.keys[table] = ", ".join(escape_sqlite(key) for key in keys) if keys else "rowid"
         return self.keys[table]
+
+
+class Finisher:
+    """Finishes the count and facet queries that ran out of their time limit, one at a time, in a
+    thread and on a connection of its own (Datasette's query threads stay free for pages), and
+    keeps their answers beside the others."""
+
+    def __init__(self, db, answers: BoundedCache):
+        self.db = db
+        self.answers = answers
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"finish-{db.name}")
+        self.conn: sqlite3.Connection | None = None
+        self.waiting: dict[tuple, asyncio.Task] = {}  # (a reference to each task keeps it alive)
+
+    def finish(self, key: tuple, sql: str, params) -> None:
+        """Finish a query that timed out, unless it is waiting already or too many are."""
+        if key not in self.waiting and len(self.waiting) < FINISHING_MAX:
+            self.waiting[key] = asyncio.get_running_loop().create_task(self.finished(key, sql, params))
+
+    async def finished(self, key: tuple, sql: str, params) -> None:
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self.thread, self.run, sql, params)
+        except sqlite3.Error:
+            return  # (too long even now: the next page times out and tries again)
+        finally:
+            self.waiting.pop(key, None)
+        self.answers.put(key, results)
+
+    def run(self, sql: str, params) -> Results:
+        """The query's answer, as Datasette's execute gives it, within FINISH_LIMIT_MS."""
+        if self.conn is None:
+            self.conn = open_read_only(self.db.path, immutable=True)
+            self.db.ds._prepare_connection(self.conn, self.db.name)  # the functions a page's SQL may call
+        # (Datasette's time limit, as installed: plugins/time_limits.py's watchdog.)
+        with datasette.database.sqlite_timelimit(self.conn, FINISH_LIMIT_MS):
+            cursor = self.conn.execute(sql, params or {})
+            return Results(cursor.fetchall(), False, cursor.description)
 
 
 @hookimpl

@@ -233,17 +233,62 @@ async def test_a_where_with_an_or_stays_one_condition_beside_filters_and_pages(s
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("immutable", [True, False])
-async def test_a_later_page_of_a_selection_reuses_its_facet_counts_on_a_file_that_never_changes(seeds_db, immutable):
-    """Every page of a selection counts the same facets, so on an immutable archive its next
-    pages (and the selection sorted another way) reuse the first page's counts instead of counting
-    again; a file that may change counts each time."""
+async def test_a_later_page_of_a_selection_reuses_its_count_and_facet_counts_on_a_file_that_never_changes(seeds_db, immutable):
+    """Every page of a selection counts the same rows and facets, so on an immutable archive its
+    next pages (and the selection sorted another way) reuse the first page's counts instead of
+    counting again; a file that may change counts each time."""
     served = make_datasette(seeds_db, immutable=immutable, settings={"trace_debug": True})
     for table, params, sort in [("lines", {}, "line_no"), ("lines", {"kind": "caption"}, "text"),
+                                ("lines", {"text__contains": "Putin"}, "kind"),
                                 ("articles", {"outlet_source__not": "x"}, "published"), ("paragraph_topics", {}, "score")]:
         first = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "2", "_trace": "1"})).json()
         later = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "2", "_trace": "1", "_next": first["next"]})).json()
         resorted = (await served.client.get(f"/archive/{table}.json", params={**params, "_size": "2", "_trace": "1", "_sort_desc": sort})).json()
-        facet_sql = [[t["sql"] for t in page["_trace"]["traces"] if "count(*) as count" in t["sql"].lower()] for page in (first, later, resorted)]
+        pages = (first, later, resorted)
+        facet_sql = [[t["sql"] for t in page["_trace"]["traces"] if "count(*) as count" in t["sql"].lower()] for page in pages]
+        count_sql = [[t["sql"] for t in page["_trace"]["traces"] if t["sql"].startswith(f"select count(*) from {table} where")]
+                     for page in pages]
         assert facet_sql[0], (table, params)  # the first page counts its facets
         assert facet_counts(later) == facet_counts(resorted) == facet_counts(first), (table, params)
         assert (facet_sql[1], facet_sql[2]) == (([], []) if immutable else (facet_sql[0], facet_sql[0])), (table, params)
+        assert later["filtered_table_rows_count"] == resorted["filtered_table_rows_count"] == first["filtered_table_rows_count"]
+        if params:  # (the whole table's count is Datasette's, from its inspection of the file)
+            assert len(count_sql[0]) == 1, (table, params)
+            assert (count_sql[1], count_sql[2]) == (([], []) if immutable else (count_sql[0], count_sql[0])), (table, params)
+
+
+# A filter that makes each line cost four passes over every pair of lines: its count and facets
+# take ~0.3 s each on the seeds, where its first rows (a page of two) take a few ms.
+SLOW_WHERE = ("(select count(*) from lines a, lines b, (select 1 union all select 2 union all select 3 union all select 4) "
+              "where a.line_no < lines.line_no + 1000) > 0")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("immutable", [True, False])
+async def test_a_count_or_facet_that_ran_out_of_time_is_finished_for_the_next_page(seeds_db, tmp_path, immutable):
+    """On an immutable archive a selection's count and facets that ran out of their time limit
+    are finished in the background, so that its next page has them, as SQLite counts them; a file
+    that may change times out again."""
+    import asyncio
+    import shutil
+    import sqlite3
+
+    path = shutil.copy(seeds_db, tmp_path / "archive.db")
+    served = make_datasette(path, immutable=immutable, settings={"sql_time_limit_ms": 60, "facet_time_limit_ms": 60, "suggest_facets": False})
+    params = {"_where": SLOW_WHERE, "_size": "2"}
+    first = (await served.client.get("/archive/lines.json", params=params)).json()
+    assert first["filtered_table_rows_count"] is None and "kind" not in first["facet_results"]  # timed out
+    pager = served.get_database("archive").pager
+    if immutable:
+        assert len(pager.finisher.waiting) == 2  # the count and the kind facet
+        await asyncio.gather(*pager.finisher.waiting.values())
+    later = (await served.client.get("/archive/lines.json", params={**params, "_next": first["next"]})).json()
+    conn = sqlite3.connect(path)
+    count = conn.execute("select count(*) from lines").fetchone()[0]
+    kinds = conn.execute("select kind, count(*) from lines group by kind order by 2 desc, 1").fetchall()
+    if immutable:
+        assert later["filtered_table_rows_count"] == count
+        assert [(r["value"], r["count"]) for r in later["facet_results"]["kind"]["results"]] == kinds
+    else:
+        assert pager.finisher is None
+        assert later["filtered_table_rows_count"] is None and "kind" not in later["facet_results"]

@@ -43,9 +43,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import queue
 import re
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -217,23 +218,41 @@ class Finisher:
     def __init__(self, db, answers: BoundedCache):
         self.db = db
         self.answers = answers
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"finish-{db.name}")
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
         self.conn: sqlite3.Connection | None = None
-        self.waiting: dict[tuple, asyncio.Task] = {}  # (a reference to each task keeps it alive)
+        self.waiting: dict[tuple, asyncio.Future] = {}  # each query's answer to come (None: none)
 
     def finish(self, key: tuple, sql: str, params) -> None:
         """Finish a query that timed out, unless it is waiting already or too many are."""
-        if key not in self.waiting and len(self.waiting) < FINISHING_MAX:
-            self.waiting[key] = asyncio.get_running_loop().create_task(self.finished(key, sql, params))
+        if key in self.waiting or len(self.waiting) >= FINISHING_MAX:
+            return
+        loop = asyncio.get_running_loop()
+        self.waiting[key] = answer = loop.create_future()
+        answer.add_done_callback(lambda done: self.finished(key, done))
+        self.queue.put((sql, params, loop, answer))
+        if self.thread is None:
+            # A daemon: a server stopping does not wait for a query a minute long.
+            self.thread = threading.Thread(target=self.work, name=f"finish-{self.db.name}", daemon=True)
+            self.thread.start()
 
-    async def finished(self, key: tuple, sql: str, params) -> None:
-        try:
-            results = await asyncio.get_running_loop().run_in_executor(self.thread, self.run, sql, params)
-        except sqlite3.Error:
-            return  # (too long even now: the next page times out and tries again)
-        finally:
-            self.waiting.pop(key, None)
-        self.answers.put(key, results)
+    def finished(self, key: tuple, answer: asyncio.Future) -> None:
+        self.waiting.pop(key, None)
+        if not answer.cancelled() and answer.result() is not None:
+            self.answers.put(key, answer.result())
+
+    def work(self) -> None:
+        """The finisher's thread: each query waiting, in turn."""
+        while True:
+            sql, params, loop, answer = self.queue.get()
+            try:
+                results = self.run(sql, params)
+            except sqlite3.Error:
+                results = None  # (too long even now: the next page times out and tries again)
+            try:
+                loop.call_soon_threadsafe(answered, answer, results)
+            except RuntimeError:
+                pass  # the event loop that asked has closed
 
     def run(self, sql: str, params) -> Results:
         """The query's answer, as Datasette's execute gives it, within FINISH_LIMIT_MS."""
@@ -244,6 +263,11 @@ class Finisher:
         with datasette.database.sqlite_timelimit(self.conn, FINISH_LIMIT_MS):
             cursor = self.conn.execute(sql, params or {})
             return Results(cursor.fetchall(), False, cursor.description)
+
+
+def answered(answer: asyncio.Future, results: Results | None) -> None:
+    if not answer.done():
+        answer.set_result(results)
 
 
 @hookimpl

@@ -156,6 +156,11 @@ def counted(rows: list[dict], column: str) -> Counter:
     return Counter(value for value in values if value is not None)
 
 
+def sqlite_order(value) -> tuple:
+    """Where SQLite puts a value in an order by it: numbers before text, each in its own order."""
+    return (isinstance(value, str), value)
+
+
 def assert_consistent(pages: list, facet_size: int, drawn: tuple):
     """What holds of any table page, whatever answers it: the count is the number of rows of all
     its pages, every page lists the same facets (they count the whole selection, not the rows
@@ -172,7 +177,7 @@ def assert_consistent(pages: list, facet_size: int, drawn: tuple):
             continue  # a column the page leaves out (_nocol)
         counts = counted(every_row, name)
         assert [(value, count) for value, count, *_ in listed] == \
-            sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))[:facet_size], (name, drawn)
+            sorted(counts.items(), key=lambda item: (-item[1], *sqlite_order(item[0])))[:facet_size], (name, drawn)
         assert truncated == (len(counts) > facet_size), (name, drawn)
 
 

@@ -20,6 +20,7 @@ import random
 import sqlite3
 import sys
 from collections import Counter
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -126,9 +127,25 @@ def facets(page: dict) -> dict:
             for name, facet in page["facet_results"].items()}
 
 
+class Page(NamedTuple):
+    """What a reader gets of one page: its rows (as the JSON lists them), count, facets, the next
+    page's token, and the columns."""
+
+    rows: list
+    count: int | None
+    facets: dict
+    next: str | None
+    columns: list[str]
+
+    def objects(self) -> list[dict]:
+        """The rows as objects (Datasette lists a page's rows as arrays now and then: with
+        `_labels`, a page whose rows have no label to show)."""
+        return [row if isinstance(row, dict) else dict(zip(self.columns, row)) for row in self.rows]
+
+
 async def every_page(datasette, table: str, args: list, size: int) -> list:
-    """Each page of a table page's arguments, `size` rows at a time (MOST_PAGES at most): its rows,
-    count, facets and the next page's token (or the error it gave)."""
+    """Each page of a table page's arguments, `size` rows at a time (MOST_PAGES at most), or the
+    error it gave."""
     pages, after = [], None
     while True:
         response = await datasette.client.get(
@@ -136,7 +153,7 @@ async def every_page(datasette, table: str, args: list, size: int) -> list:
         if response.status_code != 200:
             return pages + [(response.status_code, response.text)]
         page = response.json()
-        pages.append((page["rows"], page["filtered_table_rows_count"], facets(page), page["next"]))
+        pages.append(Page(page["rows"], page["filtered_table_rows_count"], facets(page), page["next"], page["columns"]))
         after = page["next"]
         if not after or len(pages) == MOST_PAGES:
             return pages
@@ -165,14 +182,14 @@ def assert_consistent(pages: list, facet_size: int, drawn: tuple):
     """What holds of any table page, whatever answers it: the count is the number of rows of all
     its pages, every page lists the same facets (they count the whole selection, not the rows
     after the page's start), and each value's count is how many of those rows have it."""
-    if not isinstance(pages[-1][0], list):
+    if not isinstance(pages[-1], Page):
         return  # an error, as both gave it
-    assert all(page[2] == pages[0][2] for page in pages), drawn
-    if pages[-1][-1]:
+    assert all(page.facets == pages[0].facets for page in pages), drawn
+    if pages[-1].next:
         return  # not every page read
-    every_row = [row for rows, *_ in pages for row in rows]
-    assert pages[0][1] == len(every_row), drawn
-    for name, (truncated, listed) in pages[0][2].items():
+    every_row = [row for page in pages for row in page.objects()]
+    assert pages[0].count == len(every_row), drawn
+    for name, (truncated, listed) in pages[0].facets.items():
         if every_row and name not in every_row[0]:
             continue  # a column the page leaves out (_nocol)
         counts = counted(every_row, name)
@@ -196,12 +213,12 @@ def as_datasette_answers(pages: list, args: list) -> list:
     """What of a table page Datasette 0.65 answers as we do: every page's rows and next page, the
     count, and the first page's facets (Datasette counts a later page's facets from its start, a
     bug the paging plugin mends), but not the link of a topic, which is `_topic` for us."""
-    if not isinstance(pages[-1][0], list):
+    if not isinstance(pages[-1], Page):
         return pages
     first = {name: (truncated, [(value, count, selected, "" if name == "topics" else link)
                                 for value, count, selected, link in listed])
-             for name, (truncated, listed) in pages[0][2].items()}
-    return [first, pages[0][1]] + [(rows, after) for rows, _, _, after in pages]
+             for name, (truncated, listed) in pages[0].facets.items()}
+    return [first, pages[0].count] + [(page.rows, page.next) for page in pages]
 
 
 def datasette_reads(args: list) -> bool:
@@ -229,7 +246,7 @@ async def agree(db_path, seed: int, draws: int) -> int:
                 await every_page(vanilla, table, args, size), args), (table, args, size)
         if rng.random() < 0.25:
             assert await export(served, table, args) == await export(plain, table, args), (table, args)
-        seen += sum(len(page[0]) for page in own if isinstance(page[0], list))
+        seen += sum(len(page.rows) for page in own if isinstance(page, Page))
     return seen
 
 

@@ -237,6 +237,7 @@ class Finisher:
             self.thread.start()
 
     def finished(self, key: tuple, answer: asyncio.Future) -> None:
+        """Keep a finished query's answer (on the event loop's thread, as every answer is kept)."""
         self.waiting.pop(key, None)
         if not answer.cancelled() and answer.result() is not None:
             self.answers.put(key, answer.result())
@@ -247,8 +248,8 @@ class Finisher:
             sql, params, loop, answer = self.queue.get()
             try:
                 results = self.run(sql, params)
-            except sqlite3.Error:
-                results = None  # (too long even now: the next page times out and tries again)
+            except Exception:  # (too long even now, or no answer: the next page tries again)
+                results = None
             try:
                 loop.call_soon_threadsafe(answered, answer, results)
             except RuntimeError:
@@ -266,6 +267,7 @@ class Finisher:
 
 
 def answered(answer: asyncio.Future, results: Results | None) -> None:
+    """Hand the finisher's answer (None: none) to the future that waits for it."""
     if not answer.done():
         answer.set_result(results)
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from conftest import every_page, make_datasette
+from conftest import every_page, make_datasette, rows
 
 # Tables sorted by columns whose values tie across pages (a publication date the seeds lack, a
 # meeting, a kind of line, a verb), each way; pages of two rows, or seven.
@@ -281,7 +281,7 @@ async def test_a_count_or_facet_that_ran_out_of_time_is_finished_for_the_next_pa
     pager = served.get_database("archive").pager
     if immutable:
         assert len(pager.finisher.waiting) == 2  # the count and the kind facet
-        await asyncio.gather(*pager.finisher.waiting.values())
+        await asyncio.wait_for(asyncio.gather(*pager.finisher.waiting.values()), 30)
     later = (await served.client.get("/archive/lines.json", params={**params, "_next": first["next"]})).json()
     conn = sqlite3.connect(path)
     count = conn.execute("select count(*) from lines").fetchone()[0]
@@ -292,3 +292,19 @@ async def test_a_count_or_facet_that_ran_out_of_time_is_finished_for_the_next_pa
     else:
         assert pager.finisher is None
         assert later["filtered_table_rows_count"] is None and "kind" not in later["facet_results"]
+
+
+@pytest.mark.asyncio
+async def test_a_query_the_finisher_cannot_answer_leaves_it_answering_the_next(seeds_db):
+    """A query that fails in the finisher's thread is not kept, and the thread goes on to finish
+    the queries after it."""
+    import asyncio
+
+    served = make_datasette(seeds_db, immutable=True)
+    await served.invoke_startup()
+    pager = served.get_database("archive").pager
+    for key, sql in [("broken", "select count(*) from no_such_table"), ("fine", "select count(*) from lines where kind = :kind")]:
+        pager.finisher.finish((key,), sql, {"kind": "caption"})
+    await asyncio.wait_for(asyncio.gather(*pager.finisher.waiting.values()), 30)
+    assert ("broken",) not in pager.answers and not pager.finisher.waiting
+    assert pager.answers[("fine",)].rows[0][0] == rows(seeds_db, "select count(*) as n from lines where kind = 'caption'")[0]["n"]

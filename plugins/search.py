@@ -493,6 +493,11 @@ class KeptMembers(NamedTuple):
     bits: np.ndarray  # one a rowid (bytes, least significant bit first)
     in_id_order: np.ndarray  # every paragraph's rowid, in id order
 
+    @classmethod
+    def of(cls, mask: np.ndarray, in_id_order: np.ndarray) -> "KeptMembers":
+        """The members a mask over every rowid marks (the inverse of `mask`)."""
+        return cls(np.packbits(mask, bitorder="little"), in_id_order)
+
     def count(self) -> int:
         return samples.count_bits(self.bits)
 
@@ -535,7 +540,7 @@ async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str
     if keys is None or keys.in_id_order is None:
         return None
     if any(facet == "topic" and keys.key(facet, value) is None for facet, value in facet_filters(pairs) or ()):
-        return KeptMembers(np.packbits(np.zeros_like(keys.present), bitorder="little"), keys.in_id_order)  # a topic no paragraph has
+        return KeptMembers.of(np.zeros_like(keys.present), keys.in_id_order)  # a topic no paragraph has
     chosen = keyed_filters(keys, pairs)
     expression = table_search_expression(search, raw) if search is not None else None
     if chosen is None or (expression is not None and fts_syntax_error(expression) is not None):
@@ -554,7 +559,7 @@ async def table_members(db, search: str | None, raw: bool, pairs: list[tuple[str
         member &= KeptMembers(bits, keys.in_id_order).mask(size)
     if chosen:
         member &= having(keys.columns, chosen, size)
-    return keys.members.put(remembered, KeptMembers(np.packbits(member, bitorder="little"), keys.in_id_order))
+    return keys.members.put(remembered, KeptMembers.of(member, keys.in_id_order))
 
 
 async def selected_members(db, where: str, params: dict) -> KeptMembers | None:
@@ -577,7 +582,7 @@ async def selected_members(db, where: str, params: dict) -> KeptMembers | None:
         return None  # rows the keys do not know
     member = np.zeros(size, dtype=bool)
     member[rowids] = True
-    return keys.members.put(remembered, KeptMembers(np.packbits(member, bitorder="little"), keys.in_id_order))
+    return keys.members.put(remembered, KeptMembers.of(member, keys.in_id_order))
 
 
 async def filtered_search_members(db, pairs: list[tuple[str, str]]) -> KeptMembers | None:

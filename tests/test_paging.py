@@ -4,10 +4,13 @@ page of a selection counting the whole of it in its facets."""
 import csv
 import io
 import re
+import time
 from collections import Counter
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from datasette import hookimpl
+from datasette.plugins import pm
 
 from conftest import every_page, make_datasette, rows
 
@@ -257,15 +260,34 @@ async def test_a_later_page_of_a_selection_reuses_its_count_and_facet_counts_on_
             assert (count_sql[1], count_sql[2]) == (([], []) if immutable else (count_sql[0], count_sql[0])), (table, params)
 
 
-# A filter that makes each line cost four passes over every pair of lines: its count and facets
-# take ~0.3 s each on the seeds, where its first rows (a page of two) take a few ms.
-SLOW_WHERE = ("(select count(*) from lines a, lines b, (select 1 union all select 2 union all select 3 union all select 4) "
-              "where a.line_no < lines.line_no + 1000) > 0")
+class PausingRows:
+    """A test-only SQL function, `pause_ms(ms)`, that takes as long as it is told and returns 1:
+    a filter that costs the same time a row on any machine, however fast."""
+
+    __name__ = "test_pausing_rows"  # Datasette lists plugins by their module's name
+
+    @hookimpl
+    def prepare_connection(self, conn):
+        conn.create_function("pause_ms", 1, lambda ms: time.sleep(ms / 1000) or 1)
+
+
+@pytest.fixture
+def pausing_rows():
+    pm.register(PausingRows(), name="test-pausing-rows")
+    try:
+        yield
+    finally:
+        pm.unregister(name="test-pausing-rows")
+
+
+# 5 ms a line: a count or facet of every line of the seeds takes ~0.9 s, past the 60 ms limit
+# the test sets, where a page of two lines (three read) takes ~15 ms.
+SLOW_WHERE = "pause_ms(5) = 1"
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("immutable", [True, False])
-async def test_a_count_or_facet_that_ran_out_of_time_is_finished_for_the_next_page(seeds_db, tmp_path, immutable):
+async def test_a_count_or_facet_that_ran_out_of_time_is_finished_for_the_next_page(seeds_db, tmp_path, immutable, pausing_rows):
     """On an immutable archive a selection's count and facets that ran out of their time limit
     are finished in the background, so that its next page has them, as SQLite counts them; a file
     that may change times out again."""

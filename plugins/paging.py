@@ -30,7 +30,11 @@ never changes (the archive as served) each server process answers them once. One
 that runs out of its time limit (a `contains` over every line, a facet of two
 million topic tags) is finished by a thread of the process's own, a query at a
 time, so that the selection's next page (or the same page asked again) has the
-count or facet the first page went without.
+count or facet the first page went without. A table with one facet (the lines'
+kind, the topic tags' topic, the copies' method) counts a selection and that
+facet in one pass: its rows grouped by the facet's values (at 1M, the lines
+containing a word 1.2 → 0.6 s; the topic tags above a score 1.2 s without their
+topic facet → 0.9 s with it).
 
 The paragraphs' and quotes' own plans (plugins/table_plans.py, plugins/quotes.py)
 order and count the same way; each database's `without_next_page` and
@@ -47,6 +51,7 @@ import queue
 import re
 import sqlite3
 import threading
+from contextlib import closing
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -98,7 +103,15 @@ PAGE_IN_QUERY = re.compile(rf"(?P<head>\b(?i:from) \(\s*{PAGE_ROWS}){WITHOUT_NEX
 SORTED_PAGE = re.compile(rf"select (?P<columns>{COLUMNS}) from (?P<table>{COLUMN}) (?:where (?P<where>.+) )?"
                          rf"order by (?P<order>{COLUMN}(?: desc)?) limit (?P<limit>\d+)(?P<offset> offset \d+)?\s*", re.S)
 # A table page's count of its selection, as Datasette writes it (the same on every page).
-SELECTION_COUNT = re.compile(rf"select count\(\*\) from (?P<table>{COLUMN}) where .+", re.S)
+SELECTION_COUNT = re.compile(rf"select count\(\*\) from (?P<table>{COLUMN}) where (?P<where>.+)", re.S)
+# A column's facet over a table page's rows, as Datasette's ColumnFacet writes it (facets.py), the
+# next page's condition taken out.
+COLUMN_FACET = re.compile(rf"\s*select (?P<column>{COLUMN}) as value, count\(\*\) as count from \(\s*"
+                          rf"select {COLUMNS} from (?P<table>{COLUMN}) where (?P<where>.+?)\s*\)\s*"
+                          rf"where (?P=column) is not null\s*group by (?P=column) order by count desc, value limit (?P<limit>\d+)\s*", re.S)
+# A table with one facet counts a selection by that facet's values, in one pass, if they are at
+# most this many (its count is their sum); one with more is counted as Datasette counts it.
+GROUPS_MAX = 1000
 
 
 def without_next_page(sql: str, table: str | None = None) -> str:
@@ -163,6 +176,7 @@ class Pager:
         kept = db.path and not db.is_mutable
         self.answers = BoundedCache(ANSWERS_KEPT) if kept else None
         self.finisher = Finisher(db, self.answers) if kept else None
+        self.facets: dict[str, str | None] = {}  # table -> its one facet column (None: not one)
 
     async def paged_execute(self, sql, params=None, *args, **kwargs):
         """Database.execute, with a sorted page's ties in key order and a facet's query over the
@@ -172,9 +186,13 @@ class Pager:
             if "from (" in sql.lower():
                 sql = without_next_page(sql, table)
                 if self.answers is not None and FACET_COUNTS.search(sql):
+                    if (facet := COLUMN_FACET.fullmatch(sql)) and (counted := self.facet_from_groups(facet, params)):
+                        return counted
                     return await self.answered_once(sql, params, *args, **kwargs)
             elif (count := SELECTION_COUNT.fullmatch(sql)) and unquoted(count["table"]) == table:
                 if self.answers is not None:
+                    if (column := await self.one_facet(table)) and (counted := await self.count_by_groups(count, column, params)):
+                        return counted
                     return await self.answered_once(sql, params, *args, **kwargs)
             elif (page := SORTED_PAGE.fullmatch(sql)) and unquoted(page["table"]) == table \
                     and (key := await self.tie_break(table)) and key != page["order"].removesuffix(" desc"):
@@ -187,16 +205,61 @@ class Pager:
         """A selection's count or facet query, answered once a server process (by its SQL and the
         values it names: a later page's start, which it no longer names, changes nothing). One
         that runs out of time is handed to the finisher, and times out as it would."""
-        named = tuple((name, params.get(name)) for name in sorted(set(re.findall(r":(\w+)", sql)))) \
-            if isinstance(params, dict) else tuple(params or ())
-        key = (sql, named, args, tuple(sorted(kwargs.items())))
+        key = self.answer_key(sql, params, args, kwargs)
         if key not in self.answers:
             try:
                 self.answers.put(key, await self.execute(sql, params, *args, **kwargs))
             except QueryInterrupted:
-                self.finisher.finish(key, sql, dict(named) if isinstance(params, dict) else params)
+                self.finisher.finish(key, sql, dict(key[1]) if isinstance(params, dict) else params)
                 raise
         return self.answers[key]
+
+    @staticmethod
+    def answer_key(sql: str, params, args: tuple, kwargs: dict) -> tuple:
+        """What a kept answer is kept by: its SQL and the values it names (not a later page's start,
+        which it no longer names), and how it was asked."""
+        named = tuple((name, params.get(name)) for name in sorted(set(re.findall(r":(\w+)", sql)))) \
+            if isinstance(params, dict) else tuple(params or ())
+        return (sql, named, args, tuple(sorted(kwargs.items())))
+
+    async def one_facet(self, table: str) -> str | None:
+        """The column of a table's one facet (its metadata's), or None if it has none or several,
+        or the table orders or groups some text by a collation of its own (`facet_from_groups`
+        orders the values by SQLite's default)."""
+        if table not in self.facets:
+            facets = self.db.ds.table_metadata(self.db.name, table).get("facets") or []
+            column = facets[0] if len(facets) == 1 and isinstance(facets[0], str) else None
+            created = await self.db.execute("select sql from sqlite_master where name = :name and type in ('table', 'view')",
+                                            {"name": table})
+            collated = "collate" in " ".join(row[0] or "" for row in created.rows).lower()
+            self.facets[table] = column if column in await self.db.table_columns(table) and not collated else None
+        return self.facets[table]
+
+    async def count_by_groups(self, count: re.Match, column: str, params) -> Results | None:
+        """A selection's count as the sum of its rows grouped by the table's facet column, which
+        answers that facet's query too (`facet_from_groups`): one pass over the selection where
+        Datasette's count and facet make two (the facet's walking the column's index and looking
+        up every row: the topic tags above a score at 1M, 0.15 s to count and 1.7 s to facet, 0.9
+        s grouped). None if the column has more than GROUPS_MAX values in the selection."""
+        groups = await self.answered_once(groups_sql(count["table"], count["where"], column), params)
+        if len(groups) > GROUPS_MAX:
+            return None
+        return Results([(sum(n for _, n in groups.rows),)], False, [("count(*)", None, None, None, None, None, None)])
+
+    def facet_from_groups(self, facet: re.Match, params) -> Results | None:
+        """A column facet's answer from its selection's groups, if its count made them: the
+        values that are not null, most rows first, ties in SQLite's order, as its query sorts
+        them. None if they were not made."""
+        sql = groups_sql(facet["table"], facet["where"], unquoted(facet["column"]))
+        groups = self.answers.get(self.answer_key(sql, params, (), {}))
+        if groups is None or len(groups) > GROUPS_MAX:
+            return None
+        with closing(sqlite3.connect(":memory:")) as conn:
+            conn.row_factory = sqlite3.Row
+            conn.execute("create table groups (value, count)")  # no affinity: each value as it was
+            conn.executemany("insert into groups values (?, ?)", [row for row in groups.rows if row[0] is not None])
+            cursor = conn.execute("select value, count from groups order by count desc, value limit ?", (int(facet["limit"]),))
+            return Results(cursor.fetchall(), False, cursor.description)
 
     async def tie_break(self, table: str) -> str | None:
         """The columns that order a table's rows tied on a sort column, as Datasette's next pages
@@ -264,6 +327,15 @@ class Finisher:
         with datasette.database.sqlite_timelimit(self.conn, FINISH_LIMIT_MS):
             cursor = self.conn.execute(sql, params or {})
             return Results(cursor.fetchall(), False, cursor.description)
+
+
+def groups_sql(table: str, where: str, column: str) -> str:
+    """A selection's rows counted by a column's values, at most GROUPS_MAX + 1 of them; grouped by
+    `+column` so that SQLite walks the selection's own plan, not the column's index (looking up
+    every row from it took 1.5–2× as long)."""
+    column = escape_sqlite(column)
+    return (f"select {column}, count(*) from {table} where {where.rstrip()} "
+            f"group by +{column} limit {GROUPS_MAX + 1}")
 
 
 def answered(answer: asyncio.Future, results: Results | None) -> None:

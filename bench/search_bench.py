@@ -23,6 +23,10 @@ limit:
   reads a sort's order the first time it is asked for: the timed requests begin after);
 - the quotes table with its facets: all of it, the busiest speaker's quotations, and the
   common term searched among them;
+- the first page of a new selection of the other tables, each request another one (so
+  that nothing a server process kept of the last one answers it): the lines containing
+  a word (twenty-two words of the captions), the topic tags above a score (1.00, 1.01,
+  …) and the copies below a similarity (0.90, 0.89, …), each with its facet;
 - a CSV of about 10,000 search results, from the search page and from the table.
 
 Every request asks for a fresh answer (`Cache-Control: no-cache`), so the
@@ -77,6 +81,8 @@ class Query:
         return {"_search": self.fts, **({"_searchmode": "raw"} if self.fts.endswith("*") else {})}
 
 
+# Timed first pages of new selections of the other tables (each a second or so at 1M).
+FIRST_PAGES = 20
 # Seconds for a server process to read a sort's order (~1.4 s at a million paragraphs, the slowest).
 SORT_SETTLE = 3.0
 
@@ -91,6 +97,8 @@ class Timing:
     results: int | None = None
     note: str = ""
     settle: float = 0.0  # seconds waited after the warmup, for what the server reads in a thread
+    each: list[str] | None = None  # a path for each request in turn (warmup first), instead of `path` every time
+    facets: frozenset = frozenset()  # facets the response should have (the paragraphs' are checked anyway)
 
     def ms(self, p: float) -> float:
         return percentile(self.seconds, p) * 1000
@@ -182,9 +190,10 @@ def time_requests(client: Client, timing: Timing, requests: int, warmup: int, ti
         if time.monotonic() > deadline:
             timing.note = f"stopped at the {time_limit:.0f}s limit"
             break
+        path = timing.each[i % len(timing.each)] if timing.each else timing.path
         started = time.perf_counter()
         try:
-            status, body = client.get(timing.path)
+            status, body = client.get(path)
         except (OSError, http.client.HTTPException):
             timing.errors += 1
             continue
@@ -198,10 +207,11 @@ def time_requests(client: Client, timing: Timing, requests: int, warmup: int, ti
             continue
         timing.seconds.append(elapsed)
         if timing.results is None:
-            timing.results = result_count(timing.path, body)
-        if expected_facets and timing.path.startswith("/archive/paragraphs.json"):
+            timing.results = result_count(path, body)
+        facets = timing.facets or (expected_facets if path.startswith("/archive/paragraphs.json") else frozenset())
+        if facets:
             # Datasette leaves a facet that ran out of time out of facet_results (it names it only in HTML).
-            timing.timed_out_facets.update(expected_facets - set(json.loads(body).get("facet_results") or {}))
+            timing.timed_out_facets.update(facets - set(json.loads(body).get("facet_results") or {}))
     return timing
 
 
@@ -267,6 +277,18 @@ def busiest_speaker(db_path: Path) -> str:
     finally:
         conn.close()
     return (found or [""])[0]
+
+
+def caption_words(db_path: Path, count: int) -> list[str]:
+    """The `count` words of five letters or more that start most captions' words with a capital
+    (names and places), most frequent first: what a reader looks for among the lines."""
+    conn = open_read_only(db_path, immutable=True)
+    try:
+        captions = [row[0] for row in conn.execute("SELECT text FROM lines WHERE kind = 'caption' ORDER BY rowid LIMIT 2000")]
+    finally:
+        conn.close()
+    words = Counter(word for text in captions for word in re.findall(r"\b[A-Z][a-z]{4,}\b", text))
+    return [word for word, _ in words.most_common(count)]
 
 
 def main(argv=None):
@@ -340,6 +362,20 @@ def main(argv=None):
         {**common.table_args, "_sort_desc": "meeting_year"}), settle=SORT_SETTLE))
     timings.append(Timing("browse by rewrite score: table JSON + facets", "/archive/paragraphs.json?_sort_desc=rewrite_score",
                           settle=SORT_SETTLE))
+    # The other tables, a new selection each request: their first pages count it and its facet.
+    new_selections = FIRST_PAGES + args.warmup
+    words = caption_words(args.db, new_selections)
+    repeats = " (fewer than requests: some repeat, and are answered from what was kept)" if len(words) < new_selections else ""
+    print(f"  lines containing one of {len(words)} caption words: {', '.join(words[:5])}, …{repeats}")
+    timings.append(Timing("new lines containing a word: table JSON + facet", "/archive/lines.json",
+                          each=["/archive/lines.json?" + urlencode({"text__contains": word}) for word in words],
+                          facets=frozenset({"kind"})))
+    timings.append(Timing("new topic tags above a score: table JSON + facet", "/archive/paragraph_topics.json",
+                          each=[f"/archive/paragraph_topics.json?score__gt={1 + n / 100:.2f}" for n in range(new_selections)],
+                          facets=frozenset({"topic"})))
+    timings.append(Timing("new copies below a similarity: table JSON + facet", "/archive/paragraph_copies.json",
+                          each=[f"/archive/paragraph_copies.json?similarity__lt={0.9 - n / 100:.2f}" for n in range(new_selections)],
+                          facets=frozenset({"method"})))
     csv_timings = [
         Timing(f"CSV {csv_query.matches} results: search page", "/-/search.csv?" + urlencode({"q": csv_query.fts})),
         Timing(f"CSV {csv_query.matches} results: table, streamed",
@@ -352,7 +388,8 @@ def main(argv=None):
         facets = default_facets(client)
         print(f"default facets of the paragraphs table: {', '.join(sorted(facets)) or 'none'}")
         for timing in timings:
-            time_requests(client, timing, args.requests, args.warmup, args.time_limit, facets)
+            requests = min(args.requests, FIRST_PAGES) if timing.each else args.requests
+            time_requests(client, timing, requests, args.warmup, args.time_limit, facets)
         for timing in csv_timings:
             time_requests(client, timing, args.csv_requests, 1, args.time_limit)
 

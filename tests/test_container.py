@@ -14,12 +14,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from test_serving import get
-from test_ui import free_port
+from test_ui import free_port, started
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,26 +51,14 @@ def copy_into(app: Path, arguments: str) -> None:
             shutil.copy2(ROOT / source, target)
 
 
-def started(command: list[str], app: Path, env: dict) -> tuple[subprocess.Popen, str]:
+def serving(command: list[str], app: Path, env: dict) -> tuple[subprocess.Popen, str]:
     """The recipe's CMD, listening on a free localhost port instead of every interface's
     EXPOSEd one; (the process, its base URL) once it answers."""
     command = list(command)
     port = free_port()
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = str(port)
-    log = app / "serve.log"
-    process = subprocess.Popen(command, cwd=app, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-            return process, base
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the recipe's CMD did not serve: " + log.read_text(errors="replace"))
+    return started(command, port, app, app / "serve.log", env)
 
 
 def test_the_container_recipe_builds_the_archive_and_serves_it(tmp_path):
@@ -98,7 +84,7 @@ def test_the_container_recipe_builds_the_archive_and_serves_it(tmp_path):
     assert Path(imported).parent == app / "ingest"
     assert (app / "archive.inspect.json").exists()
 
-    process, base = started(command, app, env)
+    process, base = serving(command, app, env)
     try:
         with sqlite3.connect(app / "archive.db") as conn:
             paragraphs = conn.execute("select count(*) from paragraphs").fetchone()[0]

@@ -42,17 +42,23 @@ def serve(db_path):
     """Serve an archive as `make serve` does (serve.py, two worker processes), on a free localhost port;
     return (process, base URL)."""
     port = free_port()
-    log = Path(db_path).with_suffix(".log")  # a file, not a pipe: the access log would fill a pipe and stall the server
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "serve.py"), str(db_path), "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
-    )
+    command = [sys.executable, str(ROOT / "serve.py"), str(db_path), "--workers", "2", "--host", "127.0.0.1", "--port", str(port)]
+    return started(command, port, ROOT, Path(db_path).with_suffix(".log"))
+
+
+def started(command: list[str], port: int, cwd: Path, log: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Run a command that serves the archive on a localhost port; (the process, its base URL)
+    once it answers. Its output goes to `log` (a file, not a pipe: the access log would fill a
+    pipe and stall the server), which the error quotes if it never answers."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(300):
         try:
             urllib.request.urlopen(base + "/-/versions.json", timeout=1)
             return process, base
         except OSError:
+            if process.poll() is not None:
+                break
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("the archive's server did not start: " + log.read_text(errors="replace"))

@@ -2,11 +2,14 @@
 
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from datasette import hookimpl
 from datasette.app import Datasette
+from datasette.plugins import pm
 
 from ingest import samples
 from ingest.build import build
@@ -85,3 +88,23 @@ def kept_words_db(seeds_db, tmp_path, monkeypatch):
 @pytest.fixture
 def datasette(seeds_db) -> Datasette:
     return make_datasette(seeds_db)
+
+
+class PausingRows:
+    """A test-only SQL function, `pause_ms(ms)`, that takes as long as it is told and returns 1:
+    a filter that costs the same time a row on any machine, however fast."""
+
+    __name__ = "test_pausing_rows"  # Datasette lists plugins by their module's name
+
+    @hookimpl
+    def prepare_connection(self, conn):
+        conn.create_function("pause_ms", 1, lambda ms: time.sleep(ms / 1000) or 1)
+
+
+@pytest.fixture
+def pausing_rows():
+    pm.register(PausingRows(), name="test-pausing-rows")
+    try:
+        yield
+    finally:
+        pm.unregister(name="test-pausing-rows")

@@ -4,14 +4,11 @@ page of a selection counting the whole of it in its facets."""
 import csv
 import io
 import re
-import time
 from collections import Counter
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import yaml
-from datasette import hookimpl
-from datasette.plugins import pm
 
 from conftest import ROOT, every_page, make_datasette, plugin, rows
 
@@ -310,26 +307,6 @@ async def test_a_facet_with_too_many_values_to_group_is_counted_as_datasette_cou
     expected = (await mutable.client.get("/archive/lines.json", params=params)).json()
     assert page["filtered_table_rows_count"] == expected["filtered_table_rows_count"]
     assert page["facet_results"]["kind"] == expected["facet_results"]["kind"]
-
-
-class PausingRows:
-    """A test-only SQL function, `pause_ms(ms)`, that takes as long as it is told and returns 1:
-    a filter that costs the same time a row on any machine, however fast."""
-
-    __name__ = "test_pausing_rows"  # Datasette lists plugins by their module's name
-
-    @hookimpl
-    def prepare_connection(self, conn):
-        conn.create_function("pause_ms", 1, lambda ms: time.sleep(ms / 1000) or 1)
-
-
-@pytest.fixture
-def pausing_rows():
-    pm.register(PausingRows(), name="test-pausing-rows")
-    try:
-        yield
-    finally:
-        pm.unregister(name="test-pausing-rows")
 
 
 # 5 ms a line: a count or facet of every line of the seeds takes ~0.9 s, past the 60 ms limit

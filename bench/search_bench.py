@@ -25,9 +25,9 @@ limit:
   common term searched among them;
 - the first page of a new selection of the other tables, each request another one (so
   that nothing a server process kept of the last one answers it): the lines containing
-  a word (twenty-two words of the captions), the quotations containing one, the topic
-  tags above a score (1.00, 1.01, …) and the copies below a similarity (0.90, 0.89, …),
-  each with its facets;
+  a word (twenty-two words of the captions), the articles with one in the title, the
+  quotations containing one, the topic tags above a score (1.00, 1.01, …) and the
+  copies below a similarity (0.90, 0.89, …), each with its facets;
 - a CSV of about 10,000 search results, from the search page and from the table.
 
 Every request asks for a fresh answer (`Cache-Control: no-cache`), so the
@@ -372,6 +372,9 @@ def main(argv=None):
         timings.append(Timing("new lines containing a word: table JSON + facet", "/archive/lines.json",
                               each=["/archive/lines.json?" + urlencode({"text__contains": word}) for word in words],
                               facets=frozenset({"kind"})))
+        timings.append(Timing("new articles, a word in the title: table JSON + facets", "/archive/articles.json",
+                              each=["/archive/articles.json?" + urlencode({"title__contains": word}) for word in words],
+                              facets=frozenset({"meeting_id", "outlet", "outlet_source", "rewrite_level"})))
         timings.append(Timing("new quotes containing a word: table JSON + facets", "/archive/quotes.json",
                               each=["/archive/quotes.json?" + urlencode({"quote__contains": word}) for word in words],
                               facets=frozenset({"speaker", "meeting_id", "outlet", "verb"})))

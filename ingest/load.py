@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -700,6 +701,12 @@ def build_search_tables(conn: sqlite3.Connection, log=lambda message: None) -> N
 def facet_keys(conn: sqlite3.Connection) -> list[tuple]:
     """Every facet value with its key, as paragraph_facets refers to them."""
     return conn.execute("SELECT facet, key, value FROM facet_values ORDER BY facet, key").fetchall()
+
+
+def named_values(sql: str, params: dict) -> dict:
+    """The values of the named parameters (`:name`) a statement uses, by name in order: what
+    identifies its answer (a table page's params hold more, such as a later page's start)."""
+    return {name: params.get(name) for name in sorted(set(re.findall(r":(\w+)", sql)))}
 
 
 def sql_string(text: str) -> str:

@@ -60,7 +60,7 @@ from datasette import hookimpl
 from datasette.database import QueryInterrupted, Results
 from datasette.utils import escape_sqlite, tilde_decode
 
-from ingest.load import open_read_only
+from ingest.load import named_values, open_read_only
 from ingest.text import BoundedCache
 
 # The table of the table page being answered (/database/table, its JSON or CSV), if it is one: only
@@ -219,22 +219,20 @@ class Pager:
     def answer_key(sql: str, params, args: tuple, kwargs: dict) -> tuple:
         """What a kept answer is kept by: its SQL and the values it names (not a later page's start,
         which it no longer names), and how it was asked."""
-        named = tuple((name, params.get(name)) for name in sorted(set(re.findall(r":(\w+)", sql)))) \
-            if isinstance(params, dict) else tuple(params or ())
+        named = tuple(named_values(sql, params).items()) if isinstance(params, dict) else tuple(params or ())
         return (sql, named, args, tuple(sorted(kwargs.items())))
 
     async def facet_columns(self, table: str) -> tuple[str, ...]:
         """The columns of a table's facets (its metadata's), if each is a column of it; none if it
-        has no facets, one of another kind, or orders or groups some text by a collation of its
-        own (`facet_from_groups` orders the values by SQLite's default)."""
+        has no facets, one of another kind, is a view, or orders or groups some text by a
+        collation of its own (`facet_from_groups` orders the values by SQLite's default)."""
         if table not in self.facets:
             facets = self.db.ds.table_metadata(self.db.name, table).get("facets") or []
-            created = await self.db.execute("select sql from sqlite_master where name = :name and type in ('table', 'view')",
-                                            {"name": table})
-            collated = "collate" in " ".join(row[0] or "" for row in created.rows).lower()
+            definition = await self.db.get_table_definition(table)  # (None for a view: not grouped)
             columns = await self.db.table_columns(table)
             plain = all(isinstance(facet, str) and facet in columns for facet in facets)
-            self.facets[table] = tuple(dict.fromkeys(facets)) if plain and not collated else ()
+            grouped = plain and definition is not None and "collate" not in definition.lower()
+            self.facets[table] = tuple(dict.fromkeys(facets)) if grouped else ()
         return self.facets[table]
 
     async def count_by_groups(self, count: re.Match, columns: tuple[str, ...], params) -> Results | None:
@@ -343,7 +341,8 @@ def groups_sql(table: str, where: str, columns: tuple[str, ...]) -> str:
     groups; grouped by `+column` so that SQLite walks the selection's own plan, not a column's
     index (looking up every row from it took 1.5–2× as long)."""
     listed = [escape_sqlite(column) for column in columns]
-    return (f"select {', '.join(listed)}, count(*) from {table} where {where.rstrip()} "
+    # (The clause on a line of its own: a reader's `_where` may end in a `--` comment.)
+    return (f"select {', '.join(listed)}, count(*) from {table} where {where.rstrip()}\n"
             f"group by {', '.join('+' + column for column in listed)} limit {GROUPS_MAX + 1}")
 
 

@@ -46,6 +46,7 @@ from datasette.database import QueryInterrupted
 from datasette.facets import ColumnFacet
 from datasette.utils import escape_fts, path_with_added_args, path_with_removed_args
 
+from ingest.load import named_values
 from ingest.samples import first_members, rowid_array
 from ingest.text import BoundedCache
 
@@ -136,8 +137,7 @@ def page_conditions(keys: QuoteKeys, sql: str, params: dict) -> Conditions | Non
         else:
             rest.append(atom)
     rest_sql = " and ".join(rest)
-    named = tuple((name, params.get(name)) for name in sorted(set(re.findall(r":(\w+)", rest_sql))))
-    return Conditions(chosen, search, rest_sql, named)
+    return Conditions(chosen, search, rest_sql, tuple(named_values(rest_sql, params).items()))
 
 
 def top_level_conditions(where: str) -> list[str]:
@@ -191,7 +191,8 @@ async def selection(db, keys: QuoteKeys, conditions: Conditions, time_limit=None
                                       {"q": conditions.search}, custom_time_limit=time_limit)
             matched = np.sort(rowid_array(walked.rows[0][0]))
         if conditions.rest:
-            read = await db.execute(f"SELECT group_concat(rowid) FROM quotes WHERE {conditions.rest}",
+            # (The clause on a line of its own: a reader's `_where` may end in a `--` comment.)
+            read = await db.execute(f"SELECT group_concat(rowid) FROM quotes WHERE {conditions.rest}\n",
                                     dict(conditions.rest_params), custom_time_limit=time_limit)
             rest = np.sort(rowid_array(read.rows[0][0]))
             matched = rest if matched is None else np.intersect1d(matched, rest, assume_unique=True)

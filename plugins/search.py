@@ -29,7 +29,7 @@ from datasette.views.table import TableView
 from markupsafe import Markup, escape
 
 from ingest import samples
-from ingest.load import SEARCH_FACETS, open_read_only
+from ingest.load import SEARCH_FACETS, named_values, open_read_only
 from ingest.text import FTS_TOKENIZER, BoundedCache
 
 PAGE_SIZE = 20
@@ -571,7 +571,7 @@ async def selected_members(db, where: str, params: dict) -> KeptMembers | None:
     keys = await facet_keys(db)
     if keys is None or keys.in_id_order is None or not where:
         return None
-    values = {name: params.get(name) for name in sorted(set(re.findall(r":(\w+)", where)))}
+    values = named_values(where, params)
     remembered = ("where", where, tuple(values.items()))
     if remembered in keys.members:
         return keys.members[remembered]

@@ -78,6 +78,7 @@ from datasette.database import QueryInterrupted
 from datasette.filters import FilterArguments
 
 from ingest import samples
+from ingest.load import named_values
 
 # Rough costs in microseconds, measured at a million paragraphs (bench/README.md, "Table plans"):
 # a member looked up and sorted; a member listed, an index entry walked past.
@@ -565,8 +566,8 @@ class Planner:
 
 def kept_key(sql: str, params: dict) -> tuple[tuple, dict]:
     """What identifies a query's answer, and the params it names."""
-    values = {name: params.get(name) for name in re.findall(r":(\w+)", sql)}
-    return (sql, tuple(sorted(values.items(), key=lambda item: item[0]))), values
+    values = named_values(sql, params)
+    return (sql, tuple(values.items())), values
 
 
 def set_key(where: Where, params: dict) -> tuple[tuple, dict]:

@@ -16,10 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import ROOT
 from test_serving import get
 from test_ui import free_port, started
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
